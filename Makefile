@@ -1,0 +1,34 @@
+# The two set-up commands: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_TEST := $(VENV)/.installed-test
+
+.PHONY: run test bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "verify-service needs Python 3.11 or newer (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP_RUN): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(STAMP_TEST): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $@ $(STAMP_RUN)
+
+## run: the embedded default (SQLite under instance/, sandbox Meet, web + scheduler in one process)
+run: $(STAMP_RUN)
+	$(BIN)/verify-service db upgrade
+	$(BIN)/verify-service seed-demo
+	$(BIN)/verify-service run
+
+## test: the whole suite (SQLite always; PostgreSQL too when VERIFY_TEST_DATABASE_URL is set)
+test: $(STAMP_TEST)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,96 @@
+"""verify-service: video identity verification for a freelance marketplace."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from flask_openapi3 import Info, OpenAPI
+
+from verify_service.settings import Settings, finalize, load_settings
+
+__version__ = "0.1.0"
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
+    """The WSGI application factory (``gunicorn "verify_service:create_app()"``).
+
+    ``config`` is a :class:`Settings`, a mapping of ``VERIFY_*`` variables, or
+    ``None`` to read the process environment.
+    """
+    settings = _settings(config)
+    app = _make_flask(settings)
+    register_extensions(app, settings)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def _settings(config: Settings | Mapping[str, Any] | None) -> Settings:
+    if isinstance(config, Settings):
+        return finalize(config)
+    return load_settings(config)
+
+
+def _make_flask(settings: Settings) -> OpenAPI:
+    from verify_service.api.schemas import Problem
+    from verify_service.api.validation import problem_from_validation_error
+
+    app = OpenAPI(
+        __name__,
+        info=Info(title="verify-service", version=__version__,
+                  description="Video identity verification: holds, restrictions and verification requests."),
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "opaque API key"}},
+        doc_ui=False,
+        validation_error_status="422",
+        validation_error_model=Problem,
+        validation_error_callback=problem_from_validation_error,
+        validate_response=settings.validate_responses,
+        template_folder=str(ROOT / "templates"),
+        static_folder="static",
+    )
+    app.config.update(SECRET_KEY=settings.secret_key,
+                      MAX_CONTENT_LENGTH=1024 * 1024, TESTING=settings.env == "testing")
+    return app
+
+
+def register_extensions(app: Flask, settings: Settings) -> None:
+    from verify_service.db import make_engine, make_sessionmaker
+    from verify_service.registry import KEY, Registry, close_session
+
+    engine = make_engine(settings.database_url)
+    app.extensions[KEY] = Registry(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
+    app.teardown_appcontext(close_session)
+
+
+def register_blueprints(app: Flask) -> None:
+    from verify_service import health, web
+    from verify_service.accounts.views import api as accounts_api
+
+    assert isinstance(app, OpenAPI)
+    app.register_api(accounts_api)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(web.bp)
+
+    def openapi_document() -> Response:
+        return jsonify(app.api_doc)
+
+    # A plain route, so the document does not describe itself.
+    app.add_url_rule("/api/v1/openapi.json", "openapi_document", openapi_document)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from verify_service.errors import register_errorhandlers as register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from verify_service.cli import register_flask_commands
+
+    register_flask_commands(app)

@@ -1,0 +1,1 @@
+"""Accounts: profile snapshots, verification requests, holds and restrictions."""

@@ -1,0 +1,384 @@
+"""Account services: profile snapshots, verification requests, holds, restrictions.
+
+Every change to what ``GET …/restrictions`` returns happens with the account
+row locked and, in the same transaction: bumps ``restrictions_version`` once,
+writes the audit entry, and writes the outbox event(s), each with the next
+per-account ``seq``. The effective restriction set is the union of the
+active holds' capabilities.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from verify_service.accounts.domain import (
+    KIND_BLOCKS,
+    Capability,
+    HoldKind,
+    RequestReason,
+    RequestStatus,
+    VerificationStatus,
+    ordered,
+)
+from verify_service.accounts.models import Account, Hold, VerificationRequest
+from verify_service.audit.services import record
+from verify_service.db import for_update
+from verify_service.errors import Conflict, InvalidInput, NotFound
+from verify_service.webhooks.outbox import enqueue_event
+
+
+class AccountNotFound(NotFound):
+    code = "account_not_found"
+    title = "No such account"
+
+    def __init__(self, account_id: str) -> None:
+        super().__init__(f"no account with id {account_id!r}; create it with PUT /api/v1/accounts/{account_id}")
+
+
+class AccountClosed(Conflict):
+    code = "account_closed"
+    title = "The account is closed"
+
+
+class HoldNotFound(NotFound):
+    code = "hold_not_found"
+    title = "No such hold"
+
+
+class HoldAlreadyLifted(Conflict):
+    code = "hold_already_lifted"
+    title = "The hold was already lifted"
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """The profile snapshot the account service sends (all personal data)."""
+
+    display_name: str
+    email: str
+    country: str
+    photo_url: str | None = None
+    timezone: str | None = None
+    locale: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Restrictions:
+    """The document ``GET /api/v1/accounts/{id}/restrictions`` returns."""
+
+    account_id: str
+    version: int
+    blocked: list[str]
+    holds: list[dict[str, Any]]
+    verification: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def isoformat(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# ---------------------------------------------------------------- reading
+
+def get_account(session: Session, account_id: str) -> Account:
+    """Raises: AccountNotFound."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise AccountNotFound(account_id)
+    return account
+
+
+def lock_account(session: Session, account_id: str) -> Account:
+    """Load ``account_id`` with its row locked for the rest of the transaction.
+
+    Raises:
+        AccountNotFound: no such account.
+    """
+    stmt = for_update(session, sa.select(Account).where(Account.id == account_id))
+    account = session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
+    if account is None:
+        raise AccountNotFound(account_id)
+    return account
+
+
+def active_holds(session: Session, account_id: str) -> Sequence[Hold]:
+    return session.scalars(
+        sa.select(Hold).where(Hold.account_id == account_id, Hold.lifted_at.is_(None)).order_by(Hold.placed_at, Hold.id)
+    ).all()
+
+
+def open_request(session: Session, account_id: str) -> VerificationRequest | None:
+    return session.scalar(sa.select(VerificationRequest).where(
+        VerificationRequest.account_id == account_id, VerificationRequest.status == RequestStatus.OPEN))
+
+
+def effective_blocks(holds: Iterable[Hold]) -> list[Capability]:
+    """The union of what ``holds`` block, in canonical order."""
+    union: set[Capability] = set()
+    for hold in holds:
+        if hold.active:
+            union |= hold.capabilities
+    return ordered(union)
+
+
+def hold_dict(hold: Hold) -> dict[str, Any]:
+    data = {"id": hold.id, "kind": hold.kind.value, "blocks": list(hold.blocks), "reason": hold.reason,
+            "placed_at": isoformat(hold.placed_at), "placed_by": hold.placed_by}
+    if hold.lifted_at is not None:
+        data.update(lifted_at=isoformat(hold.lifted_at), lifted_by=hold.lifted_by, lift_reason=hold.lift_reason)
+    return data
+
+
+def request_dict(request: VerificationRequest) -> dict[str, Any]:
+    return {"id": request.id, "reason": request.reason.value, "deadline": isoformat(request.deadline),
+            "place_hold": request.place_hold, "status": request.status.value,
+            "requested_at": isoformat(request.requested_at)}
+
+
+def build_restrictions(account: Account, holds: Sequence[Hold], request: VerificationRequest | None) -> Restrictions:
+    return Restrictions(
+        account_id=account.id,
+        version=account.restrictions_version,
+        blocked=[c.value for c in effective_blocks(holds)],
+        holds=[hold_dict(h) for h in holds if h.active],
+        verification={
+            "status": account.verification_status.value,
+            "changed_at": isoformat(account.verification_changed_at),
+            "request": request_dict(request) if request is not None else None,
+        },
+    )
+
+
+def restrictions_for(session: Session, account_id: str) -> Restrictions:
+    """The account's current restrictions (two indexed reads).
+
+    Raises:
+        AccountNotFound: no such account.
+    """
+    row = session.execute(
+        sa.select(Account, VerificationRequest)
+        .outerjoin(VerificationRequest, sa.and_(VerificationRequest.account_id == Account.id,
+                                                VerificationRequest.status == RequestStatus.OPEN))
+        .where(Account.id == account_id)
+    ).first()
+    if row is None:
+        raise AccountNotFound(account_id)
+    account, request = row
+    return build_restrictions(account, active_holds(session, account_id), request)
+
+
+def restrictions_version(session: Session, account_id: str) -> int:
+    """Just the version (for conditional GETs). Raises: AccountNotFound."""
+    version = session.scalar(sa.select(Account.restrictions_version).where(Account.id == account_id))
+    if version is None:
+        raise AccountNotFound(account_id)
+    return version
+
+
+# ---------------------------------------------------------------- publishing changes
+
+def _publish(session: Session, account: Account, events: list[tuple[str, dict[str, Any]]], *,
+             now: dt.datetime) -> Restrictions:
+    """Bump the version once for this change and write its events, each with the new snapshot."""
+    account.restrictions_version += 1
+    account.updated_at = now
+    session.flush()
+    snapshot = build_restrictions(account, active_holds(session, account.id), open_request(session, account.id))
+    for event_type, data in events:
+        payload = {**data, "restrictions_version": snapshot.version}
+        if event_type.startswith("account.hold."):
+            payload["restrictions"] = {"version": snapshot.version, "blocked": snapshot.blocked,
+                                       "holds": snapshot.holds}
+        if event_type.startswith("verification."):
+            payload["verification"] = snapshot.verification
+        enqueue_event(session, account, event_type, payload, now=now)
+    session.flush()
+    return snapshot
+
+
+def _validated_blocks(kind: HoldKind, blocks: Iterable[Capability | str] | None) -> list[str]:
+    if kind is HoldKind.MANUAL:
+        try:
+            chosen = {Capability(b) for b in (blocks or ())}
+        except ValueError as exc:
+            raise InvalidInput.for_field("blocks", str(exc)) from exc
+        if not chosen:
+            raise InvalidInput.for_field("blocks", "a manual hold must block at least one capability")
+        return [c.value for c in ordered(chosen)]
+    fixed = KIND_BLOCKS[kind]
+    if blocks is not None and {Capability(b) for b in blocks} != fixed:
+        raise InvalidInput.for_field("blocks", f"a {kind.value} hold always blocks "
+                                     + ", ".join(c.value for c in ordered(fixed)))
+    return [c.value for c in ordered(fixed)]
+
+
+def _add_hold(session: Session, account: Account, *, kind: HoldKind, blocks: list[str], reason: str, actor: str,
+              now: dt.datetime, verification_request_id: str | None = None) -> Hold | None:
+    """Insert a hold on a locked account; ``None`` when an automatic hold of that kind is already active."""
+    if kind is not HoldKind.MANUAL:
+        existing = session.scalar(sa.select(Hold.id).where(
+            Hold.account_id == account.id, Hold.kind == kind, Hold.lifted_at.is_(None)))
+        if existing is not None:
+            return None
+    hold = Hold(account_id=account.id, kind=kind, blocks=blocks, reason=reason, placed_at=now, placed_by=actor,
+                verification_request_id=verification_request_id)
+    session.add(hold)
+    session.flush()
+    record(session, actor=actor, action="hold.placed", account_id=account.id, subject_type="hold",
+           subject_id=hold.id, details={"kind": kind.value, "blocks": blocks}, now=now)
+    return hold
+
+
+# ---------------------------------------------------------------- services
+
+def upsert_account(session: Session, account_id: str, profile: Profile, *, actor: str,
+                   now: dt.datetime) -> tuple[Account, bool]:
+    """Create the account or replace its profile snapshot. Returns ``(account, created)``.
+
+    Raises:
+        AccountClosed: the account was closed (its personal data was erased).
+    """
+    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(Account)
+    result = session.execute(
+        insert.values(id=account_id, created_at=now, updated_at=now,
+                      verification_status=VerificationStatus.NOT_REQUIRED,
+                      restrictions_version=0, last_event_seq=0)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    created = result.rowcount == 1
+    account = lock_account(session, account_id)
+    if account.closed_at is not None:
+        raise AccountClosed(f"account {account_id!r} was closed; its profile can no longer be changed")
+    changed = [name for name, value in dataclasses.asdict(profile).items() if getattr(account, name) != value]
+    for name in changed:
+        setattr(account, name, getattr(profile, name))
+    if changed or created:
+        account.updated_at = now
+        record(session, actor=actor, action="account.created" if created else "account.updated",
+               account_id=account_id, subject_type="account", subject_id=account_id,
+               details={"fields": sorted(changed)}, now=now)
+    session.flush()
+    return account, created
+
+
+def request_verification(session: Session, account_id: str, *, reason: RequestReason,
+                         deadline: dt.datetime | None, place_hold: bool, actor: str,
+                         now: dt.datetime) -> tuple[VerificationRequest, bool, Restrictions]:
+    """Ask the freelancer to verify. Returns ``(request, created, restrictions)``.
+
+    With an open request already in place, that request is kept: a hold asked
+    for now is placed, and an earlier deadline replaces a later one.
+
+    Raises:
+        AccountNotFound, AccountClosed, InvalidInput (deadline not in the future).
+    """
+    if deadline is not None and deadline <= now:
+        raise InvalidInput.for_field("deadline", "must be in the future")
+    account = lock_account(session, account_id)
+    if account.closed_at is not None:
+        raise AccountClosed(f"account {account_id!r} is closed")
+    request = open_request(session, account_id)
+    events: list[tuple[str, dict[str, Any]]] = []
+    created = request is None
+    changed = created
+    if request is None:
+        request = VerificationRequest(account_id=account_id, reason=reason, deadline=deadline,
+                                      place_hold=place_hold, requested_by=actor, requested_at=now)
+        session.add(request)
+        account.verification_status = VerificationStatus.REQUIRED
+        account.verification_changed_at = now
+        session.flush()
+        events.append(("verification.required", {"request": request_dict(request)}))
+        record(session, actor=actor, action="verification.requested", account_id=account_id,
+               subject_type="verification_request", subject_id=request.id,
+               details={"reason": reason.value, "place_hold": place_hold, "deadline": isoformat(deadline)}, now=now)
+    else:
+        if deadline is not None and (request.deadline is None or deadline < request.deadline):
+            request.deadline = deadline
+            changed = True
+        if place_hold and not request.place_hold:
+            request.place_hold = True
+            changed = True
+        if changed:
+            record(session, actor=actor, action="verification.request_updated", account_id=account_id,
+                   subject_type="verification_request", subject_id=request.id,
+                   details={"place_hold": request.place_hold, "deadline": isoformat(request.deadline)}, now=now)
+    if place_hold:
+        hold = _add_hold(session, account, kind=HoldKind.VERIFICATION_PENDING,
+                         blocks=_validated_blocks(HoldKind.VERIFICATION_PENDING, None),
+                         reason=f"Identity verification requested ({request.reason.value})", actor=actor,
+                         now=now, verification_request_id=request.id)
+        if hold is not None:
+            changed = True
+            events.append(("account.hold.placed", {"hold": hold_dict(hold)}))
+    if changed:
+        snapshot = _publish(session, account, events, now=now)
+    else:
+        snapshot = build_restrictions(account, active_holds(session, account_id), request)
+    return request, created, snapshot
+
+
+def place_hold(session: Session, account_id: str, *, kind: HoldKind, reason: str, actor: str, now: dt.datetime,
+               blocks: Iterable[Capability | str] | None = None,
+               verification_request_id: str | None = None) -> tuple[Hold, bool]:
+    """Place a hold. Returns ``(hold, placed)``.
+
+    An automatic kind (``verification_pending``/``verification_failed``) is
+    placed at most once at a time: asking again returns the active hold with
+    ``placed=False`` and changes nothing. Manual holds always add a hold.
+
+    Raises:
+        AccountNotFound, AccountClosed, InvalidInput (bad capability set or empty reason).
+    """
+    chosen = _validated_blocks(kind, blocks)
+    if not reason.strip():
+        raise InvalidInput.for_field("reason", "a hold needs a reason")
+    account = lock_account(session, account_id)
+    if account.closed_at is not None:
+        raise AccountClosed(f"account {account_id!r} is closed")
+    hold = _add_hold(session, account, kind=kind, blocks=chosen, reason=reason.strip(), actor=actor, now=now,
+                     verification_request_id=verification_request_id)
+    if hold is None:
+        existing = session.scalars(sa.select(Hold).where(
+            Hold.account_id == account_id, Hold.kind == kind, Hold.lifted_at.is_(None))).one()
+        return existing, False
+    _publish(session, account, [("account.hold.placed", {"hold": hold_dict(hold)})], now=now)
+    return hold, True
+
+
+def lift_hold(session: Session, hold_id: str, *, reason: str, actor: str, now: dt.datetime) -> Hold:
+    """Lift an active hold.
+
+    Raises:
+        HoldNotFound, HoldAlreadyLifted, InvalidInput (empty reason).
+    """
+    if not reason.strip():
+        raise InvalidInput.for_field("reason", "lifting a hold needs a reason")
+    account_id = session.scalar(sa.select(Hold.account_id).where(Hold.id == hold_id))
+    if account_id is None:
+        raise HoldNotFound(f"no hold with id {hold_id!r}")
+    # Lock order is always account, then anything else: re-read the hold under the lock.
+    account = lock_account(session, account_id)
+    hold = session.execute(sa.select(Hold).where(Hold.id == hold_id)
+                           .execution_options(populate_existing=True)).scalar_one()
+    if hold.lifted_at is not None:
+        raise HoldAlreadyLifted(f"hold {hold_id} was lifted at {isoformat(hold.lifted_at)}")
+    hold.lifted_at = now
+    hold.lifted_by = actor
+    hold.lift_reason = reason.strip()
+    session.flush()
+    record(session, actor=actor, action="hold.lifted", account_id=account_id, subject_type="hold",
+           subject_id=hold.id, details={"kind": hold.kind.value}, now=now)
+    _publish(session, account, [("account.hold.lifted", {"hold": hold_dict(hold)})], now=now)
+    return hold

@@ -1,0 +1,62 @@
+"""Call sessions and outcomes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from verify_service.accounts.models import new_id
+from verify_service.calls.state import Outcome as OutcomeResult
+from verify_service.calls.state import SessionStatus
+from verify_service.db import Base, UTCDateTime, text_enum
+
+
+class CallSession(Base):
+    """One verification call: a Meet meeting, its queue position and its status."""
+
+    __tablename__ = "call_sessions"
+    __table_args__ = (
+        # The reviewer queue: sessions of a status, oldest first.
+        sa.Index("ix_call_sessions_status_created", "status", "created_at"),
+        sa.Index("ix_call_sessions_account_created", "account_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(sa.ForeignKey("accounts.id"))
+    verification_request_id: Mapped[str | None] = mapped_column(sa.ForeignKey("verification_requests.id"))
+    status: Mapped[SessionStatus] = mapped_column(text_enum(SessionStatus, "session_status"))
+    attempt: Mapped[int] = mapped_column(default=1)
+    scheduled_for: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The Meet space (spaces/{id}), its join URI and code; set once the meeting exists.
+    meet_space: Mapped[str | None] = mapped_column(sa.String(200))
+    meet_uri: Mapped[str | None] = mapped_column(sa.String(500))
+    meet_code: Mapped[str | None] = mapped_column(sa.String(50))
+    meet_host: Mapped[str | None] = mapped_column(sa.String(320))
+    claimed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reviewers.id"))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[OutcomeResult | None] = mapped_column(text_enum(OutcomeResult, "outcome_result"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Outcome(Base):
+    """A reviewer's decision on a session; a fail becomes final only after a lead's second review."""
+
+    __tablename__ = "outcomes"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    call_session_id: Mapped[str] = mapped_column(sa.ForeignKey("call_sessions.id"), index=True)
+    account_id: Mapped[str] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    result: Mapped[OutcomeResult] = mapped_column(text_enum(OutcomeResult, "outcome_result"))
+    decided_by_id: Mapped[int] = mapped_column(sa.ForeignKey("reviewers.id"))
+    decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # Personal data (the reviewer's notes); purged after the retention period.
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    final: Mapped[bool] = mapped_column(default=False)
+    second_reviewer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reviewers.id"))
+    second_decision: Mapped[str | None] = mapped_column(sa.String(20))
+    second_decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

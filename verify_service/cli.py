@@ -1,0 +1,206 @@
+"""The ``verify-service`` command.
+
+``run | scheduler | db upgrade | db current | create-reviewer | seed-demo | audit verify``
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+import sys
+from typing import Any
+
+import click
+from flask import Flask
+
+from verify_service.settings import ConfigurationError, development_secret
+
+log = logging.getLogger("verify_service")
+
+
+def _app() -> Flask:
+    from verify_service import create_app
+
+    try:
+        return create_app()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _registry(app: Flask) -> Any:
+    from verify_service.registry import KEY
+
+    return app.extensions[KEY]
+
+
+@click.group()
+def main() -> None:
+    """verify-service: video identity verification for the marketplace."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# ---------------------------------------------------------------- database
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the database schema."""
+    from verify_service import migrate
+
+    app = _app()
+    reg = _registry(app)
+    if reg.settings.database_is_sqlite:
+        reg.settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(reg.engine, revision)
+    click.echo(f"database at revision {migrate.current_revision(reg.engine)}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the database's revision and the code's head."""
+    from verify_service import migrate
+
+    reg = _registry(_app())
+    click.echo(f"current: {migrate.current_revision(reg.engine)}  head: {migrate.head_revision(reg.engine)}")
+
+
+# ---------------------------------------------------------------- staff and demo
+
+@main.command("create-reviewer")
+@click.option("--email", required=True)
+@click.option("--name", "display_name", default="", help="Display name (defaults to the email).")
+@click.option("--role", type=click.Choice(["reviewer", "lead", "admin"]), default="reviewer", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_reviewer_command(email: str, display_name: str, role: str, password_stdin: bool) -> None:
+    """Create a staff account. Without --password-stdin a strong password is generated and printed once."""
+    from verify_service.db import unit_of_work
+    from verify_service.errors import DomainError
+    from verify_service.review.models import Role
+    from verify_service.review.services import create_reviewer
+
+    generated = not password_stdin
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(15)
+    reg = _registry(_app())
+    try:
+        with unit_of_work(reg.sessions) as session:
+            reviewer = create_reviewer(session, email=email, display_name=display_name, role=Role(role),
+                                       password=password, actor="cli", now=reg.now())
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"created {reviewer.role.value} {reviewer.email} (id {reviewer.id})")
+    if generated:
+        click.echo(f"password (shown once): {password}")
+
+
+@main.command("seed-demo")
+def seed_demo_command() -> None:
+    """Create the demo account and reviewer (idempotent; development only)."""
+    from verify_service.db import unit_of_work
+    from verify_service.demo import seed_demo
+
+    reg = _registry(_app())
+    if reg.settings.env != "development":
+        raise click.ClickException("seed-demo only runs with VERIFY_ENV=development")
+    password = development_secret(reg.settings, "demo_reviewer_password")
+    assert password is not None  # development settings always generate it
+    with unit_of_work(reg.sessions) as session:
+        result = seed_demo(session, reviewer_password=password, now=reg.now())
+    click.echo(f"demo data: account {'created' if result.account_created else 'present'}, "
+               f"reviewer {'created' if result.reviewer_created else 'present'}")
+
+
+# ---------------------------------------------------------------- audit
+
+@main.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute the chain; exit 1 and name the first broken link if it was tampered with."""
+    from verify_service.audit.services import verify_chain
+    from verify_service.db import unit_of_work
+
+    reg = _registry(_app())
+    with unit_of_work(reg.sessions, write=False) as session:
+        report = verify_chain(session)
+    if report.ok:
+        click.echo(f"audit chain intact: {report.checked} entries verified")
+        return
+    click.echo(f"audit chain BROKEN at entry {report.broken_at}: {report.problem} "
+               f"({report.checked} entries before it verified)", err=True)
+    sys.exit(1)
+
+
+# ---------------------------------------------------------------- processes
+
+@main.command("scheduler")
+def scheduler_command() -> None:
+    """Run the job scheduler on its own (production: next to the gunicorn web processes)."""
+    from jobs import create_scheduler, register_jobs
+
+    app = _app()
+    scheduler = create_scheduler(background=False)
+    register_jobs(scheduler, app)
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    log.info("scheduler starting with %d jobs", len(scheduler.get_jobs()))
+    scheduler.start()
+
+
+@main.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--threads", default=8, show_default=True)
+def run_command(host: str, port: int, threads: int) -> None:
+    """The embedded default: web app and scheduler in one process (gunicorn, one worker)."""
+    from verify_service.server import serve_embedded
+
+    app = _app()
+    click.echo(banner(app, host, port))
+    serve_embedded(app, host=host, port=port, threads=threads)
+
+
+def banner(app: Flask, host: str, port: int) -> str:
+    from verify_service.demo import DEMO_ACCOUNT_ID, DEMO_REVIEWER_EMAIL
+
+    settings = _registry(app).settings
+    base = f"http://{host}:{port}"
+    key = settings.api_keys[0] if settings.api_keys else "(none)"
+    password = development_secret(settings, "demo_reviewer_password")
+    lines = [
+        "",
+        "verify-service is running — web app and scheduler in one process",
+        f"  Web            {base}/",
+        f"  API            {base}/api/v1/   (OpenAPI 3.1: {base}/api/v1/openapi.json)",
+        f"  Health         {base}/healthz   {base}/readyz",
+        f"  Database       {settings.database_url}",
+        f"  Meet backend   {settings.meet_backend}",
+        f"  API key        {key}",
+    ]
+    if password:
+        lines.append(f"  Demo reviewer  {DEMO_REVIEWER_EMAIL} / {password}")
+    lines += [
+        "",
+        "  Try it:",
+        f"    curl -H 'Authorization: Bearer {key}' {base}/api/v1/accounts/{DEMO_ACCOUNT_ID}/restrictions",
+    ]
+    if settings.generated:
+        lines += [
+            "",
+            "  !! DEVELOPMENT SECRETS: " + ", ".join(settings.generated) + " were generated and are kept in",
+            f"  !! {settings.instance_dir / 'dev-secrets.json'}. Never use them in production.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def register_flask_commands(app: Flask) -> None:
+    """The same commands under ``flask --app verify_service`` (for those who prefer it)."""
+    app.cli.add_command(db)
+    app.cli.add_command(audit)

@@ -1,0 +1,156 @@
+"""Domain exceptions and their one mapping to HTTP.
+
+Services raise :class:`DomainError` subclasses (defined next to the services
+when they are feature specific). This module turns every error into
+``application/problem+json`` (RFC 9457) under ``/api`` and ``/webhooks``, and
+into an HTML page everywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, json, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+@dataclass
+class FieldError:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class DomainError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+    def __init__(self, detail: str | None = None, *, errors: list[FieldError] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class InvalidInput(DomainError):
+    """Input that is well formed but not acceptable (a field names the culprit)."""
+
+    status = 422
+    code = "validation_failed"
+    title = "The request is not valid"
+
+    @classmethod
+    def for_field(cls, name: str, message: str) -> InvalidInput:
+        return cls(f"{name}: {message}", errors=[FieldError(name, message)])
+
+
+class MalformedRequest(DomainError):
+    status = 400
+    code = "malformed_request"
+    title = "The request could not be read"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "unauthorized"
+    title = "Authentication required"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+@dataclass
+class Problem:
+    status: int
+    code: str
+    title: str
+    detail: str
+    errors: list[FieldError] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"/problems/{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+            "instance": request.path,
+        }
+        if self.errors:
+            body["errors"] = [e.as_dict() for e in self.errors]
+        return body
+
+
+def problem_response(problem: Problem) -> Response:
+    response = Response(json.dumps(problem.body()), status=problem.status, mimetype=PROBLEM_MEDIA_TYPE)
+    response.headers.update(problem.headers)
+    return response
+
+
+def _wants_problem_json() -> bool:
+    return request.path.startswith(("/api/", "/webhooks/")) or request.path in ("/healthz", "/readyz")
+
+
+def _render(problem: Problem) -> Response:
+    if _wants_problem_json():
+        return problem_response(problem)
+    html = render_template("errors/error.html", problem=problem)
+    response = Response(html, status=problem.status, mimetype="text/html")
+    response.headers.update(problem.headers)
+    return response
+
+
+_HTTP_CODES = {
+    400: "malformed_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+
+def register_errorhandlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(error: DomainError) -> Response:
+        return _render(Problem(error.status, error.code, error.title, error.detail, error.errors, error.headers))
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> Response:
+        status = error.code or 500
+        headers = dict(error.get_headers()) if status == 405 else {}
+        headers.pop("Content-Type", None)
+        problem = Problem(status, _HTTP_CODES.get(status, "http_error"), error.name,
+                          error.description or error.name, headers=headers)
+        return _render(problem)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _render(Problem(500, "internal_error", "Internal error",
+                               "Something went wrong on our side. Nothing was changed; please try again."))

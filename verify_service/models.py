@@ -1,0 +1,14 @@
+"""Imports every model, so ``Base.metadata`` is complete (create_all, Alembic)."""
+
+from verify_service.accounts.models import Account, Hold, VerificationRequest
+from verify_service.api.models import IdempotencyKey
+from verify_service.audit.models import AuditEntry, AuditHead
+from verify_service.calls.models import CallSession, Outcome
+from verify_service.db import Base
+from verify_service.review.models import Reviewer
+from verify_service.webhooks.models import InboundWebhookReceipt, OutboxEvent
+
+__all__ = [
+    "Account", "AuditEntry", "AuditHead", "Base", "CallSession", "Hold", "IdempotencyKey",
+    "InboundWebhookReceipt", "Outcome", "OutboxEvent", "Reviewer", "VerificationRequest",
+]

@@ -1,0 +1,1 @@
+"""Reviewers and leads: staff accounts, roles, and (later) the review dashboard."""

@@ -1,0 +1,36 @@
+"""Staff accounts with roles (DESIGN §3.5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from verify_service.db import Base, UTCDateTime, text_enum
+
+
+class Role(str, enum.Enum):
+    REVIEWER = "reviewer"  # claim sessions, record outcomes
+    LEAD = "lead"          # + second review, place/lift holds, manage shifts and reviewers
+    ADMIN = "admin"        # everything, configuration included
+
+    def includes(self, other: Role) -> bool:
+        """Whether this role may do what ``other`` may."""
+        order = [Role.REVIEWER, Role.LEAD, Role.ADMIN]
+        return order.index(self) >= order.index(other)
+
+
+class Reviewer(Base):
+    __tablename__ = "reviewers"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[Role] = mapped_column(text_enum(Role, "reviewer_role"))
+    # argon2id hash (argon2-cffi); never the password.
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

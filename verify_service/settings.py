@@ -1,0 +1,224 @@
+"""Settings, read once from ``VERIFY_*`` environment variables (DESIGN §5).
+
+Three modes (``VERIFY_ENV``):
+
+* ``development`` (default) — missing secrets are generated once, kept in
+  ``instance/dev-secrets.json`` so restarts keep them, and printed loudly;
+* ``testing`` — whatever the test passes; nothing is generated on disk;
+* ``production`` — every secret must come from the environment, or the
+  service refuses to start and names each missing one.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ENVIRONMENTS = ("development", "testing", "production")
+MEET_BACKENDS = ("sandbox", "google")
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigurationError(RuntimeError):
+    """Raised when the settings cannot run the service; the message says what to fix."""
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    instance_dir: Path = Path("instance")
+    database_url: str = ""
+    secret_key: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    api_keys: tuple[str, ...] = ()
+    inbound_webhook_secrets: tuple[str, ...] = ()
+    account_service_webhook_url: str = ""
+    account_service_webhook_secret: str = ""
+    meet_backend: str = "sandbox"
+    google_service_account_file: str = ""
+    meet_host_users: tuple[str, ...] = ()
+    meet_api_endpoint: str = ""
+    calendar_api_endpoint: str = ""
+    release_catalog: str = ""
+    # Validate every API response against its schema (cheap; catches our own bugs).
+    validate_responses: bool = True
+    # How long an Idempotency-Key is remembered.
+    idempotency_ttl_hours: int = 24
+    # Start the job scheduler inside the web process (the embedded default).
+    embedded_scheduler: bool = False
+    # Names of secrets generated for development, so the banner can say so.
+    generated: tuple[str, ...] = ()
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def database_is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"expected a boolean (true/false), got {value!r}")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from the environment.
+
+    Raises:
+        ConfigurationError: a value is malformed, or production lacks a secret.
+    """
+    env_vars = os.environ if environ is None else environ
+    get = env_vars.get
+    env = get("VERIFY_ENV", "development")
+    if env not in ENVIRONMENTS:
+        raise ConfigurationError(f"VERIFY_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
+    instance_dir = Path(get("VERIFY_INSTANCE_DIR") or Path.cwd() / "instance").resolve()
+    try:
+        ttl = int(get("VERIFY_IDEMPOTENCY_TTL_HOURS", "24"))
+    except ValueError as exc:
+        raise ConfigurationError("VERIFY_IDEMPOTENCY_TTL_HOURS must be a whole number of hours") from exc
+    settings = Settings(
+        env=env,
+        instance_dir=instance_dir,
+        database_url=get("VERIFY_DATABASE_URL", ""),
+        secret_key=get("VERIFY_SECRET_KEY", ""),
+        base_url=get("VERIFY_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        api_keys=_split(get("VERIFY_API_KEYS")),
+        inbound_webhook_secrets=_split(get("VERIFY_INBOUND_WEBHOOK_SECRETS")),
+        account_service_webhook_url=get("VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL", ""),
+        account_service_webhook_secret=get("VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET", ""),
+        meet_backend=get("VERIFY_MEET_BACKEND", "sandbox"),
+        google_service_account_file=get("VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE", ""),
+        meet_host_users=_split(get("VERIFY_MEET_HOST_USERS")),
+        meet_api_endpoint=get("VERIFY_MEET_API_ENDPOINT", ""),
+        calendar_api_endpoint=get("VERIFY_CALENDAR_API_ENDPOINT", ""),
+        release_catalog=get("VERIFY_RELEASE_CATALOG", ""),
+        validate_responses=_bool(get("VERIFY_VALIDATE_RESPONSES"), True),
+        idempotency_ttl_hours=ttl,
+        embedded_scheduler=_bool(get("VERIFY_EMBEDDED_SCHEDULER"), False),
+    )
+    return finalize(settings)
+
+
+def finalize(settings: Settings) -> Settings:
+    """Fill development defaults, then check the result.
+
+    Raises:
+        ConfigurationError: see :func:`check`.
+    """
+    if not settings.database_url:
+        settings = settings.replace(
+            database_url=f"sqlite:///{settings.instance_dir / 'verify-service.sqlite3'}"
+        )
+    if settings.env == "development":
+        settings = _with_development_secrets(settings)
+    check(settings)
+    return settings
+
+
+def check(settings: Settings) -> None:
+    """Refuse settings the service cannot run safely with.
+
+    Raises:
+        ConfigurationError: naming every problem at once.
+    """
+    problems: list[str] = []
+    if settings.meet_backend not in MEET_BACKENDS:
+        problems.append(f"VERIFY_MEET_BACKEND must be one of {', '.join(MEET_BACKENDS)}")
+    if settings.is_production:
+        required = {
+            "VERIFY_SECRET_KEY": settings.secret_key,
+            "VERIFY_API_KEYS": settings.api_keys,
+            "VERIFY_INBOUND_WEBHOOK_SECRETS": settings.inbound_webhook_secrets,
+            "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL": settings.account_service_webhook_url,
+            "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET": settings.account_service_webhook_secret,
+        }
+        problems += [f"{name} is not set" for name, value in required.items() if not value]
+        if settings.secret_key and len(settings.secret_key) < MIN_SECRET_LENGTH:
+            problems.append(f"VERIFY_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
+        if any(len(key) < MIN_SECRET_LENGTH for key in settings.api_keys):
+            problems.append(f"every key in VERIFY_API_KEYS must be at least {MIN_SECRET_LENGTH} characters")
+        if settings.meet_backend == "google" and not settings.google_service_account_file:
+            problems.append("VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE is required with VERIFY_MEET_BACKEND=google")
+        if not settings.base_url.startswith("https://"):
+            problems.append("VERIFY_BASE_URL must be an https:// URL in production")
+    if problems:
+        raise ConfigurationError("cannot start verify-service: " + "; ".join(problems))
+
+
+def _with_development_secrets(settings: Settings) -> Settings:
+    """Generate (once) and reuse the development secrets kept under ``instance/``."""
+    path = settings.instance_dir / "dev-secrets.json"
+    stored: dict[str, str] = {}
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    wanted = {
+        "secret_key": lambda: secrets.token_urlsafe(48),
+        "api_key": lambda: "dev_" + secrets.token_urlsafe(32),
+        "inbound_webhook_secret": lambda: "whsec_" + _b64_secret(),
+        "account_service_webhook_secret": lambda: "whsec_" + _b64_secret(),
+        "demo_reviewer_password": lambda: secrets.token_urlsafe(12),
+    }
+    changed = False
+    for name, make in wanted.items():
+        if name not in stored:
+            stored[name] = make()
+            changed = True
+    if changed:
+        settings.instance_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        # Written owner-only: these are real (if local) credentials.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(stored, handle, indent=2)
+        os.replace(tmp, path)
+    generated: list[str] = []
+    changes: dict[str, Any] = {}
+    if not settings.secret_key:
+        changes["secret_key"] = stored["secret_key"]
+        generated.append("VERIFY_SECRET_KEY")
+    if not settings.api_keys:
+        changes["api_keys"] = (stored["api_key"],)
+        generated.append("VERIFY_API_KEYS")
+    if not settings.inbound_webhook_secrets:
+        changes["inbound_webhook_secrets"] = (stored["inbound_webhook_secret"],)
+        generated.append("VERIFY_INBOUND_WEBHOOK_SECRETS")
+    if not settings.account_service_webhook_secret:
+        changes["account_service_webhook_secret"] = stored["account_service_webhook_secret"]
+        generated.append("VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET")
+    return settings.replace(generated=tuple(generated), **changes)
+
+
+def development_secret(settings: Settings, name: str) -> str | None:
+    """A value from ``instance/dev-secrets.json`` (development only), e.g. the demo password."""
+    path = settings.instance_dir / "dev-secrets.json"
+    if settings.env != "development" or not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get(name)
+
+
+def _b64_secret() -> str:
+    return base64.b64encode(secrets.token_bytes(24)).decode("ascii")

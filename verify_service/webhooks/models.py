@@ -1,0 +1,60 @@
+"""The outbox (events to the account service) and inbound-webhook receipts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from verify_service.db import Base, UTCDateTime, text_enum
+
+
+class DeliveryStatus(str, enum.Enum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"  # retries exhausted; visible to leads, can be redelivered
+
+
+class OutboxEvent(Base):
+    """An event written in the transaction that caused it (DESIGN §4.3).
+
+    ``seq`` is per account, gapless, and assigned while the account row is
+    locked; the relay delivers an account's events strictly in ``seq`` order.
+    """
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "seq", name="uq_outbox_events_account_seq"),
+        # The relay's scan: pending events that are due.
+        sa.Index("ix_outbox_events_due", "next_attempt_at",
+                 sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    # Sent as the webhook-id header: the consumer's deduplication key.
+    event_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    account_id: Mapped[str] = mapped_column(sa.ForeignKey("accounts.id"))
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    type: Mapped[str] = mapped_column(sa.String(100))
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    status: Mapped[DeliveryStatus] = mapped_column(text_enum(DeliveryStatus, "delivery_status"),
+                                                   default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(sa.String(1000))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class InboundWebhookReceipt(Base):
+    """One row per accepted inbound ``webhook-id``, written with the webhook's effect."""
+
+    __tablename__ = "inbound_webhook_receipts"
+
+    webhook_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(100))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
