@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: run test bench clean
 
@@ -24,7 +26,7 @@ $(STAMP_TEST): $(BIN)/python setup.cfg pyproject.toml
 run: $(STAMP_RUN)
 	$(BIN)/verify-service db upgrade
 	$(BIN)/verify-service seed-demo
-	$(BIN)/verify-service run
+	$(BIN)/verify-service run --host $(HOST) --port $(PORT)
 
 ## test: the whole suite (SQLite always; PostgreSQL too when VERIFY_TEST_DATABASE_URL is set)
 test: $(STAMP_TEST)

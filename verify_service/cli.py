@@ -38,6 +38,8 @@ def _registry(app: Flask) -> Any:
 def main() -> None:
     """verify-service: video identity verification for the marketplace."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic announces each of its plugins at INFO on every start: not news.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 # ---------------------------------------------------------------- database

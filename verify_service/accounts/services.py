@@ -255,8 +255,9 @@ def upsert_account(session: Session, account_id: str, profile: Profile, *, actor
                       verification_status=VerificationStatus.NOT_REQUIRED,
                       restrictions_version=0, last_event_seq=0)
         .on_conflict_do_nothing(index_elements=["id"])
+        .returning(Account.id)
     )
-    created = result.rowcount == 1
+    created = result.first() is not None
     account = lock_account(session, account_id)
     if account.closed_at is not None:
         raise AccountClosed(f"account {account_id!r} was closed; its profile can no longer be changed")

@@ -71,11 +71,11 @@ def api_write(view: Callable[..., Any]) -> Callable[..., Response]:
             if stored is not None:
                 return _replay(stored)
         response = make_response(view(*args, **kwargs))
-        if key is not None and 200 <= response.status_code < 300:
-            idempotency.remember(session, scope=scope, key=key, request_hash=request_hash,
-                                 response=_stored(response), now=now,
-                                 ttl=dt.timedelta(hours=reg.settings.idempotency_ttl_hours))
         try:
+            if key is not None and 200 <= response.status_code < 300:
+                idempotency.remember(session, scope=scope, key=key, request_hash=request_hash,
+                                     response=_stored(response), now=now,
+                                     ttl=dt.timedelta(hours=reg.settings.idempotency_ttl_hours))
             session.commit()
         except IntegrityError:
             session.rollback()

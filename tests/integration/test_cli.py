@@ -1,0 +1,189 @@
+"""The real ``verify-service`` console script, run as a subprocess (SQLite, development mode)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(sys.executable).with_name("verify-service")
+if not SCRIPT.exists():  # fall back to the project's venv
+    SCRIPT = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "verify-service"
+
+PRODUCTION = {
+    "VERIFY_ENV": "production",
+    "VERIFY_SECRET_KEY": "k" * 48,
+    "VERIFY_API_KEYS": "a" * 40,
+    "VERIFY_INBOUND_WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL": "https://x.example/hook",
+    "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+    "VERIFY_BASE_URL": "https://verify.example",
+}
+SECRET_NAMES = ("VERIFY_SECRET_KEY", "VERIFY_API_KEYS", "VERIFY_INBOUND_WEBHOOK_SECRETS",
+                "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL", "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET")
+
+
+class Cli:
+    def __init__(self, tmp_path: Path) -> None:
+        self.cwd = tmp_path
+        self.instance = tmp_path / "instance"
+        self.database = self.instance / "verify-service.sqlite3"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("VERIFY_")}
+        self.env.update(VERIFY_ENV="development", VERIFY_INSTANCE_DIR=str(self.instance))
+
+    def __call__(self, *args: str, stdin: str | None = None, timeout: float = 60,
+                 **env: str) -> subprocess.CompletedProcess[str]:
+        """Run the command in its own process group; kill the whole group if it hangs."""
+        process = subprocess.Popen([str(SCRIPT), *args], cwd=self.cwd, env={**self.env, **env}, text=True,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   start_new_session=True)
+        try:
+            out, err = process.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            pytest.fail(f"verify-service {' '.join(args)} did not finish in {timeout}s")
+        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+    def query(self, sql: str) -> list[tuple[object, ...]]:
+        connection = sqlite3.connect(self.database)
+        try:
+            return connection.execute(sql).fetchall()
+        finally:
+            connection.close()
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path)
+
+
+@pytest.fixture
+def migrated(cli: Cli) -> Cli:
+    result = cli("db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    return cli
+
+
+def test_db_upgrade_creates_the_database_and_prints_the_revision(cli: Cli) -> None:
+    assert not cli.database.exists()
+    result = cli("db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert "database at revision 0001" in result.stdout
+    assert cli.database.exists()
+    assert cli.query("SELECT version_num FROM alembic_version") == [("0001",)]
+    again = cli("db", "upgrade")
+    assert again.returncode == 0 and "database at revision 0001" in again.stdout
+
+
+def test_seed_demo_is_idempotent(migrated: Cli) -> None:
+    first = migrated("seed-demo")
+    assert first.returncode == 0, first.stderr
+    assert "account created" in first.stdout and "reviewer created" in first.stdout
+    second = migrated("seed-demo")
+    assert second.returncode == 0, second.stderr
+    assert "account present" in second.stdout and "reviewer present" in second.stdout
+    assert migrated.query("SELECT count(*) FROM reviewers") == [(1,)]
+    assert migrated.query("SELECT count(*) FROM accounts") == [(1,)]
+
+
+def test_create_reviewer_prints_a_generated_password(migrated: Cli) -> None:
+    result = migrated("create-reviewer", "--email", "lead@example.com", "--role", "lead")
+    assert result.returncode == 0, result.stderr
+    assert "created lead lead@example.com" in result.stdout
+    lines = [line for line in result.stdout.splitlines() if line.startswith("password (shown once): ")]
+    assert len(lines) == 1
+    password = lines[0].split(": ", 1)[1].strip()
+    assert len(password) >= 12
+    assert migrated.query("SELECT email, role FROM reviewers") == [("lead@example.com", "lead")]
+    stored_hash = migrated.query("SELECT password_hash FROM reviewers")[0][0]
+    assert password not in str(stored_hash)
+
+
+def test_create_reviewer_twice_fails_clearly(migrated: Cli) -> None:
+    assert migrated("create-reviewer", "--email", "lead@example.com", "--role", "lead").returncode == 0
+    again = migrated("create-reviewer", "--email", "Lead@Example.com", "--role", "lead")
+    assert again.returncode != 0
+    assert "lead@example.com already has a staff account" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert migrated.query("SELECT count(*) FROM reviewers") == [(1,)]
+
+
+def test_create_reviewer_with_a_short_password_fails_clearly(migrated: Cli) -> None:
+    result = migrated("create-reviewer", "--email", "r@example.com", "--password-stdin", stdin="too-short\n")
+    assert result.returncode != 0
+    assert "password: must be at least 12 characters" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert migrated.query("SELECT count(*) FROM reviewers") == [(0,)]
+
+
+def test_create_reviewer_with_a_password_from_stdin(migrated: Cli) -> None:
+    result = migrated("create-reviewer", "--email", "r@example.com", "--password-stdin",
+                      stdin="a-long-enough-password\n")
+    assert result.returncode == 0, result.stderr
+    assert "password (shown once)" not in result.stdout
+    assert "a-long-enough-password" not in result.stdout
+
+
+def test_audit_verify_detects_tampering(migrated: Cli) -> None:
+    assert migrated("seed-demo").returncode == 0
+    assert migrated("create-reviewer", "--email", "lead@example.com", "--role", "lead").returncode == 0
+    entries = migrated.query("SELECT count(*) FROM audit_entries")[0][0]
+    assert isinstance(entries, int) and entries >= 2
+
+    intact = migrated("audit", "verify")
+    assert intact.returncode == 0, intact.stderr
+    assert f"audit chain intact: {entries} entries verified" in intact.stdout
+
+    connection = sqlite3.connect(migrated.database)
+    try:
+        with connection:
+            connection.execute("DROP TRIGGER audit_entries_no_update")
+            connection.execute("UPDATE audit_entries SET actor = 'mallory' WHERE seq = 2")
+    finally:
+        connection.close()
+
+    broken = migrated("audit", "verify")
+    assert broken.returncode == 1
+    assert "audit chain BROKEN at entry 2" in broken.stderr
+    assert "entry 2 was altered" in broken.stderr
+    assert "intact" not in broken.stdout
+
+
+def test_audit_update_is_refused_while_the_trigger_is_in_place(migrated: Cli) -> None:
+    assert migrated("seed-demo").returncode == 0
+    connection = sqlite3.connect(migrated.database)
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"), connection:
+            connection.execute("UPDATE audit_entries SET actor = 'mallory' WHERE seq = 1")
+    finally:
+        connection.close()
+    assert migrated("audit", "verify").returncode == 0
+
+
+def test_seed_demo_refuses_in_production(cli: Cli) -> None:
+    result = cli("seed-demo", **PRODUCTION)
+    assert result.returncode != 0
+    assert "seed-demo only runs with VERIFY_ENV=development" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (cli.instance / "dev-secrets.json").exists()
+
+
+def test_run_in_production_without_secrets_fails_before_serving(cli: Cli) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in PRODUCTION.items() if k not in SECRET_NAMES}
+    result = cli("run", "--port", str(port), timeout=30, **env)
+    assert result.returncode != 0
+    for name in SECRET_NAMES:
+        assert f"{name} is not set" in result.stderr
+    assert "is running" not in result.stdout
+    assert "Traceback" not in result.stderr
+    assert not (cli.instance / "dev-secrets.json").exists()

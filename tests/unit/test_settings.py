@@ -1,0 +1,208 @@
+"""Settings from VERIFY_* variables (DESIGN §5)."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from verify_service.settings import ConfigurationError, load_settings
+
+SECRETS = ("VERIFY_SECRET_KEY", "VERIFY_API_KEYS", "VERIFY_INBOUND_WEBHOOK_SECRETS",
+           "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL", "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET")
+SECRET_KEY = "k" * 48
+API_KEY = "a" * 40
+
+
+def production(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    environ = {
+        "VERIFY_ENV": "production",
+        "VERIFY_INSTANCE_DIR": str(tmp_path / "instance"),
+        "VERIFY_SECRET_KEY": SECRET_KEY,
+        "VERIFY_API_KEYS": API_KEY,
+        "VERIFY_INBOUND_WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL": "https://accounts.example/hooks/verify",
+        "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        "VERIFY_BASE_URL": "https://verify.example",
+    }
+    environ.update(overrides)
+    return environ
+
+
+def development(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    return {"VERIFY_ENV": "development", "VERIFY_INSTANCE_DIR": str(tmp_path / "instance"), **overrides}
+
+
+# ---------------------------------------------------------------- production
+
+def test_complete_production_environment_loads(tmp_path: Path) -> None:
+    settings = load_settings(production(tmp_path))
+    assert settings.is_production
+    assert settings.secret_key == SECRET_KEY
+    assert settings.api_keys == (API_KEY,)
+    assert settings.base_url == "https://verify.example"
+    assert settings.generated == ()
+    assert not (tmp_path / "instance" / "dev-secrets.json").exists()
+
+
+def test_production_names_every_missing_secret_at_once(tmp_path: Path) -> None:
+    environ = {k: v for k, v in production(tmp_path).items() if k not in SECRETS}
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(environ)
+    message = str(info.value)
+    for name in SECRETS:
+        assert f"{name} is not set" in message
+
+
+@pytest.mark.parametrize("missing", SECRETS)
+def test_production_names_a_single_missing_secret(tmp_path: Path, missing: str) -> None:
+    environ = production(tmp_path)
+    del environ[missing]
+    with pytest.raises(ConfigurationError, match=f"{missing} is not set") as info:
+        load_settings(environ)
+    others = [name for name in SECRETS if name != missing]
+    assert not any(f"{name} is not set" in str(info.value) for name in others)
+
+
+def test_empty_values_count_as_missing(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="VERIFY_API_KEYS is not set"):
+        load_settings(production(tmp_path, VERIFY_API_KEYS=" , ,"))
+
+
+def test_short_secret_key_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="VERIFY_SECRET_KEY must be at least 32"):
+        load_settings(production(tmp_path, VERIFY_SECRET_KEY="k" * 31))
+
+
+def test_short_api_key_refused_even_beside_a_long_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="VERIFY_API_KEYS must be at least 32"):
+        load_settings(production(tmp_path, VERIFY_API_KEYS=f"{API_KEY},short-key"))
+
+
+def test_keys_of_exactly_the_minimum_length_are_accepted(tmp_path: Path) -> None:
+    settings = load_settings(production(tmp_path, VERIFY_SECRET_KEY="k" * 32, VERIFY_API_KEYS="a" * 32))
+    assert settings.api_keys == ("a" * 32,)
+
+
+@pytest.mark.parametrize("url", ["http://verify.example", "verify.example", "ftp://verify.example"])
+def test_production_base_url_must_be_https(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigurationError, match="VERIFY_BASE_URL must be an https://"):
+        load_settings(production(tmp_path, VERIFY_BASE_URL=url))
+
+
+def test_production_default_base_url_is_refused(tmp_path: Path) -> None:
+    environ = production(tmp_path)
+    del environ["VERIFY_BASE_URL"]
+    with pytest.raises(ConfigurationError, match="VERIFY_BASE_URL"):
+        load_settings(environ)
+
+
+def test_google_backend_needs_service_account_in_production(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE"):
+        load_settings(production(tmp_path, VERIFY_MEET_BACKEND="google"))
+
+
+# ---------------------------------------------------------------- parsing
+
+def test_api_keys_are_split_on_commas_and_trimmed(tmp_path: Path) -> None:
+    second = "b" * 40
+    settings = load_settings(production(tmp_path, VERIFY_API_KEYS=f"  {API_KEY} ,\t{second} ,"))
+    assert settings.api_keys == (API_KEY, second)
+
+
+def test_base_url_trailing_slash_is_dropped(tmp_path: Path) -> None:
+    assert load_settings(production(tmp_path, VERIFY_BASE_URL="https://verify.example/")).base_url \
+        == "https://verify.example"
+
+
+@pytest.mark.parametrize("value", ["staging", "Production", "prod", ""])
+def test_bad_env_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigurationError, match="VERIFY_ENV"):
+        load_settings(development(tmp_path, VERIFY_ENV=value))
+
+
+def test_bad_meet_backend_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="VERIFY_MEET_BACKEND"):
+        load_settings(development(tmp_path, VERIFY_MEET_BACKEND="zoom"))
+
+
+@pytest.mark.parametrize("name", ["VERIFY_VALIDATE_RESPONSES", "VERIFY_EMBEDDED_SCHEDULER"])
+def test_bad_boolean_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigurationError, match="boolean"):
+        load_settings(development(tmp_path, **{name: "maybe"}))
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", True), ("TRUE", True), (" yes ", True), ("on", True),
+                                                 ("0", False), ("False", False), ("no", False), ("off", False)])
+def test_boolean_spellings(tmp_path: Path, value: str, expected: bool) -> None:
+    settings = load_settings(development(tmp_path, VERIFY_EMBEDDED_SCHEDULER=value, VERIFY_VALIDATE_RESPONSES=value))
+    assert settings.embedded_scheduler is expected
+    assert settings.validate_responses is expected
+
+
+def test_boolean_defaults(tmp_path: Path) -> None:
+    settings = load_settings(development(tmp_path))
+    assert settings.validate_responses is True
+    assert settings.embedded_scheduler is False
+
+
+def test_bad_idempotency_ttl_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="VERIFY_IDEMPOTENCY_TTL_HOURS"):
+        load_settings(development(tmp_path, VERIFY_IDEMPOTENCY_TTL_HOURS="a day"))
+
+
+# ---------------------------------------------------------------- development
+
+def test_development_generates_secrets_once_owner_only(tmp_path: Path) -> None:
+    first = load_settings(development(tmp_path))
+    path = tmp_path / "instance" / "dev-secrets.json"
+    assert path.exists()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert set(first.generated) == {"VERIFY_SECRET_KEY", "VERIFY_API_KEYS", "VERIFY_INBOUND_WEBHOOK_SECRETS",
+                                    "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET"}
+    assert len(first.secret_key) >= 32 and len(first.api_keys) == 1 and len(first.api_keys[0]) >= 32
+    assert first.inbound_webhook_secrets[0].startswith("whsec_")
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    assert stored["api_key"] == first.api_keys[0]
+    assert stored["demo_reviewer_password"]
+    before = path.read_bytes()
+
+    second = load_settings(development(tmp_path))
+    assert second.api_keys == first.api_keys
+    assert second.secret_key == first.secret_key
+    assert second.inbound_webhook_secrets == first.inbound_webhook_secrets
+    assert second.account_service_webhook_secret == first.account_service_webhook_secret
+    assert path.read_bytes() == before
+
+
+def test_development_does_not_override_the_environment(tmp_path: Path) -> None:
+    settings = load_settings(development(tmp_path, VERIFY_SECRET_KEY=SECRET_KEY, VERIFY_API_KEYS=API_KEY))
+    assert settings.secret_key == SECRET_KEY
+    assert settings.api_keys == (API_KEY,)
+    assert "VERIFY_SECRET_KEY" not in settings.generated
+    assert "VERIFY_API_KEYS" not in settings.generated
+    assert "VERIFY_INBOUND_WEBHOOK_SECRETS" in settings.generated
+
+
+def test_testing_mode_generates_nothing(tmp_path: Path) -> None:
+    settings = load_settings({"VERIFY_ENV": "testing", "VERIFY_INSTANCE_DIR": str(tmp_path / "instance")})
+    assert settings.generated == ()
+    assert settings.api_keys == ()
+    assert not (tmp_path / "instance").exists()
+
+
+def test_default_database_is_sqlite_under_the_instance_dir(tmp_path: Path) -> None:
+    settings = load_settings(development(tmp_path))
+    instance = (tmp_path / "instance").resolve()
+    assert settings.instance_dir == instance
+    assert settings.database_is_sqlite
+    assert settings.database_url == f"sqlite:///{instance / 'verify-service.sqlite3'}"
+
+
+def test_database_url_from_the_environment_wins(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://verify@db.example/verify"
+    settings = load_settings(production(tmp_path, VERIFY_DATABASE_URL=url))
+    assert settings.database_url == url
+    assert not settings.database_is_sqlite
