@@ -27,6 +27,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app, settings)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_security_headers(app)
     register_commands(app)
     return app
 
@@ -88,6 +89,17 @@ def register_errorhandlers(app: Flask) -> None:
     from verify_service.errors import register_errorhandlers as register
 
     register(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy",
+                                    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
 
 
 def register_commands(app: Flask) -> None:

@@ -170,29 +170,35 @@ def run_command(host: str, port: int, threads: int) -> None:
 
 
 def banner(app: Flask, host: str, port: int) -> str:
+    """What ``run`` prints. Secrets appear only when they were generated for development."""
+    import sqlalchemy as sa
+
     from verify_service.demo import DEMO_ACCOUNT_ID, DEMO_REVIEWER_EMAIL
 
     settings = _registry(app).settings
     base = f"http://{host}:{port}"
-    key = settings.api_keys[0] if settings.api_keys else "(none)"
-    password = development_secret(settings, "demo_reviewer_password")
+    show_key = "VERIFY_API_KEYS" in settings.generated
+    key = settings.api_keys[0] if show_key else f"({len(settings.api_keys)} configured in VERIFY_API_KEYS)"
+    database = sa.make_url(settings.database_url).render_as_string(hide_password=True)
     lines = [
         "",
         "verify-service is running — web app and scheduler in one process",
         f"  Web            {base}/",
         f"  API            {base}/api/v1/   (OpenAPI 3.1: {base}/api/v1/openapi.json)",
         f"  Health         {base}/healthz   {base}/readyz",
-        f"  Database       {settings.database_url}",
+        f"  Database       {database}",
         f"  Meet backend   {settings.meet_backend}",
         f"  API key        {key}",
     ]
+    password = development_secret(settings, "demo_reviewer_password")
     if password:
         lines.append(f"  Demo reviewer  {DEMO_REVIEWER_EMAIL} / {password}")
-    lines += [
-        "",
-        "  Try it:",
-        f"    curl -H 'Authorization: Bearer {key}' {base}/api/v1/accounts/{DEMO_ACCOUNT_ID}/restrictions",
-    ]
+    if show_key:
+        lines += [
+            "",
+            "  Try it:",
+            f"    curl -H 'Authorization: Bearer {key}' {base}/api/v1/accounts/{DEMO_ACCOUNT_ID}/restrictions",
+        ]
     if settings.generated:
         lines += [
             "",

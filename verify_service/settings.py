@@ -56,8 +56,6 @@ class Settings:
     validate_responses: bool = True
     # How long an Idempotency-Key is remembered.
     idempotency_ttl_hours: int = 24
-    # Start the job scheduler inside the web process (the embedded default).
-    embedded_scheduler: bool = False
     # Names of secrets generated for development, so the banner can say so.
     generated: tuple[str, ...] = ()
 
@@ -73,7 +71,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-def _bool(value: str | None, default: bool) -> bool:
+def _bool(name: str, value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
     lowered = value.strip().lower()
@@ -81,7 +79,7 @@ def _bool(value: str | None, default: bool) -> bool:
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
-    raise ConfigurationError(f"expected a boolean (true/false), got {value!r}")
+    raise ConfigurationError(f"{name} must be a boolean (true/false), got {value!r}")
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -116,9 +114,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         meet_api_endpoint=get("VERIFY_MEET_API_ENDPOINT", ""),
         calendar_api_endpoint=get("VERIFY_CALENDAR_API_ENDPOINT", ""),
         release_catalog=get("VERIFY_RELEASE_CATALOG", ""),
-        validate_responses=_bool(get("VERIFY_VALIDATE_RESPONSES"), True),
+        validate_responses=_bool("VERIFY_VALIDATE_RESPONSES", get("VERIFY_VALIDATE_RESPONSES"), True),
         idempotency_ttl_hours=ttl,
-        embedded_scheduler=_bool(get("VERIFY_EMBEDDED_SCHEDULER"), False),
     )
     return finalize(settings)
 
@@ -188,10 +185,12 @@ def _with_development_secrets(settings: Settings) -> Settings:
             stored[name] = make()
             changed = True
     if changed:
-        settings.instance_dir.mkdir(parents=True, exist_ok=True)
+        settings.instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        # Written owner-only: these are real (if local) credentials.
+        # Written owner-only: these are real (if local) credentials. A stale tmp file
+        # from a crash may have another mode, so set it on the open descriptor.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(stored, handle, indent=2)
         os.replace(tmp, path)

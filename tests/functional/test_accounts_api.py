@@ -277,3 +277,7 @@ def test_browser_pages_get_html_errors(client) -> None:
     assert response.status_code == 404
     assert response.mimetype == "text/html"
     assert "Error code" in response.get_data(as_text=True)
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    landing = client.get("/")
+    assert landing.status_code == 200 and "/api/v1/openapi.json" in landing.get_data(as_text=True)

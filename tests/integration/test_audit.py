@@ -39,8 +39,9 @@ def tamper(engine: sa.Engine, statement: sa.Executable) -> None:
         if engine.dialect.name == "postgresql":
             connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
         else:
-            connection.exec_driver_sql("DROP TRIGGER IF EXISTS audit_entries_no_update")
-            connection.exec_driver_sql("DROP TRIGGER IF EXISTS audit_entries_no_delete")
+            for name in ("audit_entries_no_update", "audit_entries_no_delete", "audit_head_no_delete",
+                         "audit_head_forward_only"):
+                connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
         assert connection.execute(statement).rowcount == 1
 
 
@@ -194,3 +195,57 @@ def test_relinked_entry_with_consistent_hash_is_detected(sessions: sessionmaker[
     assert report.broken_at == 3
     assert report.checked == 2
     assert "does not link" in (report.problem or "")
+
+
+# ---------------------------------------------------------------- the guards
+
+def _refused(engine: sa.Engine, sql: str) -> None:
+    with pytest.raises(sa.exc.DBAPIError), engine.begin() as connection:
+        connection.exec_driver_sql(sql)
+
+
+def test_replacing_an_entry_is_refused(sessions: sessionmaker[Session], clock: Any, engine: sa.Engine) -> None:
+    append(sessions, clock, 3)
+    original = rows(engine)[1]
+    if engine.dialect.name == "sqlite":
+        # Conflict resolution deletes without firing DELETE triggers; the INSERT guard catches it.
+        _refused(engine, "INSERT OR REPLACE INTO audit_entries SELECT seq, occurred_at, 'mallory', action, "
+                         "account_id, subject_type, subject_id, details, prev_hash, hash "
+                         "FROM audit_entries WHERE seq = 2")
+    else:
+        _refused(engine, "INSERT INTO audit_entries SELECT * FROM audit_entries WHERE seq = 2 "
+                         "ON CONFLICT (seq) DO UPDATE SET actor = 'mallory'")
+    assert rows(engine)[1] == original
+
+
+def test_truncate_is_refused_on_postgresql(sessions: sessionmaker[Session], clock: Any, engine: sa.Engine,
+                                           backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE (a DELETE without WHERE is refused by the DELETE guard)")
+    append(sessions, clock, 2)
+    _refused(engine, "TRUNCATE audit_entries")
+    _refused(engine, "TRUNCATE audit_head")
+    assert len(rows(engine)) == 2
+
+
+@pytest.mark.parametrize("sql", [
+    "DELETE FROM audit_head",
+    "UPDATE audit_head SET last_seq = 0",
+    "UPDATE audit_head SET last_seq = last_seq + 2",
+    "INSERT INTO audit_head (id, last_seq, last_hash) VALUES (2, 0, 'x')",
+])
+def test_the_head_only_moves_forward(sessions: sessionmaker[Session], clock: Any, engine: sa.Engine,
+                                     sql: str) -> None:
+    append(sessions, clock, 2)
+    _refused(engine, sql)
+    assert verify(sessions).ok
+
+
+def test_a_missing_head_is_a_broken_chain(sessions: sessionmaker[Session], clock: Any, engine: sa.Engine) -> None:
+    append(sessions, clock, 3)
+    tamper(engine, sa.delete(entries).where(entries.c.seq == 3))
+    tamper(engine, sa.delete(AuditHead.__table__))
+    report = verify(sessions)
+    assert not report.ok
+    assert report.broken_at == 3
+    assert "head" in (report.problem or "")

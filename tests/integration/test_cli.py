@@ -187,3 +187,24 @@ def test_run_in_production_without_secrets_fails_before_serving(cli: Cli) -> Non
     assert "is running" not in result.stdout
     assert "Traceback" not in result.stderr
     assert not (cli.instance / "dev-secrets.json").exists()
+
+
+def test_banner_never_shows_configured_secrets(tmp_path) -> None:
+    """Only generated development secrets are printed; a configured key or DB password never is."""
+    from tests.conftest import make_settings
+    from verify_service import create_app
+    from verify_service.cli import banner
+
+    configured = make_settings("postgresql+psycopg://svc:hunter2secret@db.internal/verify", tmp_path)
+    text = banner(create_app(configured), "127.0.0.1", 8000)
+    assert "hunter2secret" not in text
+    assert not any(key in text for key in configured.api_keys)
+    assert "2 configured in VERIFY_API_KEYS" in text
+
+    generated = make_settings(f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path, api_keys=(),
+                              env="development")
+    app = create_app(generated)
+    from verify_service.registry import KEY
+
+    key = app.extensions[KEY].settings.api_keys[0]
+    assert key.startswith("dev_") and key in banner(app, "127.0.0.1", 8000)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -102,6 +104,21 @@ def test_request_with_hold_is_one_version_and_two_ordered_events(sessions, clock
     assert [(e.seq, e.type) for e in events(sessions)] == [(1, "verification.required"), (2, "account.hold.placed")]
     assert {e.data["restrictions_version"] for e in events(sessions)} == {1}
     assert events(sessions)[0].data["verification"]["status"] == "required"
+
+
+def test_every_version_bump_comes_with_an_event(sessions, clock, account) -> None:
+    """A consumer that applies the events in order always ends at the API's version."""
+    later, sooner = clock() + dt.timedelta(days=9), clock() + dt.timedelta(days=3)
+    for deadline, hold in [(later, False), (sooner, False), (sooner, True), (later, True)]:
+        with unit_of_work(sessions) as session:
+            services.request_verification(session, "acc-1", reason=RequestReason.RISK_SIGNAL, deadline=deadline,
+                                          place_hold=hold, actor="account-service", now=clock())
+    seen = [e.data["restrictions_version"] for e in events(sessions)]
+    assert seen == sorted(seen)
+    assert seen[-1] == restrictions(sessions).version == 3
+    assert [e.type for e in events(sessions)] == [
+        "verification.required", "verification.required", "verification.required", "account.hold.placed"]
+    assert events(sessions)[1].data["request"]["deadline"].startswith(sooner.date().isoformat())
 
 
 def test_lifting_twice_or_an_unknown_hold_is_refused_and_changes_nothing(sessions, clock, account) -> None:

@@ -63,3 +63,20 @@ def test_migrated_audit_log_is_append_only_and_has_its_head(empty_engine: sa.Eng
         connection.execute(sa.text("UPDATE audit_entries SET actor = 'x'"))
     with pytest.raises(sa.exc.DBAPIError), empty_engine.begin() as connection:
         connection.execute(sa.text("DELETE FROM audit_entries"))
+
+
+def _triggers(engine: sa.Engine) -> set[str]:
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            return set(connection.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars())
+        return set(connection.exec_driver_sql(
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal").scalars())
+
+
+def test_migration_and_create_all_install_the_same_guards(empty_engine: sa.Engine, engine: sa.Engine) -> None:
+    """The migration inlines the trigger DDL; it must match what the models install."""
+    migrate.upgrade(empty_engine)
+    migrated = _triggers(empty_engine)
+    assert migrated == _triggers(engine)
+    assert "audit_head_forward_only" in migrated

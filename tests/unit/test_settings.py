@@ -128,24 +128,21 @@ def test_bad_meet_backend_refused(tmp_path: Path) -> None:
         load_settings(development(tmp_path, VERIFY_MEET_BACKEND="zoom"))
 
 
-@pytest.mark.parametrize("name", ["VERIFY_VALIDATE_RESPONSES", "VERIFY_EMBEDDED_SCHEDULER"])
-def test_bad_boolean_refused(tmp_path: Path, name: str) -> None:
-    with pytest.raises(ConfigurationError, match="boolean"):
-        load_settings(development(tmp_path, **{name: "maybe"}))
+def test_bad_boolean_refused_naming_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="VERIFY_VALIDATE_RESPONSES must be a boolean"):
+        load_settings(development(tmp_path, VERIFY_VALIDATE_RESPONSES="maybe"))
 
 
 @pytest.mark.parametrize(("value", "expected"), [("1", True), ("TRUE", True), (" yes ", True), ("on", True),
                                                  ("0", False), ("False", False), ("no", False), ("off", False)])
 def test_boolean_spellings(tmp_path: Path, value: str, expected: bool) -> None:
-    settings = load_settings(development(tmp_path, VERIFY_EMBEDDED_SCHEDULER=value, VERIFY_VALIDATE_RESPONSES=value))
-    assert settings.embedded_scheduler is expected
+    settings = load_settings(development(tmp_path, VERIFY_VALIDATE_RESPONSES=value))
     assert settings.validate_responses is expected
 
 
 def test_boolean_defaults(tmp_path: Path) -> None:
     settings = load_settings(development(tmp_path))
     assert settings.validate_responses is True
-    assert settings.embedded_scheduler is False
 
 
 def test_bad_idempotency_ttl_refused(tmp_path: Path) -> None:
@@ -206,3 +203,13 @@ def test_database_url_from_the_environment_wins(tmp_path: Path) -> None:
     settings = load_settings(production(tmp_path, VERIFY_DATABASE_URL=url))
     assert settings.database_url == url
     assert not settings.database_is_sqlite
+
+
+def test_a_stale_tmp_file_does_not_widen_the_secrets_mode(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    stale = instance / "dev-secrets.tmp"
+    stale.write_text("{}")
+    stale.chmod(0o644)
+    load_settings(development(tmp_path))
+    assert (instance / "dev-secrets.json").stat().st_mode & 0o777 == 0o600

@@ -312,6 +312,8 @@ def request_verification(session: Session, account_id: str, *, reason: RequestRe
             request.place_hold = True
             changed = True
         if changed:
+            # Every version bump reaches the consumer: re-announce the updated request.
+            events.append(("verification.required", {"request": request_dict(request)}))
             record(session, actor=actor, action="verification.request_updated", account_id=account_id,
                    subject_type="verification_request", subject_id=request.id,
                    details={"place_hold": request.place_hold, "deadline": isoformat(request.deadline)}, now=now)

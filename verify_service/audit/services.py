@@ -98,7 +98,9 @@ def verify_chain(session: Session, *, batch_size: int = 1000) -> ChainReport:
         expected_seq += 1
         checked += 1
     head = session.get(AuditHead, 1)
-    if head is not None and (head.last_seq != checked or head.last_hash != prev_hash):
+    if head is None:
+        return ChainReport(checked, checked + 1, "the chain head row is missing, so removed entries cannot be ruled out")
+    if head.last_seq != checked or head.last_hash != prev_hash:
         return ChainReport(checked, checked + 1,
                            f"the chain ends at entry {checked} but its head records entry {head.last_seq}: "
                            "entries were removed from the end")

@@ -57,6 +57,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('last_seq', sa.BigInteger(), nullable=False),
     sa.Column('last_hash', sa.String(length=64), nullable=False),
+    sa.CheckConstraint('id = 1', name=op.f('ck_audit_head_single_row')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_head'))
     )
     op.create_table('idempotency_keys',
@@ -204,25 +205,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_outcomes_account_id'), ['account_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outcomes_call_session_id'), ['call_session_id'], unique=False)
     op.execute("INSERT INTO audit_head (id, last_seq, last_hash) VALUES (1, 0, '" + "0" * 64 + "')")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("""CREATE FUNCTION audit_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'audit_entries is append-only'; END $$""")
-        op.execute("""CREATE TRIGGER audit_entries_no_change BEFORE UPDATE OR DELETE ON audit_entries
-            FOR EACH ROW EXECUTE FUNCTION audit_entries_append_only()""")
-    else:
-        op.execute("""CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries
-            BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only'); END""")
-        op.execute("""CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries
-            BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only'); END""")
+    for statement in POSTGRES_GUARDS if op.get_bind().dialect.name == "postgresql" else SQLITE_GUARDS:
+        op.execute(statement)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS audit_entries_no_change ON audit_entries")
-        op.execute("DROP FUNCTION IF EXISTS audit_entries_append_only()")
+        op.execute("DROP FUNCTION IF EXISTS audit_entries_append_only() CASCADE")
+        op.execute("DROP FUNCTION IF EXISTS audit_head_guard() CASCADE")
     else:
-        op.execute("DROP TRIGGER IF EXISTS audit_entries_no_update")
-        op.execute("DROP TRIGGER IF EXISTS audit_entries_no_delete")
+        for name in ("audit_entries_no_update", "audit_entries_no_delete", "audit_entries_no_replace",
+                     "audit_head_single", "audit_head_no_delete", "audit_head_forward_only"):
+            op.execute(f"DROP TRIGGER IF EXISTS {name}")
     with op.batch_alter_table('outcomes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outcomes_call_session_id'))
         batch_op.drop_index(batch_op.f('ix_outcomes_account_id'))
@@ -263,3 +257,42 @@ def downgrade() -> None:
 
     op.drop_table('audit_entries')
     op.drop_table('accounts')
+
+
+# Inlined (not imported from the models), so later model changes never alter this migration.
+SQLITE_GUARDS = [
+    """CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries
+       BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only'); END""",
+    """CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries
+       BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only'); END""",
+    """CREATE TRIGGER audit_entries_no_replace BEFORE INSERT ON audit_entries
+       WHEN EXISTS (SELECT 1 FROM audit_entries WHERE seq = NEW.seq)
+       BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only'); END""",
+    """CREATE TRIGGER audit_head_single BEFORE INSERT ON audit_head
+       WHEN EXISTS (SELECT 1 FROM audit_head)
+       BEGIN SELECT RAISE(ABORT, 'audit_head has exactly one row'); END""",
+    """CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_head
+       BEGIN SELECT RAISE(ABORT, 'audit_head has exactly one row'); END""",
+    """CREATE TRIGGER audit_head_forward_only BEFORE UPDATE ON audit_head
+       WHEN NEW.id <> OLD.id OR NEW.last_seq <> OLD.last_seq + 1
+       BEGIN SELECT RAISE(ABORT, 'audit_head only moves forward one entry at a time'); END""",
+]
+POSTGRES_GUARDS = [
+    """CREATE FUNCTION audit_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'audit_entries is append-only'; END $$""",
+    """CREATE TRIGGER audit_entries_no_change BEFORE UPDATE OR DELETE ON audit_entries
+       FOR EACH ROW EXECUTE FUNCTION audit_entries_append_only()""",
+    """CREATE TRIGGER audit_entries_no_truncate BEFORE TRUNCATE ON audit_entries
+       FOR EACH STATEMENT EXECUTE FUNCTION audit_entries_append_only()""",
+    """CREATE FUNCTION audit_head_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         IF TG_OP <> 'UPDATE' OR NEW.id <> OLD.id OR NEW.last_seq <> OLD.last_seq + 1 THEN
+           RAISE EXCEPTION 'audit_head only moves forward one entry at a time';
+         END IF;
+         RETURN NEW;
+       END $$""",
+    """CREATE TRIGGER audit_head_forward_only BEFORE UPDATE OR DELETE ON audit_head
+       FOR EACH ROW EXECUTE FUNCTION audit_head_guard()""",
+    """CREATE TRIGGER audit_head_no_truncate BEFORE TRUNCATE ON audit_head
+       FOR EACH STATEMENT EXECUTE FUNCTION audit_head_guard()""",
+]
