@@ -64,9 +64,10 @@ def api_write(view: Callable[..., Any]) -> Callable[..., Response]:
         session = db_session(write=True)
         key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
         scope = f"{request.method} {request.path}"
-        request_hash = idempotency.fingerprint(request.method, request.path, request.get_data(cache=True))
+        request_hash = ""
         now = reg.now()
         if key is not None:
+            request_hash = idempotency.fingerprint(request.method, request.path, request.get_data(cache=True))
             stored = idempotency.lookup(session, scope=scope, key=key, request_hash=request_hash, now=now)
             if stored is not None:
                 return _replay(stored)

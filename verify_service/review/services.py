@@ -6,6 +6,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from verify_service.audit.services import record
@@ -58,5 +59,5 @@ def check_password(reviewer: Reviewer, password: str) -> bool:
     """Constant-time verification of ``password`` against the stored argon2 hash."""
     try:
         return _hasher.verify(reviewer.password_hash, password)
-    except Exception:  # argon2 raises VerifyMismatchError / InvalidHashError
+    except (VerificationError, InvalidHashError):
         return False
