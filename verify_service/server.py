@@ -25,7 +25,8 @@ class EmbeddedServer(BaseApplication):  # type: ignore[misc]  (gunicorn is untyp
 
     def load_config(self) -> None:
         for name, value in self.options.items():
-            self.cfg.set(name, value)
+            if name in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
+                self.cfg.set(name, value)
 
     def load(self) -> Flask:
         return self.application
@@ -60,4 +61,6 @@ def serve_embedded(app: Flask, *, host: str, port: int, threads: int) -> None:
         "accesslog": "-",
         "post_worker_init": post_worker_init,
         "worker_exit": worker_exit,
+        # One shared control socket under $HOME would stop two local instances running side by side.
+        "control_socket_disable": True,
     }).run()

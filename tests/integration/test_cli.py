@@ -208,3 +208,25 @@ def test_banner_never_shows_configured_secrets(tmp_path) -> None:
 
     key = app.extensions[KEY].settings.api_keys[0]
     assert key.startswith("dev_") and key in banner(app, "127.0.0.1", 8000)
+
+
+def test_scheduler_runs_its_jobs_and_stops_on_sigterm(migrated: Cli) -> None:
+    """`verify-service scheduler` on its own: registers the jobs, then exits cleanly on SIGTERM."""
+    import time
+
+    log = migrated.cwd / "scheduler.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([str(SCRIPT), "scheduler"], cwd=migrated.cwd, env=migrated.env, text=True,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while "scheduler starting with 1 jobs" not in log.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.1)
+        assert "scheduler starting with 1 jobs" in log.read_text()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
