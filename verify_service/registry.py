@@ -1,10 +1,12 @@
-"""What the app holds for the lifetime of the process: settings, engine, session factory, clock."""
+"""What the app holds for the lifetime of the process: settings, engine, session factory, clock, gateways."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from flask import current_app, g
 from sqlalchemy.engine import Engine
@@ -12,6 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from verify_service.db import begin_write, utcnow
 from verify_service.settings import Settings
+
+if TYPE_CHECKING:
+    from integrations.google_meet import MeetGateway
+    from verify_service.webhooks.inbound import WebhookVerifier
 
 KEY = "verify_service"
 
@@ -23,9 +29,33 @@ class Registry:
     sessions: sessionmaker[Session]
     # Injected so tests can move time (deadlines, expiries) without sleeping.
     clock: Callable[[], dt.datetime] = utcnow
+    # Built on first use (see meet_gateway); tests inject a SandboxMeetGateway.
+    meet: MeetGateway | None = None
+    # Built once from the settings, so a malformed secret stops the app at start-up.
+    inbound_verifier: WebhookVerifier = dataclasses.field(init=False, repr=False)
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from verify_service.webhooks.inbound import WebhookVerifier
+
+        self.inbound_verifier = WebhookVerifier(self.settings.inbound_webhook_secrets)
 
     def now(self) -> dt.datetime:
         return self.clock()
+
+    def meet_gateway(self) -> MeetGateway:
+        """The Meet gateway the settings choose, built once.
+
+        Raises:
+            MeetConfigurationError: the configured backend is not available.
+        """
+        from integrations import make_meet_gateway
+
+        with self._lock:
+            # One instance per app: the sandbox keeps its state in memory.
+            if self.meet is None:
+                self.meet = make_meet_gateway(self.settings)
+            return self.meet
 
 
 def registry() -> Registry:

@@ -21,6 +21,10 @@ class CallSession(Base):
         # The reviewer queue: sessions of a status, oldest first.
         sa.Index("ix_call_sessions_status_created", "status", "created_at"),
         sa.Index("ix_call_sessions_account_created", "account_id", "created_at"),
+        # The conference-ending job's scan: ends asked for and not yet done.
+        sa.Index("ix_call_sessions_conference_end_pending", "conference_end_requested_at",
+                 sqlite_where=sa.text("conference_end_requested_at IS NOT NULL AND conference_ended_at IS NULL"),
+                 postgresql_where=sa.text("conference_end_requested_at IS NOT NULL AND conference_ended_at IS NULL")),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
@@ -41,6 +45,11 @@ class CallSession(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The session was canceled while its conference could be live. Ending it is
+    # an outbound call, so a job does it later (requests must answer fast) and
+    # sets conference_ended_at once the gateway confirms.
+    conference_end_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    conference_ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class Outcome(Base):

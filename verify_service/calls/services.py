@@ -1,0 +1,101 @@
+"""Call-session services: canceling an account's open sessions and ending their Meet conferences.
+
+Ending a conference is an outbound call, so it never happens inside the
+request that cancels a session: the cancel marks the session
+(``conference_end_requested_at``) and :func:`end_requested_conferences`, run
+by a job, asks the Meet gateway and records ``conference_ended_at``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from integrations.google_meet import MeetError, MeetGateway
+from verify_service.calls.models import CallSession
+from verify_service.calls.state import OPEN, SessionStatus, transition
+from verify_service.db import for_update
+
+log = logging.getLogger(__name__)
+
+# Statuses in which a Meet conference may be running (a scheduled session's
+# meeting is not open to the freelancer yet).
+LIVE = frozenset({SessionStatus.WAITING, SessionStatus.IN_PROGRESS})
+
+
+@dataclasses.dataclass(frozen=True)
+class ConferenceEnding:
+    """What one run of :func:`end_requested_conferences` did."""
+
+    ended: int = 0
+    failed: int = 0
+
+
+def cancel_open_sessions(session: Session, account_id: str, *, now: dt.datetime) -> Sequence[CallSession]:
+    """Cancel the account's scheduled, waiting and in-progress sessions; returns the canceled ones.
+
+    Sessions whose Meet conference may be live are marked for the job that
+    ends conferences. The caller holds the account's row lock.
+
+    Raises:
+        IllegalTransition: never in practice (every open status may be canceled).
+    """
+    stmt = (sa.select(CallSession)
+            .where(CallSession.account_id == account_id, CallSession.status.in_(OPEN))
+            .order_by(CallSession.created_at, CallSession.id))
+    rows = session.scalars(for_update(session, stmt)).all()
+    for row in rows:
+        live = row.meet_space is not None and row.status in LIVE
+        transition(row, SessionStatus.CANCELED, now=now)
+        if live:
+            row.conference_end_requested_at = now
+    session.flush()
+    return rows
+
+
+def _claim_requested(session: Session, *, limit: int) -> Sequence[CallSession]:
+    stmt = (sa.select(CallSession)
+            .where(CallSession.conference_end_requested_at.is_not(None),
+                   CallSession.conference_ended_at.is_(None),
+                   CallSession.meet_space.is_not(None))
+            .order_by(CallSession.conference_end_requested_at, CallSession.id)
+            .limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        # A second scheduler skips the rows this one works on instead of
+        # waiting for them (and ending the same conferences twice).
+        stmt = stmt.with_for_update(skip_locked=True)
+    return session.scalars(stmt).all()
+
+
+def end_requested_conferences(session: Session, gateway: MeetGateway, *, now: dt.datetime,
+                              limit: int = 20) -> ConferenceEnding:
+    """End the conferences of up to ``limit`` sessions marked for it, oldest request first.
+
+    A gateway failure is logged and the session stays marked, so the next run
+    tries again; the gateway treats "nothing live" and "space gone" as done.
+    The claimed rows stay locked until the caller commits (on SQLite the
+    whole write lock is held), so ``limit`` is small and the adapter must bound
+    each call with a timeout.
+
+    Raises nothing for gateway failures (``MeetError``); any other error propagates.
+    """
+    ended = failed = 0
+    for row in _claim_requested(session, limit=limit):
+        space = row.meet_space or ""  # never empty: the query asks for a space
+        try:
+            gateway.end_active_conference(space)
+        except MeetError as exc:
+            failed += 1
+            log.warning("could not end the conference of call session %s (%s): %s; will retry",
+                        row.id, space, exc)
+            continue
+        row.conference_ended_at = now
+        row.updated_at = now
+        ended += 1
+    session.flush()
+    return ConferenceEnding(ended=ended, failed=failed)

@@ -1,0 +1,191 @@
+"""Webhooks from the account service (DESIGN §4.2): signatures, deduplication and dispatch.
+
+Signatures are Standard Webhooks, checked over the raw body before anything
+parses it, with every secret in ``VERIFY_INBOUND_WEBHOOK_SECRETS`` (rotation).
+
+Each accepted ``webhook-id`` is stored in the same transaction as the
+event's effect, so an event takes effect exactly once: a redelivery finds
+the receipt and changes nothing. When the effect fails with a domain error
+the transaction rolls back, receipt included, so the sender's retry can
+succeed once the cause is gone (e.g. the account now exists).
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime as dt
+import enum
+import logging
+import re
+from collections.abc import Iterable, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from verify_service.accounts import services
+from verify_service.accounts.closure import close_account
+from verify_service.errors import Unauthorized
+from verify_service.settings import ConfigurationError
+from verify_service.webhooks import schemas
+from verify_service.webhooks.models import InboundWebhookReceipt
+
+log = logging.getLogger(__name__)
+
+ACTOR = "account-service:webhook"
+# Receipts outlive any sender's retry window (Standard Webhooks senders retry for days).
+RECEIPT_RETENTION = dt.timedelta(days=30)
+HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+_SECRET = re.compile(r"(whsec_)?[A-Za-z0-9+/]+={0,2}")
+# Printable ASCII without spaces, and no longer than the receipts' key column.
+_WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,255}")
+# Whole seconds since the epoch. The library would also take "1e9" or " 17_0…",
+# and sign its own rendering of them rather than the header's text.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+
+class Status(str, enum.Enum):
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"  # an event type we do not act on (its receipt is stored all the same)
+
+
+class WebhookVerifier:
+    """Checks Standard Webhooks signatures against every configured secret.
+
+    Build one per app: the secrets are decoded once, here.
+    """
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        """Raises: ConfigurationError (a secret is not base64, with or without ``whsec_``)."""
+        webhooks = []
+        for position, secret in enumerate(secrets, start=1):
+            try:
+                if not _SECRET.fullmatch(secret):
+                    raise ValueError("not base64")
+                webhooks.append(Webhook(secret))
+            except Exception as exc:  # the library raises several kinds; any means "unusable"
+                # Never the value: this message ends up in logs and on consoles.
+                raise ConfigurationError(
+                    f"secret #{position} in VERIFY_INBOUND_WEBHOOK_SECRETS is not a 'whsec_<base64>' secret"
+                ) from exc
+        self._webhooks = tuple(webhooks)
+
+    def verify(self, body: bytes, headers: Mapping[str, str | None]) -> str:
+        """Check the signature of ``body``; returns its ``webhook-id``.
+
+        ``headers`` holds the three ``webhook-*`` headers (missing ones as ``None``).
+
+        Raises:
+            Unauthorized: a header is missing or malformed, the timestamp is more
+                than 5 minutes away from now, or no signature matches any secret.
+        """
+        webhook_id, timestamp, signature = (headers.get(name) for name in HEADERS)
+        if not (webhook_id and timestamp and signature):
+            raise Unauthorized("send the webhook-id, webhook-timestamp and webhook-signature headers")
+        if not _WEBHOOK_ID.fullmatch(webhook_id):
+            raise Unauthorized("webhook-id must be 1 to 255 printable ASCII characters without spaces")
+        if not _TIMESTAMP.fullmatch(timestamp):
+            raise Unauthorized("webhook-timestamp must be whole seconds since the Unix epoch")
+        candidates = _v1_signatures(signature)
+        if not candidates:
+            raise Unauthorized("webhook-signature holds no well-formed 'v1,<base64>' signature")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Unauthorized("the body is not UTF-8, so its signature cannot be checked") from exc
+        checked = {"webhook-id": webhook_id, "webhook-timestamp": timestamp,
+                   "webhook-signature": " ".join(candidates)}
+        reason = "no inbound webhook secret is configured"
+        for webhook in self._webhooks:
+            try:
+                webhook.verify(text, checked, json_parse=False)
+                return webhook_id
+            # The library raises plain ValueError/binascii.Error on some malformed input.
+            except (WebhookVerificationError, ValueError, binascii.Error) as exc:
+                reason = str(exc) or type(exc).__name__
+        log.warning("refused an inbound webhook %s: %s", webhook_id, reason)
+        raise Unauthorized(f"the webhook signature could not be verified: {reason}")
+
+
+def _v1_signatures(header: str) -> list[str]:
+    """The well-formed ``v1,<base64>`` entries of a ``webhook-signature`` header.
+
+    Other versions are skipped, as the specification asks; malformed entries
+    are skipped too, so they cannot hide a valid signature after them.
+    """
+    kept = []
+    for entry in header.split():
+        version, _, value = entry.partition(",")
+        if version == "v1" and _BASE64.fullmatch(value) and len(value) % 4 == 0:
+            kept.append(entry)
+    return kept
+
+
+# ---------------------------------------------------------------- receiving events
+
+def was_received(session: Session, webhook_id: str) -> bool:
+    return session.get(InboundWebhookReceipt, webhook_id) is not None
+
+
+def receive(session: Session, webhook_id: str, event: schemas.Envelope, *, now: dt.datetime) -> Status:
+    """Apply ``event`` once, storing its receipt in the same transaction.
+
+    The receipt is inserted before the effect: a concurrent delivery of the
+    same ``webhook-id`` then waits on the key (PostgreSQL) and fails at flush
+    with ``IntegrityError``; the caller rolls back and answers "duplicate".
+
+    Raises:
+        sqlalchemy.exc.IntegrityError: another transaction stored this webhook-id first.
+        AccountNotFound, AccountClosed, InvalidInput: from the account services;
+            the caller must roll back, so nothing (not even the receipt) is kept.
+    """
+    if was_received(session, webhook_id):
+        return Status.DUPLICATE
+    session.add(InboundWebhookReceipt(webhook_id=webhook_id, type=event.type, received_at=now))
+    session.flush()
+    if isinstance(event, schemas.AccountUpserted):
+        _account_upserted(session, event, now=now)
+    elif isinstance(event, schemas.VerificationRequested):
+        _verification_requested(session, event.data, now=now)
+    elif isinstance(event, schemas.AccountClosed):
+        _account_closed(session, event.data, now=now)
+    else:
+        log.info("ignored inbound webhook %s of unknown type %r", webhook_id, event.type)
+        return Status.IGNORED
+    log.info("processed inbound webhook %s (%s)", webhook_id, event.type)
+    return Status.PROCESSED
+
+
+def _account_upserted(session: Session, event: schemas.AccountUpserted, *, now: dt.datetime) -> None:
+    data = event.data
+    profile = services.Profile(
+        display_name=data.name, email=str(data.email), country=data.country,
+        photo_url=str(data.photo_url) if data.photo_url else None, timezone=data.timezone, locale=data.locale)
+    # Retries can deliver an older snapshot after a newer one: the event time decides.
+    services.upsert_account(session, data.account_id, profile, actor=ACTOR, now=now, source_time=event.timestamp)
+
+
+def _verification_requested(session: Session, data: schemas.VerificationRequestedData, *,
+                            now: dt.datetime) -> None:
+    services.request_verification(session, data.account_id, reason=data.reason, deadline=data.deadline,
+                                  place_hold=data.place_hold, actor=ACTOR, now=now)
+
+
+def _account_closed(session: Session, data: schemas.AccountClosedData, *, now: dt.datetime) -> None:
+    closure = close_account(session, data.account_id, actor=ACTOR, now=now)
+    if not closure.closed:
+        log.info("account.closed for %s: unknown or already closed, nothing to do", data.account_id)
+
+
+def purge_receipts(session: Session, *, now: dt.datetime, batch: int = 5000) -> int:
+    """Delete up to ``batch`` receipts older than :data:`RECEIPT_RETENTION`; returns how many."""
+    cutoff = now - RECEIPT_RETENTION
+    ids = session.scalars(sa.select(InboundWebhookReceipt.webhook_id)
+                          .where(InboundWebhookReceipt.received_at < cutoff).limit(batch)).all()
+    if ids:
+        session.execute(sa.delete(InboundWebhookReceipt).where(InboundWebhookReceipt.webhook_id.in_(ids)))
+    return len(ids)
