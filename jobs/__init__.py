@@ -14,7 +14,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-from jobs import maintenance
+from jobs import calls, maintenance, outbox
 
 # Late runs within a minute still run; a backlog of runs collapses into one;
 # never two runs of one job at once.
@@ -28,5 +28,11 @@ def create_scheduler(*, background: bool) -> BaseScheduler:
 
 def register_jobs(scheduler: BaseScheduler, app: Flask) -> None:
     """Every schedule of the service."""
+    scheduler.add_job(outbox.deliver_outbox, "interval", seconds=2, args=[app],
+                      id="deliver_outbox", replace_existing=True)
+    scheduler.add_job(calls.end_requested_conferences, "interval", seconds=30, args=[app],
+                      id="end_requested_conferences", replace_existing=True)
     scheduler.add_job(maintenance.purge_idempotency_keys, "interval", minutes=30, args=[app],
                       id="purge_idempotency_keys", replace_existing=True)
+    scheduler.add_job(maintenance.purge_webhook_receipts, "interval", hours=1, args=[app],
+                      id="purge_webhook_receipts", replace_existing=True)

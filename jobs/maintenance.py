@@ -8,6 +8,7 @@ from flask import Flask
 
 from jobs.runner import job_unit
 from verify_service.api import idempotency
+from verify_service.webhooks import inbound
 
 log = logging.getLogger("jobs")
 
@@ -18,4 +19,13 @@ def purge_idempotency_keys(app: Flask) -> int:
         deleted = idempotency.purge_expired(session, now=registry.now())
     if deleted:
         log.info("purged %d expired idempotency keys", deleted)
+    return deleted
+
+
+def purge_webhook_receipts(app: Flask) -> int:
+    """Forget inbound webhook-ids older than the retention window (far past any sender's retries)."""
+    with job_unit(app, "purge_webhook_receipts") as (session, registry):
+        deleted = inbound.purge_receipts(session, now=registry.now())
+    if deleted:
+        log.info("purged %d old inbound webhook receipts", deleted)
     return deleted

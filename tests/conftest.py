@@ -26,11 +26,13 @@ from verify_service.audit.models import HEAD_ROW_SQL
 from verify_service.db import Base, make_engine, make_sessionmaker
 from verify_service.registry import KEY, Registry
 from verify_service.settings import Settings
+from tests.support.receiver import Receiver
 
 PG_URL = os.environ.get("VERIFY_TEST_DATABASE_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 API_KEY = "test-key-" + "x" * 32
 OTHER_API_KEY = "rotated-key-" + "y" * 32
+ACCOUNT_SERVICE_SECRET = "whsec_" + "C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 PG_SKIP_REASON = ("PostgreSQL run skipped: set VERIFY_TEST_DATABASE_URL="
                   "postgresql+psycopg://postgres@127.0.0.1:5432/test to include it (CI does)")
 
@@ -143,7 +145,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "secret_key": "s" * 48,
         "api_keys": (API_KEY, OTHER_API_KEY),
         "inbound_webhook_secrets": ("whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",),
-        "account_service_webhook_secret": "whsec_" + "C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        "account_service_webhook_secret": ACCOUNT_SERVICE_SECRET,
     }
     values.update(overrides)
     return Settings(**values)
@@ -197,3 +199,21 @@ class Api:
 @pytest.fixture
 def api(client: FlaskClient) -> Api:
     return Api(client)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real webhook receiver on loopback, verifying with the account-service secret."""
+    running = Receiver(ACCOUNT_SERVICE_SECRET)
+    yield running
+    running.stop()
+
+
+def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    """``response`` is an RFC 9457 problem with this status and code; returns its body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.content_type == "application/problem+json"
+    body = response.get_json()
+    assert body["code"] == code and body["status"] == status
+    assert body["type"] == f"/problems/{code}"
+    return body

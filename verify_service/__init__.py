@@ -72,9 +72,11 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 def register_blueprints(app: Flask) -> None:
     from verify_service import health, web
     from verify_service.accounts.views import api as accounts_api
+    from verify_service.webhooks.views import bp as inbound_webhooks
 
     assert isinstance(app, OpenAPI)
     app.register_api(accounts_api)
+    app.register_blueprint(inbound_webhooks)
     app.register_blueprint(health.bp)
     app.register_blueprint(web.bp)
 

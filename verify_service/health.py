@@ -6,6 +6,7 @@ from flask import Blueprint, Response, jsonify
 
 from verify_service import migrate
 from verify_service.registry import registry
+from verify_service.webhooks.relay import endpoint_disabled
 
 bp = Blueprint("health", __name__)
 
@@ -14,6 +15,24 @@ bp = Blueprint("health", __name__)
 def healthz() -> Response:
     """The process is up and serving requests."""
     return jsonify({"status": "ok"})
+
+
+def _alerts() -> list[dict[str, str]]:
+    """Conditions that need a person but must not take the API out of service.
+
+    Webhook delivery being disabled (410 Gone) is one: the marketplace still
+    needs ``GET …/restrictions`` while events wait in the outbox.
+    """
+    url = registry().settings.account_service_webhook_url
+    if not url:
+        return []
+    with registry().sessions() as session:
+        endpoint = endpoint_disabled(session, url)
+        if endpoint is None:
+            return []
+        return [{"code": "webhook_delivery_disabled",
+                 "detail": f"{endpoint.disabled_reason}; events are kept. Fix the endpoint, then run "
+                           "'verify-service outbox enable'."}]
 
 
 @bp.get("/readyz")
@@ -27,12 +46,14 @@ def readyz() -> Response:
     except Exception as exc:  # any driver error means "not ready", never a crash
         checks["database"] = {"ok": False, "detail": f"database unreachable: {type(exc).__name__}"}
         current = None
-    head = migrate.head_revision(engine)
+    head = migrate.head_revision()
     if checks["database"]["ok"]:
         checks["migrations"] = {"ok": current == head, "current": current, "head": head}
         if current != head:
             checks["migrations"]["detail"] = "run 'verify-service db upgrade'"
     ready = all(check["ok"] for check in checks.values())
-    response = jsonify({"status": "ready" if ready else "not_ready", "checks": checks})
+    body: dict[str, object] = {"status": "ready" if ready else "not_ready", "checks": checks,
+                               "alerts": _alerts() if checks["database"]["ok"] else []}
+    response = jsonify(body)
     response.status_code = 200 if ready else 503
     return response

@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", "verify_service:migrations")
     # env.py uses this engine rather than building its own from a URL.
@@ -21,8 +21,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
-def head_revision(engine: Engine) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+def head_revision() -> str | None:
+    """The newest migration in the code."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -6,9 +6,9 @@ from verify_service.audit.models import AuditEntry, AuditHead
 from verify_service.calls.models import CallSession, Outcome
 from verify_service.db import Base
 from verify_service.review.models import Reviewer
-from verify_service.webhooks.models import InboundWebhookReceipt, OutboxEvent
+from verify_service.webhooks.models import InboundWebhookReceipt, OutboxEvent, WebhookEndpoint
 
 __all__ = [
     "Account", "AuditEntry", "AuditHead", "Base", "CallSession", "Hold", "IdempotencyKey",
-    "InboundWebhookReceipt", "Outcome", "OutboxEvent", "Reviewer", "VerificationRequest",
+    "InboundWebhookReceipt", "Outcome", "OutboxEvent", "Reviewer", "VerificationRequest", "WebhookEndpoint",
 ]

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import OTHER_API_KEY, Api
+from tests.conftest import OTHER_API_KEY, Api, assert_problem
 from verify_service.accounts.models import Account, Hold, VerificationRequest
 from verify_service.api.models import IdempotencyKey
 from verify_service.audit.models import AuditEntry
@@ -19,14 +19,6 @@ def _count(registry, model) -> int:
         return session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
-def _problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.content_type == "application/problem+json"
-    body = response.get_json()
-    assert body["code"] == code
-    assert body["status"] == status
-    assert body["type"] == f"/problems/{code}"
-    return body
 
 
 # ---------------------------------------------------------------- the quickstart flow
@@ -149,7 +141,7 @@ def test_same_key_different_body_is_409_and_changes_nothing(api: Api, registry) 
     api.request_verification("acc-1", {"reason": "new_account"}, key="k-1")
     events = _count(registry, OutboxEvent)
     conflict = api.request_verification("acc-1", {"reason": "new_account", "place_hold": True}, key="k-1")
-    _problem(conflict, 409, "idempotency_key_reused")
+    assert_problem(conflict, 409, "idempotency_key_reused")
     assert _count(registry, Hold) == 0
     assert _count(registry, OutboxEvent) == events
 
@@ -169,7 +161,7 @@ def test_keys_are_scoped_to_the_operation_and_expire(api: Api, registry, clock) 
 
 
 def test_failed_requests_are_not_remembered(api: Api) -> None:
-    _problem(api.request_verification("later", key="k-2"), 404, "account_not_found")
+    assert_problem(api.request_verification("later", key="k-2"), 404, "account_not_found")
     api.put_account("later")
     assert api.request_verification("later", key="k-2").status_code == 201
 
@@ -177,7 +169,7 @@ def test_failed_requests_are_not_remembered(api: Api) -> None:
 @pytest.mark.parametrize("key", ["", "x" * 256, "has space", "tab\there"])
 def test_malformed_idempotency_keys_are_422(api: Api, key: str) -> None:
     api.put_account("acc-1")
-    body = _problem(api.request_verification("acc-1", key=key), 422, "validation_failed")
+    body = assert_problem(api.request_verification("acc-1", key=key), 422, "validation_failed")
     assert body["errors"][0]["field"] == "Idempotency-Key"
 
 
@@ -186,16 +178,16 @@ def test_malformed_idempotency_keys_are_422(api: Api, key: str) -> None:
 def test_missing_or_wrong_key_is_401_with_a_challenge(client, api: Api) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
         response = client.get("/api/v1/accounts/acc-1/restrictions", headers=headers)
-        _problem(response, 401, "unauthorized")
+        assert_problem(response, 401, "unauthorized")
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
     # Authentication comes before everything else: no hint whether the account exists.
-    _problem(client.put("/api/v1/accounts/acc-1", json={}), 401, "unauthorized")
+    assert_problem(client.put("/api/v1/accounts/acc-1", json={}), 401, "unauthorized")
 
 
 def test_unknown_account_is_404(api: Api, registry) -> None:
-    _problem(api.restrictions("ghost"), 404, "account_not_found")
-    _problem(api.restrictions("ghost", etag='"0"'), 404, "account_not_found")
-    _problem(api.request_verification("ghost", {"reason": "manual", "place_hold": True}), 404, "account_not_found")
+    assert_problem(api.restrictions("ghost"), 404, "account_not_found")
+    assert_problem(api.restrictions("ghost", etag='"0"'), 404, "account_not_found")
+    assert_problem(api.request_verification("ghost", {"reason": "manual", "place_hold": True}), 404, "account_not_found")
     assert _count(registry, Account) == 0
 
 
@@ -209,7 +201,7 @@ def test_unknown_account_is_404(api: Api, registry) -> None:
 ])
 def test_invalid_verification_requests_are_422_naming_the_field(api: Api, registry, body, field) -> None:
     api.put_account("acc-1")
-    problem = _problem(api.request_verification("acc-1", body), 422, "validation_failed")
+    problem = assert_problem(api.request_verification("acc-1", body), 422, "validation_failed")
     assert field in [e["field"] for e in problem["errors"]]
     assert _count(registry, VerificationRequest) == 0
 
@@ -217,7 +209,7 @@ def test_invalid_verification_requests_are_422_naming_the_field(api: Api, regist
 def test_deadline_in_the_past_is_422_and_writes_nothing(api: Api, registry) -> None:
     api.put_account("acc-1")
     past = (registry.now() - dt.timedelta(minutes=1)).isoformat()
-    problem = _problem(api.request_verification("acc-1", {"reason": "manual", "deadline": past,
+    problem = assert_problem(api.request_verification("acc-1", {"reason": "manual", "deadline": past,
                                                           "place_hold": True}), 422, "validation_failed")
     assert problem["errors"] == [{"field": "deadline", "message": "must be in the future"}]
     assert _count(registry, VerificationRequest) == 0
@@ -234,7 +226,7 @@ def test_deadline_in_the_past_is_422_and_writes_nothing(api: Api, registry) -> N
     ({"nickname": "x"}, "nickname"),
 ])
 def test_invalid_profiles_are_422_naming_the_field(api: Api, registry, profile, field) -> None:
-    problem = _problem(api.put_account("acc-1", **profile), 422, "validation_failed")
+    problem = assert_problem(api.put_account("acc-1", **profile), 422, "validation_failed")
     assert field in [e["field"] for e in problem["errors"]]
     assert _count(registry, Account) == 0
 
@@ -248,28 +240,28 @@ def test_malformed_account_ids_are_rejected(api: Api, account_id: str) -> None:
 
 def test_malformed_json_is_400_and_wrong_content_type_415(api: Api) -> None:
     api.put_account("acc-1")
-    _problem(api.client.post("/api/v1/accounts/acc-1/verification-requests", data="{nope",
+    assert_problem(api.client.post("/api/v1/accounts/acc-1/verification-requests", data="{nope",
                              content_type="application/json", headers=api.auth), 400, "malformed_request")
-    _problem(api.client.post("/api/v1/accounts/acc-1/verification-requests", data="reason=manual",
+    assert_problem(api.client.post("/api/v1/accounts/acc-1/verification-requests", data="reason=manual",
                              content_type="application/x-www-form-urlencoded", headers=api.auth),
              415, "unsupported_media_type")
-    _problem(api.client.put("/api/v1/accounts/acc-1", data="[1, 2]", content_type="application/json",
+    assert_problem(api.client.put("/api/v1/accounts/acc-1", data="[1, 2]", content_type="application/json",
                             headers=api.auth), 422, "validation_failed")
 
 
 def test_wrong_method_and_unknown_route_are_problems(api: Api) -> None:
     response = api.client.delete("/api/v1/accounts/acc-1/restrictions", headers=api.auth)
-    _problem(response, 405, "method_not_allowed")
+    assert_problem(response, 405, "method_not_allowed")
     assert "GET" in response.headers["Allow"]
-    _problem(api.client.get("/api/v1/nothing-here", headers=api.auth), 404, "not_found")
+    assert_problem(api.client.get("/api/v1/nothing-here", headers=api.auth), 404, "not_found")
 
 
 def test_closed_accounts_refuse_changes(api: Api, registry, clock) -> None:
     api.put_account("acc-1")
     with registry.sessions.begin() as session:
         session.get(Account, "acc-1").closed_at = clock()
-    _problem(api.put_account("acc-1"), 409, "account_closed")
-    _problem(api.request_verification("acc-1"), 409, "account_closed")
+    assert_problem(api.put_account("acc-1"), 409, "account_closed")
+    assert_problem(api.request_verification("acc-1"), 409, "account_closed")
 
 
 def test_browser_pages_get_html_errors(client) -> None:

@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_jobs import EXPECTED_JOBS
+from verify_service.migrate import head_revision
+
+HEAD = head_revision()
+
 SCRIPT = Path(sys.executable).with_name("verify-service")
 if not SCRIPT.exists():  # fall back to the project's venv
     SCRIPT = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "verify-service"
@@ -75,11 +80,11 @@ def test_db_upgrade_creates_the_database_and_prints_the_revision(cli: Cli) -> No
     assert not cli.database.exists()
     result = cli("db", "upgrade")
     assert result.returncode == 0, result.stderr
-    assert "database at revision 0001" in result.stdout
+    assert f"database at revision {HEAD}" in result.stdout
     assert cli.database.exists()
-    assert cli.query("SELECT version_num FROM alembic_version") == [("0001",)]
+    assert cli.query("SELECT version_num FROM alembic_version") == [(HEAD,)]
     again = cli("db", "upgrade")
-    assert again.returncode == 0 and "database at revision 0001" in again.stdout
+    assert again.returncode == 0 and f"database at revision {HEAD}" in again.stdout
 
 
 def test_seed_demo_is_idempotent(migrated: Cli) -> None:
@@ -220,10 +225,10 @@ def test_scheduler_runs_its_jobs_and_stops_on_sigterm(migrated: Cli) -> None:
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 30
-        while "scheduler starting with 1 jobs" not in log.read_text() and time.monotonic() < deadline:
+        while f"scheduler starting with {len(EXPECTED_JOBS)} jobs" not in log.read_text() and time.monotonic() < deadline:
             assert process.poll() is None, log.read_text()
             time.sleep(0.1)
-        assert "scheduler starting with 1 jobs" in log.read_text()
+        assert f"scheduler starting with {len(EXPECTED_JOBS)} jobs" in log.read_text()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0, log.read_text()
     finally:

@@ -118,7 +118,7 @@ def test_every_version_bump_comes_with_an_event(sessions, clock, account) -> Non
     assert seen[-1] == restrictions(sessions).version == 3
     assert [e.type for e in events(sessions)] == [
         "verification.required", "verification.required", "verification.required", "account.hold.placed"]
-    assert events(sessions)[1].data["request"]["deadline"].startswith(sooner.date().isoformat())
+    assert events(sessions)[1].data["verification"]["request"]["deadline"].startswith(sooner.date().isoformat())
 
 
 def test_lifting_twice_or_an_unknown_hold_is_refused_and_changes_nothing(sessions, clock, account) -> None:

@@ -7,6 +7,10 @@ import datetime as dt
 import sqlalchemy as sa
 
 from jobs import JOB_DEFAULTS, create_scheduler, maintenance, register_jobs
+
+# The complete job set so far; a new job must be added here on purpose.
+EXPECTED_JOBS = {"deliver_outbox", "end_requested_conferences", "purge_idempotency_keys",
+                 "purge_webhook_receipts"}
 from verify_service.api.models import IdempotencyKey
 
 
@@ -16,7 +20,7 @@ def test_register_jobs_registers_every_schedule_with_safe_defaults(app) -> None:
     scheduler.start(paused=True)  # job defaults are applied when the scheduler starts
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {"purge_idempotency_keys"}
+        assert set(jobs) == EXPECTED_JOBS
         for job in jobs.values():
             assert job.coalesce is True
             assert job.max_instances == 1

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.integration.test_jobs import EXPECTED_JOBS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -91,7 +93,7 @@ def test_make_run_serves_the_quickstart_flow(server: Server, tmp_path: Path) -> 
     assert reviewer is not None and reviewer.group(1) == "demo.reviewer@example.com"
     assert "DEVELOPMENT SECRETS" in banner
     assert (tmp_path / "instance" / "verify-service.sqlite3").exists()
-    assert server.wait_for("embedded scheduler started with 1 jobs")
+    assert server.wait_for(f"embedded scheduler started with {len(EXPECTED_JOBS)} jobs")
 
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {key}"

@@ -43,7 +43,7 @@ def empty_engine(backend: str, tmp_path: Path) -> Iterator[sa.Engine]:
 def test_upgrade_matches_the_models_and_downgrade_removes_everything(empty_engine: sa.Engine) -> None:
     assert migrate.current_revision(empty_engine) is None
     migrate.upgrade(empty_engine)
-    assert migrate.current_revision(empty_engine) == migrate.head_revision(empty_engine)
+    assert migrate.current_revision(empty_engine) == migrate.head_revision()
     with empty_engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
     assert diff == []

@@ -40,6 +40,8 @@ class Account(Base):
     photo_url: Mapped[str | None] = mapped_column(sa.String(2048))
     timezone: Mapped[str | None] = mapped_column(sa.String(64))
     locale: Mapped[str | None] = mapped_column(sa.String(35))
+    # When the sender took the snapshot applied last (webhook timestamps): older ones are ignored.
+    profile_source_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     verification_status: Mapped[VerificationStatus] = mapped_column(
         text_enum(VerificationStatus, "verification_status"), default=VerificationStatus.NOT_REQUIRED)
     verification_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -39,7 +39,8 @@ class AccountNotFound(NotFound):
     title = "No such account"
 
     def __init__(self, account_id: str) -> None:
-        super().__init__(f"no account with id {account_id!r}; create it with PUT /api/v1/accounts/{account_id}")
+        super().__init__(f"no account with id {account_id!r}: it must be created first "
+                         "(PUT /api/v1/accounts/{id}, or an account.upserted webhook)")
 
 
 class AccountClosed(Conflict):
@@ -242,9 +243,13 @@ def _add_hold(session: Session, account: Account, *, kind: HoldKind, blocks: lis
 
 # ---------------------------------------------------------------- services
 
-def upsert_account(session: Session, account_id: str, profile: Profile, *, actor: str,
-                   now: dt.datetime) -> tuple[Account, bool]:
+def upsert_account(session: Session, account_id: str, profile: Profile, *, actor: str, now: dt.datetime,
+                   source_time: dt.datetime | None = None) -> tuple[Account, bool]:
     """Create the account or replace its profile snapshot. Returns ``(account, created)``.
+
+    ``source_time`` is when the sender took the snapshot (webhooks): a snapshot
+    older than the one applied last is ignored, so a late retry cannot roll
+    the profile back.
 
     Raises:
         AccountClosed: the account was closed (its personal data was erased).
@@ -261,6 +266,10 @@ def upsert_account(session: Session, account_id: str, profile: Profile, *, actor
     account = lock_account(session, account_id)
     if account.closed_at is not None:
         raise AccountClosed(f"account {account_id!r} was closed; its profile can no longer be changed")
+    if source_time is not None:
+        if account.profile_source_at is not None and source_time < account.profile_source_at:
+            return account, created
+        account.profile_source_at = source_time
     changed = [name for name, value in dataclasses.asdict(profile).items() if getattr(account, name) != value]
     for name in changed:
         setattr(account, name, getattr(profile, name))
@@ -300,7 +309,7 @@ def request_verification(session: Session, account_id: str, *, reason: RequestRe
         account.verification_status = VerificationStatus.REQUIRED
         account.verification_changed_at = now
         session.flush()
-        events.append(("verification.required", {"request": request_dict(request)}))
+        events.append(("verification.required", {}))  # carries the verification snapshot
         record(session, actor=actor, action="verification.requested", account_id=account_id,
                subject_type="verification_request", subject_id=request.id,
                details={"reason": reason.value, "place_hold": place_hold, "deadline": isoformat(deadline)}, now=now)
@@ -313,7 +322,7 @@ def request_verification(session: Session, account_id: str, *, reason: RequestRe
             changed = True
         if changed:
             # Every version bump reaches the consumer: re-announce the updated request.
-            events.append(("verification.required", {"request": request_dict(request)}))
+            events.append(("verification.required", {}))  # carries the verification snapshot
             record(session, actor=actor, action="verification.request_updated", account_id=account_id,
                    subject_type="verification_request", subject_id=request.id,
                    details={"place_hold": request.place_hold, "deadline": isoformat(request.deadline)}, now=now)

@@ -31,6 +31,9 @@ class OutboxEvent(Base):
         # The relay's scan: pending events that are due.
         sa.Index("ix_outbox_events_due", "next_attempt_at",
                  sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'")),
+        # "Is an earlier event of this account still undelivered?" — asked for every candidate.
+        sa.Index("ix_outbox_events_undelivered", "account_id", "seq",
+                 sqlite_where=sa.text("status <> 'delivered'"), postgresql_where=sa.text("status <> 'delivered'")),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
@@ -46,8 +49,29 @@ class OutboxEvent(Base):
                                                    default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_status_code: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(sa.String(1000))
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # A relay's lease on the event while it delivers it (no transaction stays open during HTTP).
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookEndpoint(Base):
+    """Delivery state of the account service's webhook URL.
+
+    A ``410 Gone`` disables delivery to that URL until an operator enables it
+    again (``verify-service outbox enable``); events wait, none is dropped.
+    Configuring a different URL starts afresh.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    url: Mapped[str] = mapped_column(sa.String(500), primary_key=True)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    disabled_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class InboundWebhookReceipt(Base):

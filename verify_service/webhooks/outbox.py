@@ -1,15 +1,19 @@
-"""Writing events to the outbox."""
+"""The outbox: writing events in the transaction that causes them, and operating it."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from verify_service.accounts.models import Account
-from verify_service.webhooks.models import OutboxEvent
+from verify_service.audit.services import record
+from verify_service.errors import NotFound
+from verify_service.webhooks.models import DeliveryStatus, OutboxEvent, WebhookEndpoint
 
 EVENT_TYPES = frozenset({
     "verification.required", "verification.session.started", "verification.session.expired",
@@ -40,3 +44,60 @@ def enqueue_event(session: Session, account: Account, event_type: str, data: dic
     )
     session.add(event)
     return event
+
+
+# ---------------------------------------------------------------- operating the outbox
+
+def redeliver(session: Session, *, event_id: str | None, all_dead: bool, actor: str, now: dt.datetime) -> int:
+    """Put dead-lettered events back in line (their retry schedule starts over). Returns how many.
+
+    Raises:
+        NotFound: ``event_id`` names no dead-lettered event.
+    """
+    stmt = sa.select(OutboxEvent).where(OutboxEvent.status == DeliveryStatus.DEAD)
+    if not all_dead:
+        stmt = stmt.where(OutboxEvent.event_id == event_id)
+    events = session.scalars(stmt.order_by(OutboxEvent.id)).all()
+    if not all_dead and not events:
+        raise NotFound(f"no dead-lettered event with id {event_id!r}")
+    for event in events:
+        event.status = DeliveryStatus.PENDING
+        event.attempts = 0
+        event.next_attempt_at = now
+        record(session, actor=actor, action="outbox.redelivered", account_id=event.account_id,
+               subject_type="outbox_event", subject_id=event.event_id, details={"type": event.type}, now=now)
+    session.flush()
+    return len(events)
+
+
+def enable_endpoint(session: Session, url: str, *, actor: str, now: dt.datetime) -> bool:
+    """Resume delivery to ``url`` after a 410. Returns whether it was disabled."""
+    endpoint = session.get(WebhookEndpoint, url)
+    if endpoint is None or endpoint.disabled_at is None:
+        return False
+    endpoint.disabled_at = None
+    endpoint.disabled_reason = None
+    endpoint.updated_at = now
+    record(session, actor=actor, action="outbox.endpoint_enabled", now=now, subject_type="webhook_endpoint",
+           details={})
+    return True
+
+
+@dataclasses.dataclass(frozen=True)
+class OutboxStatus:
+    pending: int
+    dead: int
+    oldest_pending_at: dt.datetime | None
+    endpoint_disabled_at: dt.datetime | None
+    endpoint_disabled_reason: str | None
+
+
+def outbox_status(session: Session, url: str | None) -> OutboxStatus:
+    counts = dict(session.execute(
+        sa.select(OutboxEvent.status, sa.func.count()).where(OutboxEvent.status != DeliveryStatus.DELIVERED)
+        .group_by(OutboxEvent.status)).all())
+    oldest = session.scalar(sa.select(sa.func.min(OutboxEvent.created_at))
+                            .where(OutboxEvent.status == DeliveryStatus.PENDING))
+    endpoint = session.get(WebhookEndpoint, url) if url else None
+    return OutboxStatus(counts.get(DeliveryStatus.PENDING, 0), counts.get(DeliveryStatus.DEAD, 0), oldest,
+                        endpoint.disabled_at if endpoint else None, endpoint.disabled_reason if endpoint else None)
