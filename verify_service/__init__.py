@@ -72,6 +72,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 def register_blueprints(app: Flask) -> None:
     from verify_service import health, web
     from verify_service.accounts.views import api as accounts_api
+    from verify_service.registry import KEY
     from verify_service.webhooks.views import bp as inbound_webhooks
 
     assert isinstance(app, OpenAPI)
@@ -79,6 +80,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(inbound_webhooks)
     app.register_blueprint(health.bp)
     app.register_blueprint(web.bp)
+    if app.extensions[KEY].settings.meet_backend == "sandbox":
+        from integrations.sandbox_google import register_sandbox
+
+        register_sandbox(app)  # the Meet + Calendar emulator the gateway talks to over HTTP
 
     def openapi_document() -> Response:
         return jsonify(app.api_doc)

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from integrations.google_meet import MeetConfigurationError, MeetError
-from integrations.sandbox_meet import SandboxMeetGateway
+from integrations.google_meet import GoogleMeetGateway, MeetConfigurationError, MeetError
 from jobs.calls import end_requested_conferences
 from tests.functional.test_inbound_webhooks import PROFILE, ok, send
+from tests.support.fake_meet import FakeMeetGateway
 from verify_service.accounts.models import Account, Hold
 from verify_service.audit.models import AuditEntry
 from verify_service.audit.services import verify_chain
@@ -138,7 +138,7 @@ def test_closing_again_or_closing_an_unknown_account_changes_nothing(client, reg
 
 def test_the_job_ends_requested_conferences_and_retries_failures(app, registry, clock, closed_account) -> None:
     ids = closed_account["ids"]
-    gateway = SandboxMeetGateway()
+    gateway = FakeMeetGateway()
     registry.meet = gateway
     for space in ("spaces/waiting", "spaces/in-progress", "spaces/other"):
         gateway.start_conference(space)
@@ -159,7 +159,7 @@ def test_the_job_ends_requested_conferences_and_retries_failures(app, registry, 
 
 
 def test_a_conference_nobody_is_in_counts_as_ended(app, registry, closed_account) -> None:
-    registry.meet = SandboxMeetGateway()  # knows no live conference at all
+    registry.meet = FakeMeetGateway()  # knows no live conference at all
     assert end_requested_conferences(app).ended == 2
     assert registry.meet.ended == []
 
@@ -167,13 +167,13 @@ def test_a_conference_nobody_is_in_counts_as_ended(app, registry, closed_account
 def test_the_registry_builds_one_sandbox_gateway(registry) -> None:
     assert registry.meet is None
     gateway = registry.meet_gateway()
-    assert isinstance(gateway, SandboxMeetGateway)
+    assert isinstance(gateway, GoogleMeetGateway)  # pointed at the sandbox emulator
     assert registry.meet_gateway() is gateway
 
 
 def test_the_job_fails_loudly_without_a_usable_backend(app, registry, closed_account) -> None:
     registry.settings = registry.settings.replace(meet_backend="google")
-    with pytest.raises(MeetConfigurationError, match="not available yet"):
+    with pytest.raises(MeetConfigurationError, match="VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE"):
         end_requested_conferences(app)
     rows = sessions_by_id(registry).values()
     assert all(row.conference_ended_at is None for row in rows)

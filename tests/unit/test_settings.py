@@ -26,6 +26,8 @@ def production(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL": "https://accounts.example/hooks/verify",
         "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
         "VERIFY_BASE_URL": "https://verify.example",
+        "VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE": "/run/secrets/google-key.json",
+        "VERIFY_MEET_HOST_USERS": "verify-host-1@corp.example",
     }
     environ.update(overrides)
     return environ
@@ -100,8 +102,10 @@ def test_production_default_base_url_is_refused(tmp_path: Path) -> None:
 
 
 def test_google_backend_needs_service_account_in_production(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE"):
-        load_settings(production(tmp_path, VERIFY_MEET_BACKEND="google"))
+    environ = {k: v for k, v in production(tmp_path, VERIFY_MEET_BACKEND="google").items()
+               if k != "VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE"}
+    with pytest.raises(ConfigurationError, match="VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE is required"):
+        load_settings(environ)
 
 
 # ---------------------------------------------------------------- parsing
@@ -213,3 +217,17 @@ def test_a_stale_tmp_file_does_not_widen_the_secrets_mode(tmp_path: Path) -> Non
     stale.chmod(0o644)
     load_settings(development(tmp_path))
     assert (instance / "dev-secrets.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_production_refuses_the_sandbox_emulator(tmp_path: Path) -> None:
+    environ = {k: v for k, v in production(tmp_path).items() if k != "VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE"}
+    with pytest.raises(ConfigurationError, match="unauthenticated Meet emulator"):
+        load_settings(environ)
+
+
+def test_the_backend_defaults_to_google_once_a_key_file_is_set(tmp_path: Path) -> None:
+    assert load_settings(development(tmp_path)).meet_backend == "sandbox"
+    configured = load_settings(development(tmp_path, VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE="/k.json",
+                                          VERIFY_MEET_HOST_USERS="h@corp.example"))
+    assert configured.meet_backend == "google"
+    assert configured.meet_api_endpoint == ""  # Google's own endpoints

@@ -88,7 +88,7 @@ def end_requested_conferences(session: Session, gateway: MeetGateway, *, now: dt
     for row in _claim_requested(session, limit=limit):
         space = row.meet_space or ""  # never empty: the query asks for a space
         try:
-            gateway.end_active_conference(space)
+            gateway.end_active_conference(space, host=row.meet_host)
         except MeetError as exc:
             failed += 1
             log.warning("could not end the conference of call session %s (%s): %s; will retry",

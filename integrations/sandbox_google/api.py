@@ -1,0 +1,157 @@
+"""The emulated HTTP APIs, at the paths of the discovery documents.
+
+Meet REST v2 is served under ``/sandbox/google/meet/`` and Calendar v3 under
+``/sandbox/google/calendar/v3/`` (the settings' ``meet_api_endpoint`` and
+``calendar_api_endpoint``). No credentials are asked for: the real gateway
+talks to the sandbox with anonymous credentials. System parameters
+(``alt``, ``$.xgafv``, ``prettyPrint``, ``fields``…) are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response, jsonify, request, url_for
+
+from integrations.sandbox_google.blueprint import bp, store
+from integrations.sandbox_google.calendar import send_updates_value
+from integrations.sandbox_google.errors import CalendarApiError, invalid, not_found
+
+MEET = "/sandbox/google/meet/v2"
+CALENDAR = "/sandbox/google/calendar/v3/calendars/<calendar_id>/events"
+
+
+def _body(*, calendar: bool = False) -> dict[str, Any]:
+    """The request's JSON object (empty when there is no body).
+
+    Raises:
+        SandboxApiError: 400 in the API's own shape when it is not a JSON object.
+    """
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return body
+    if calendar:
+        raise CalendarApiError(400, "parseError", "Parse Error")
+    raise invalid("Invalid JSON payload received. Expected an object.")
+
+
+def _list_args() -> tuple[str | None, str | None, str | None]:
+    return request.args.get("filter"), request.args.get("pageSize"), request.args.get("pageToken")
+
+
+# ---------------------------------------------------------------- Meet: spaces and members
+
+@bp.post(f"{MEET}/spaces")
+def create_space() -> Response:
+    room_url = request.url_root + "sandbox/meet/"  # the sandbox meeting room, on the host the client called
+    return jsonify(store().meet.create_space(_body(), room_url))
+
+
+@bp.get(f"{MEET}/spaces/<space>")
+def get_space(space: str) -> Response:
+    return jsonify(store().meet.get_space(space))
+
+
+@bp.patch(f"{MEET}/spaces/<space>")
+def patch_space(space: str) -> Response:
+    return jsonify(store().meet.patch_space(space, _body(), request.args.get("updateMask")))
+
+
+@bp.post(f"{MEET}/spaces/<space>")
+def space_action(space: str) -> Response:
+    """``spaces/{id}:endActiveConference`` — the custom method rides on the last path segment."""
+    space_id, _, verb = space.partition(":")
+    if verb != "endActiveConference":
+        raise not_found(f"method spaces/{space}")
+    _body()  # an EndActiveConferenceRequest: empty, but it must parse
+    return jsonify(store().meet.end_active_conference(space_id))
+
+
+@bp.post(f"{MEET}/spaces/<space>/members")
+def create_member(space: str) -> Response:
+    return jsonify(store().meet.create_member(space, _body()))
+
+
+@bp.get(f"{MEET}/spaces/<space>/members")
+def list_members(space: str) -> Response:
+    _, size, token = _list_args()
+    return jsonify(store().meet.list_members(space, size, token))
+
+
+@bp.get(f"{MEET}/spaces/<space>/members/<member>")
+def get_member(space: str, member: str) -> Response:
+    return jsonify(store().meet.get_member(space, member))
+
+
+@bp.delete(f"{MEET}/spaces/<space>/members/<member>")
+def delete_member(space: str, member: str) -> Response:
+    return jsonify(store().meet.delete_member(space, member))
+
+
+# ---------------------------------------------------------------- Meet: conference records
+
+@bp.get(f"{MEET}/conferenceRecords")
+def list_records() -> Response:
+    return jsonify(store().meet.list_records(*_list_args()))
+
+
+@bp.get(f"{MEET}/conferenceRecords/<record>")
+def get_record(record: str) -> Response:
+    return jsonify(store().meet.get_record(record))
+
+
+@bp.get(f"{MEET}/conferenceRecords/<record>/participants")
+def list_participants(record: str) -> Response:
+    return jsonify(store().meet.list_participants(record, *_list_args()))
+
+
+@bp.get(f"{MEET}/conferenceRecords/<record>/participants/<participant>")
+def get_participant(record: str, participant: str) -> Response:
+    return jsonify(store().meet.get_participant(record, participant))
+
+
+@bp.get(f"{MEET}/conferenceRecords/<record>/participants/<participant>/participantSessions")
+def list_sessions(record: str, participant: str) -> Response:
+    return jsonify(store().meet.list_sessions(record, participant, *_list_args()))
+
+
+@bp.get(f"{MEET}/conferenceRecords/<record>/participants/<participant>/participantSessions/<session>")
+def get_session(record: str, participant: str, session: str) -> Response:
+    return jsonify(store().meet.get_session(record, participant, session))
+
+
+# ---------------------------------------------------------------- Calendar: events
+
+def _send_updates() -> str:
+    return send_updates_value(request.args.get("sendUpdates"), request.args.get("sendNotifications"))
+
+
+@bp.post(CALENDAR)
+def insert_event(calendar_id: str) -> Response:
+    send_updates = _send_updates()
+    event_page = url_for("sandbox_google.calendar_event", _external=True)
+    return jsonify(store().calendar.insert(calendar_id, _body(calendar=True), send_updates, event_page))
+
+
+@bp.get(f"{CALENDAR}/<event_id>")
+def get_event(calendar_id: str, event_id: str) -> Response:
+    return jsonify(store().calendar.get(calendar_id, event_id))
+
+
+@bp.patch(f"{CALENDAR}/<event_id>")
+def patch_event(calendar_id: str, event_id: str) -> Response:
+    send_updates = _send_updates()
+    return jsonify(store().calendar.patch(calendar_id, event_id, _body(calendar=True), send_updates))
+
+
+@bp.delete(f"{CALENDAR}/<event_id>")
+def delete_event(calendar_id: str, event_id: str) -> Response:
+    store().calendar.delete(calendar_id, event_id, _send_updates())
+    return Response(status=204)

@@ -1,0 +1,60 @@
+"""One app's emulator state: the Meet side and the Calendar side, each behind its own lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from integrations.sandbox_google.calendar import Notification, SandboxCalendar
+from integrations.sandbox_google.meet import SandboxMeet
+from integrations.sandbox_google.shapes import RoomView
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class SandboxGoogle:
+    """The in-memory Google the sandbox serves; safe to share between threads.
+
+    ``meet`` and ``calendar`` answer the emulated HTTP APIs. Tests (and the
+    meeting room page) put people in meetings with :meth:`join` and
+    :meth:`leave`, and read :attr:`notifications` for the invitation emails
+    Google would have sent.
+    """
+
+    def __init__(self, clock: Callable[[], dt.datetime] = _utcnow) -> None:
+        self.meet = SandboxMeet(clock)
+        self.calendar = SandboxCalendar(clock)
+
+    def join(self, meeting_code: str, *, email: str | None = None, display_name: str,
+             signed_in: bool = True, label: str | None = None) -> str:
+        """Someone joins the meeting ``meeting_code``; returns the participant's name.
+
+        Starts a conference when none is live. A signed-in person needs an
+        ``email`` (it becomes a stable ``users/{id}``); anonymous people are
+        known by their display name.
+
+        Raises:
+            MeetApiError: NOT_FOUND for an unknown meeting code.
+            ValueError: no display name, or a signed-in join without an email.
+        """
+        return self.meet.join(meeting_code, email=email, display_name=display_name,
+                              signed_in=signed_in, label=label)
+
+    def leave(self, participant_name: str) -> None:
+        """The participant leaves (every open session ends); the last one out ends the conference.
+
+        Raises:
+            MeetApiError: NOT_FOUND for an unknown participant.
+        """
+        self.meet.leave(participant_name)
+
+    def room(self, meeting_code: str) -> RoomView | None:
+        """What the meeting room page shows, or ``None`` for an unknown code."""
+        return self.meet.room(meeting_code)
+
+    @property
+    def notifications(self) -> list[Notification]:
+        """The calendar emails Google would have sent, oldest first."""
+        return self.calendar.notifications
