@@ -32,6 +32,12 @@ def register_jobs(scheduler: BaseScheduler, app: Flask) -> None:
                       id="deliver_outbox", replace_existing=True)
     scheduler.add_job(calls.end_requested_conferences, "interval", seconds=30, args=[app],
                       id="end_requested_conferences", replace_existing=True)
+    scheduler.add_job(calls.prepare_queued_meetings, "interval", seconds=15, args=[app],
+                      id="prepare_queued_meetings", replace_existing=True)
+    scheduler.add_job(calls.sync_attendance, "interval", seconds=30, args=[app],
+                      id="sync_attendance", replace_existing=True)
+    scheduler.add_job(maintenance.prune_meet_creations, "interval", hours=1, args=[app],
+                      id="prune_meet_creations", replace_existing=True)
     scheduler.add_job(maintenance.purge_idempotency_keys, "interval", minutes=30, args=[app],
                       id="purge_idempotency_keys", replace_existing=True)
     scheduler.add_job(maintenance.purge_webhook_receipts, "interval", hours=1, args=[app],

@@ -6,9 +6,14 @@ import logging
 
 from flask import Flask
 
+import datetime as dt
+
+from integrations.google_meet import MeetConfigurationError, MeetError
 from jobs.runner import job_unit
-from verify_service.calls import services
+from verify_service.calls import attendance, meetings, scheduling, services
 from verify_service.calls.services import ConferenceEnding
+from verify_service.db import unit_of_work
+from verify_service.registry import KEY, Registry
 
 log = logging.getLogger("jobs")
 
@@ -25,3 +30,40 @@ def end_requested_conferences(app: Flask) -> ConferenceEnding:
     if result.ended or result.failed:
         log.info("ended %d Meet conferences; %d failed and will be retried", result.ended, result.failed)
     return result
+
+
+# The two jobs below call Google between their transactions (none stays open
+# during a call), so they are not a single unit of work; each step is.
+
+def prepare_queued_meetings(app: Flask) -> int:
+    """Create the meetings queued by Meet's creation budget, then their pending invites."""
+    registry: Registry = app.extensions[KEY]
+    try:
+        gateway, settings, now = registry.meet_gateway(), registry.settings, registry.now()
+        ready = meetings.prepare_queued(registry.sessions, gateway, settings=settings, now=now)
+        invited = scheduling.send_pending_invites(registry.sessions, gateway, settings=settings, now=now)
+    except MeetConfigurationError as exc:
+        registry.note_meet(str(exc))  # /readyz shows it; queued sessions wait for the fix
+        log.error("Meet is misconfigured: %s", exc)
+        return 0
+    registry.note_meet(None)
+    if ready or invited:
+        log.info("job prepare_queued_meetings: %d meetings created, %d invites sent", ready, invited)
+    return ready
+
+
+def sync_attendance(app: Flask) -> int:
+    """Read attendance for active sessions (and those ended within the hour); returns how many were read."""
+    registry: Registry = app.extensions[KEY]
+    gateway, now = registry.meet_gateway(), registry.now()
+    ttl = dt.timedelta(minutes=registry.settings.session_ttl_minutes)
+    with unit_of_work(registry.sessions, write=False) as session:
+        due = attendance.sessions_to_sync(session, now=now)
+    synced = 0
+    for call_session_id in due:
+        try:
+            attendance.sync_attendance(registry.sessions, gateway, call_session_id, ttl=ttl, now=now)
+            synced += 1
+        except MeetError as exc:  # one session's trouble must not stop the others
+            log.warning("attendance of call session %s could not be read: %s", call_session_id, exc)
+    return synced

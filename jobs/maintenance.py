@@ -8,6 +8,7 @@ from flask import Flask
 
 from jobs.runner import job_unit
 from verify_service.api import idempotency
+from verify_service.calls import meetings
 from verify_service.webhooks import inbound
 
 log = logging.getLogger("jobs")
@@ -29,3 +30,9 @@ def purge_webhook_receipts(app: Flask) -> int:
     if deleted:
         log.info("purged %d old inbound webhook receipts", deleted)
     return deleted
+
+
+def prune_meet_creations(app: Flask) -> int:
+    """Forget space creations older than an hour (the budget only looks at the last minute)."""
+    with job_unit(app, "prune_meet_creations") as (session, registry):
+        return meetings.prune_creations(session, now=registry.now())

@@ -212,6 +212,34 @@ def outbox_status_command() -> None:
         click.echo(f"DISABLED since {status.endpoint_disabled_at.isoformat()}: {status.endpoint_disabled_reason}")
 
 
+# ---------------------------------------------------------------- Google Meet
+
+@main.group()
+def meet() -> None:
+    """Google Meet."""
+
+
+@meet.command("check")
+@click.option("--host", default=None, help="The host user to test (default: the first configured).")
+def meet_check_command(host: str | None) -> None:
+    """Create and end a test space with the configured credentials; explain what is wrong if it fails."""
+    from integrations.google_meet import MeetConfigurationError, meet_check
+
+    reg = _registry(_app())
+    try:
+        gateway = reg.meet_gateway()
+    except MeetConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    host = host or gateway.hosts[0]
+    click.echo(f"checking Meet ({reg.settings.meet_backend}) as {host} …")
+    problems = meet_check(gateway, host)
+    if problems:
+        for problem in problems:
+            click.echo(f"  ✗ {problem}", err=True)
+        sys.exit(1)
+    click.echo("  ✓ created, read and ended a test space: Meet works with these settings")
+
+
 # ---------------------------------------------------------------- processes
 
 @main.command("scheduler")

@@ -17,6 +17,20 @@ def healthz() -> Response:
     return jsonify({"status": "ok"})
 
 
+def _meet_check() -> dict[str, object]:
+    """The Meet backend can be built, and no configuration error was met since the last success."""
+    from integrations.google_meet import MeetConfigurationError
+
+    reg = registry()
+    try:
+        reg.meet_gateway()
+    except MeetConfigurationError as exc:
+        return {"ok": False, "backend": reg.settings.meet_backend, "detail": str(exc)}
+    if reg.meet_problem:
+        return {"ok": False, "backend": reg.settings.meet_backend, "detail": reg.meet_problem}
+    return {"ok": True, "backend": reg.settings.meet_backend}
+
+
 def _alerts() -> list[dict[str, str]]:
     """Conditions that need a person but must not take the API out of service.
 
@@ -51,6 +65,7 @@ def readyz() -> Response:
         checks["migrations"] = {"ok": current == head, "current": current, "head": head}
         if current != head:
             checks["migrations"]["detail"] = "run 'verify-service db upgrade'"
+    checks["meet"] = _meet_check()
     ready = all(check["ok"] for check in checks.values())
     body: dict[str, object] = {"status": "ready" if ready else "not_ready", "checks": checks,
                                "alerts": _alerts() if checks["database"]["ok"] else []}

@@ -29,7 +29,7 @@ class Registry:
     sessions: sessionmaker[Session]
     # Injected so tests can move time (deadlines, expiries) without sleeping.
     clock: Callable[[], dt.datetime] = utcnow
-    # Built on first use (see meet_gateway); tests inject a SandboxMeetGateway.
+    # Built on first use (see meet_gateway); tests inject a FakeMeetGateway.
     meet: MeetGateway | None = None
     # Built once from the settings, so a malformed secret stops the app at start-up.
     inbound_verifier: WebhookVerifier = dataclasses.field(init=False, repr=False)
@@ -42,6 +42,12 @@ class Registry:
 
     def now(self) -> dt.datetime:
         return self.clock()
+
+    # The last Meet configuration error this process met (None after a success): /readyz shows it.
+    meet_problem: str | None = dataclasses.field(default=None, init=False)
+
+    def note_meet(self, problem: str | None) -> None:
+        self.meet_problem = problem
 
     def meet_gateway(self) -> MeetGateway:
         """The Meet gateway the settings choose, built once.

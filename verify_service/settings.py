@@ -52,6 +52,12 @@ class Settings:
     meet_api_endpoint: str = ""
     calendar_api_endpoint: str = ""
     release_catalog: str = ""
+    # Meet spaces and calendar invites (see integrations/google_meet.py).
+    meet_access_type: str = "RESTRICTED"
+    meet_creates_per_minute: int = 10      # Google's per-user limit for spaces.create
+    meet_project_creates_per_minute: int = 100
+    calendar_send_updates: str = "all"
+    session_ttl_minutes: int = 30          # nobody joined by then: the session expires
     # Validate every API response against its schema (cheap; catches our own bugs).
     validate_responses: bool = True
     # How long an Idempotency-Key is remembered.
@@ -82,6 +88,18 @@ def _bool(name: str, value: str | None, default: bool) -> bool:
     raise ConfigurationError(f"{name} must be a boolean (true/false), got {value!r}")
 
 
+def _int(name: str, value: str | None, default: int) -> int:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a whole number, got {value!r}") from exc
+    if number <= 0:
+        raise ConfigurationError(f"{name} must be positive, got {number}")
+    return number
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from the environment.
 
@@ -94,10 +112,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if env not in ENVIRONMENTS:
         raise ConfigurationError(f"VERIFY_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
     instance_dir = Path(get("VERIFY_INSTANCE_DIR") or Path.cwd() / "instance").resolve()
-    try:
-        ttl = int(get("VERIFY_IDEMPOTENCY_TTL_HOURS", "24"))
-    except ValueError as exc:
-        raise ConfigurationError("VERIFY_IDEMPOTENCY_TTL_HOURS must be a whole number of hours") from exc
+    ttl = _int("VERIFY_IDEMPOTENCY_TTL_HOURS", get("VERIFY_IDEMPOTENCY_TTL_HOURS"), 24)
+    service_account = get("VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE", "")
     settings = Settings(
         env=env,
         instance_dir=instance_dir,
@@ -108,12 +124,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         inbound_webhook_secrets=_split(get("VERIFY_INBOUND_WEBHOOK_SECRETS")),
         account_service_webhook_url=get("VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL", ""),
         account_service_webhook_secret=get("VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET", ""),
-        meet_backend=get("VERIFY_MEET_BACKEND", "sandbox"),
-        google_service_account_file=get("VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE", ""),
+        # The sandbox unless Google credentials are configured.
+        meet_backend=get("VERIFY_MEET_BACKEND") or ("google" if service_account else "sandbox"),
+        google_service_account_file=service_account,
         meet_host_users=_split(get("VERIFY_MEET_HOST_USERS")),
         meet_api_endpoint=get("VERIFY_MEET_API_ENDPOINT", ""),
         calendar_api_endpoint=get("VERIFY_CALENDAR_API_ENDPOINT", ""),
         release_catalog=get("VERIFY_RELEASE_CATALOG", ""),
+        meet_access_type=get("VERIFY_MEET_ACCESS_TYPE", "RESTRICTED"),
+        meet_creates_per_minute=_int("VERIFY_MEET_CREATES_PER_MINUTE", get("VERIFY_MEET_CREATES_PER_MINUTE"), 10),
+        meet_project_creates_per_minute=_int("VERIFY_MEET_PROJECT_CREATES_PER_MINUTE",
+                                             get("VERIFY_MEET_PROJECT_CREATES_PER_MINUTE"), 100),
+        calendar_send_updates=get("VERIFY_CALENDAR_SEND_UPDATES", "all"),
+        session_ttl_minutes=_int("VERIFY_SESSION_TTL_MINUTES", get("VERIFY_SESSION_TTL_MINUTES"), 30),
         validate_responses=_bool("VERIFY_VALIDATE_RESPONSES", get("VERIFY_VALIDATE_RESPONSES"), True),
         idempotency_ttl_hours=ttl,
     )
@@ -126,6 +149,13 @@ def finalize(settings: Settings) -> Settings:
     Raises:
         ConfigurationError: see :func:`check`.
     """
+    if settings.meet_backend == "sandbox":
+        # The emulator is served by the app itself (integrations/sandbox_google.py).
+        settings = settings.replace(
+            meet_api_endpoint=settings.meet_api_endpoint or f"{settings.base_url}/sandbox/google/meet/",
+            calendar_api_endpoint=settings.calendar_api_endpoint
+            or f"{settings.base_url}/sandbox/google/calendar/v3/",
+            meet_host_users=settings.meet_host_users or ("host-1@sandbox.example", "host-2@sandbox.example"))
     if not settings.database_url:
         settings = settings.replace(
             database_url=f"sqlite:///{settings.instance_dir / 'verify-service.sqlite3'}"
@@ -145,6 +175,12 @@ def check(settings: Settings) -> None:
     problems: list[str] = []
     if settings.meet_backend not in MEET_BACKENDS:
         problems.append(f"VERIFY_MEET_BACKEND must be one of {', '.join(MEET_BACKENDS)}")
+    if settings.meet_access_type not in ("RESTRICTED", "TRUSTED"):
+        problems.append("VERIFY_MEET_ACCESS_TYPE must be RESTRICTED or TRUSTED")
+    if settings.calendar_send_updates not in ("all", "externalOnly", "none"):
+        problems.append("VERIFY_CALENDAR_SEND_UPDATES must be all, externalOnly or none")
+    if settings.meet_backend == "google" and not settings.meet_host_users:
+        problems.append("VERIFY_MEET_HOST_USERS must name at least one Workspace user with VERIFY_MEET_BACKEND=google")
     if settings.is_production:
         required = {
             "VERIFY_SECRET_KEY": settings.secret_key,
@@ -158,6 +194,9 @@ def check(settings: Settings) -> None:
             problems.append(f"VERIFY_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
         if any(len(key) < MIN_SECRET_LENGTH for key in settings.api_keys):
             problems.append(f"every key in VERIFY_API_KEYS must be at least {MIN_SECRET_LENGTH} characters")
+        if settings.meet_backend == "sandbox":
+            problems.append("VERIFY_MEET_BACKEND=sandbox serves an unauthenticated Meet emulator; production needs "
+                            "google (set VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE and VERIFY_MEET_HOST_USERS)")
         if settings.meet_backend == "google" and not settings.google_service_account_file:
             problems.append("VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE is required with VERIFY_MEET_BACKEND=google")
         if not settings.base_url.startswith("https://"):

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from jobs import JOB_DEFAULTS, create_scheduler, maintenance, register_jobs
 
 # The complete job set so far; a new job must be added here on purpose.
-EXPECTED_JOBS = {"deliver_outbox", "end_requested_conferences", "purge_idempotency_keys",
-                 "purge_webhook_receipts"}
+EXPECTED_JOBS = {"deliver_outbox", "end_requested_conferences", "prepare_queued_meetings", "sync_attendance",
+                 "purge_idempotency_keys", "purge_webhook_receipts", "prune_meet_creations"}
 from verify_service.api.models import IdempotencyKey
 
 

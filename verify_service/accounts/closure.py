@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from verify_service.accounts.models import Account
 from verify_service.accounts.services import AccountNotFound, lock_account
 from verify_service.audit.services import record
-from verify_service.calls.models import Outcome
+from verify_service.calls.models import CallParticipant, CallSession, Outcome
 from verify_service.calls.services import cancel_open_sessions
 
 # The profile snapshot: personal data the account service sent us.
@@ -76,4 +76,7 @@ def erase_personal_data(session: Session, account_id: str) -> None:
         for name in PROFILE_FIELDS:
             setattr(account, name, None)
     session.execute(sa.update(Outcome).where(Outcome.account_id == account_id).values(notes=None))
+    # Display names seen in the account's Meet conferences.
+    session.execute(sa.update(CallParticipant).where(CallParticipant.call_session_id.in_(
+        sa.select(CallSession.id).where(CallSession.account_id == account_id))).values(display_name=None))
     session.flush()

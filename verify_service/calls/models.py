@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -11,6 +12,13 @@ from verify_service.accounts.models import new_id
 from verify_service.calls.state import Outcome as OutcomeResult
 from verify_service.calls.state import SessionStatus
 from verify_service.db import Base, UTCDateTime, text_enum
+
+
+class MeetingStatus(str, enum.Enum):
+    NONE = "none"        # no meeting asked for yet
+    QUEUED = "queued"    # every host user's creation budget is spent: created as soon as one frees up
+    READY = "ready"      # the Meet space exists
+    FAILED = "failed"    # creating it failed for a reason retrying will not fix (see meet_error)
 
 
 class CallSession(Base):
@@ -22,6 +30,9 @@ class CallSession(Base):
         sa.Index("ix_call_sessions_status_created", "status", "created_at"),
         sa.Index("ix_call_sessions_account_created", "account_id", "created_at"),
         # The conference-ending job's scan: ends asked for and not yet done.
+        # The queue of meetings waiting for Meet's creation budget.
+        sa.Index("ix_call_sessions_meet_queued", "meet_queued_at",
+                 sqlite_where=sa.text("meet_status = 'queued'"), postgresql_where=sa.text("meet_status = 'queued'")),
         sa.Index("ix_call_sessions_conference_end_pending", "conference_end_requested_at",
                  sqlite_where=sa.text("conference_end_requested_at IS NOT NULL AND conference_ended_at IS NULL"),
                  postgresql_where=sa.text("conference_end_requested_at IS NOT NULL AND conference_ended_at IS NULL")),
@@ -38,6 +49,24 @@ class CallSession(Base):
     meet_uri: Mapped[str | None] = mapped_column(sa.String(500))
     meet_code: Mapped[str | None] = mapped_column(sa.String(50))
     meet_host: Mapped[str | None] = mapped_column(sa.String(320))
+    meet_status: Mapped[MeetingStatus] = mapped_column(text_enum(MeetingStatus, "meeting_status"),
+                                                       default=MeetingStatus.NONE, server_default="none")
+    meet_queued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    meet_ready_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())  # the TTL counts from here
+    invite_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    meet_error: Mapped[str | None] = mapped_column(sa.String(500))
+    # The calendar event of a scheduled call (on the host's calendar).
+    calendar_event_id: Mapped[str | None] = mapped_column(sa.String(100))
+    # Attendance, from Meet's conference records (kept: Google deletes them after 30 days).
+    freelancer_joined_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    freelancer_left_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    freelancer_connected_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
+    reviewer_joined_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    reviewer_left_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    reviewer_connected_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
+    attendance_synced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The reviewer was there and the freelancer never came: the dashboard offers "no show".
+    no_show_suggested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     claimed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reviewers.id"))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[OutcomeResult | None] = mapped_column(text_enum(OutcomeResult, "outcome_result"))
@@ -69,3 +98,43 @@ class Outcome(Base):
     second_reviewer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reviewers.id"))
     second_decision: Mapped[str | None] = mapped_column(sa.String(20))
     second_decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class CallParticipant(Base):
+    """Who took part in a session's conferences (our copy of Meet's participant records)."""
+
+    __tablename__ = "call_participants"
+    __table_args__ = (sa.UniqueConstraint("call_session_id", "participant", name="uq_call_participants_session"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    call_session_id: Mapped[str] = mapped_column(sa.ForeignKey("call_sessions.id"), index=True)
+    participant: Mapped[str] = mapped_column(sa.String(300))      # Meet's participant resource name
+    kind: Mapped[str] = mapped_column(sa.String(20))              # signed_in | anonymous | phone
+    role: Mapped[str] = mapped_column(sa.String(20))              # freelancer | reviewer | other
+    google_user: Mapped[str | None] = mapped_column(sa.String(100))
+    # Personal data: erased with the account.
+    display_name: Mapped[str | None] = mapped_column(sa.String(200))
+    first_joined_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_left_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    connected_seconds: Mapped[int] = mapped_column(default=0)
+
+
+class MeetHost(Base):
+    """A Workspace user that creates meetings; locking the rows serialises budget checks."""
+
+    __tablename__ = "meet_hosts"
+
+    email: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
+    # Google answered 429 for this user: skip it until then.
+    saturated_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class MeetSpaceCreation(Base):
+    """One spaces.create charged to a host, for the per-minute budget."""
+
+    __tablename__ = "meet_space_creations"
+    __table_args__ = (sa.Index("ix_meet_space_creations_host_at", "host", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(sa.ForeignKey("meet_hosts.email"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -32,5 +32,8 @@ class Reviewer(Base):
     # argon2id hash (argon2-cffi); never the password.
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    # The reviewer's Google identity ("users/{id}") once seen in a Meet conference,
+    # so attendance can tell them from the freelancer.
+    google_user: Mapped[str | None] = mapped_column(sa.String(100))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
