@@ -32,5 +32,9 @@ run: $(STAMP_RUN)
 test: $(STAMP_TEST)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## bench: every tests/bench/bench_*.py, one after the other (figures on stdout; not part of `make test`)
+bench: $(STAMP_TEST)
+	@set -e; for script in tests/bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script $(BENCH_ARGS); echo; done
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

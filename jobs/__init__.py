@@ -14,7 +14,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-from jobs import calls, maintenance, outbox
+from jobs import calls, catalog, maintenance, outbox
 
 # Late runs within a minute still run; a backlog of runs collapses into one;
 # never two runs of one job at once.
@@ -42,3 +42,6 @@ def register_jobs(scheduler: BaseScheduler, app: Flask) -> None:
                       id="purge_idempotency_keys", replace_existing=True)
     scheduler.add_job(maintenance.purge_webhook_receipts, "interval", hours=1, args=[app],
                       id="purge_webhook_receipts", replace_existing=True)
+    # At a fixed time of day, so frequent restarts never postpone it.
+    scheduler.add_job(catalog.refresh_release_catalog, "cron", hour=4, minute=17, args=[app],
+                      id="refresh_release_catalog", replace_existing=True)

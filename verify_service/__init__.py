@@ -64,19 +64,26 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     from verify_service.db import make_engine, make_sessionmaker
     from verify_service.registry import KEY, Registry, close_session
 
+    from verify_service.ratelimit import init_rate_limits
+    from verify_service.support import classifier
+
     engine = make_engine(settings.database_url)
     app.extensions[KEY] = Registry(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
     app.teardown_appcontext(close_session)
+    init_rate_limits(app, settings.rate_limit_storage, settings.trusted_proxies)
+    classifier()  # load the user-agent parser now, not on the first request
 
 
 def register_blueprints(app: Flask) -> None:
     from verify_service import health, web
     from verify_service.accounts.views import api as accounts_api
     from verify_service.registry import KEY
+    from verify_service.support.views import api as support_api
     from verify_service.webhooks.views import bp as inbound_webhooks
 
     assert isinstance(app, OpenAPI)
     app.register_api(accounts_api)
+    app.register_api(support_api)
     app.register_blueprint(inbound_webhooks)
     app.register_blueprint(health.bp)
     app.register_blueprint(web.bp)

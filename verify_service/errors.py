@@ -143,7 +143,8 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Response:
         status = error.code or 500
-        headers = dict(error.get_headers()) if status == 405 else {}
+        # Allow (405) and Retry-After (429, 503) tell the client what to do next.
+        headers = dict(error.get_headers()) if status in (405, 429, 503) else {}
         headers.pop("Content-Type", None)
         problem = Problem(status, _HTTP_CODES.get(status, "http_error"), error.name,
                           error.description or error.name, headers=headers)

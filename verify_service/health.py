@@ -35,8 +35,15 @@ def _alerts() -> list[dict[str, str]]:
     """Conditions that need a person but must not take the API out of service.
 
     Webhook delivery being disabled (410 Gone) is one: the marketplace still
-    needs ``GET …/restrictions`` while events wait in the outbox.
+    needs ``GET …/restrictions`` while events wait in the outbox. A broken or
+    stale release catalog is another: client checks go on with the last good data.
     """
+    from verify_service.support.store import catalog_alerts
+
+    return catalog_alerts(registry().catalog_store(), registry().now()) + _webhook_alerts()
+
+
+def _webhook_alerts() -> list[dict[str, str]]:
     url = registry().settings.account_service_webhook_url
     if not url:
         return []

@@ -17,6 +17,7 @@ from verify_service.settings import Settings
 
 if TYPE_CHECKING:
     from integrations.google_meet import MeetGateway
+    from verify_service.support.store import CatalogStore
     from verify_service.webhooks.inbound import WebhookVerifier
 
 KEY = "verify_service"
@@ -31,6 +32,8 @@ class Registry:
     clock: Callable[[], dt.datetime] = utcnow
     # Built on first use (see meet_gateway); tests inject a FakeMeetGateway.
     meet: MeetGateway | None = None
+    # Built on first use (see catalog_store).
+    catalogs: CatalogStore | None = None
     # Built once from the settings, so a malformed secret stops the app at start-up.
     inbound_verifier: WebhookVerifier = dataclasses.field(init=False, repr=False)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, init=False, repr=False)
@@ -62,6 +65,15 @@ class Registry:
             if self.meet is None:
                 self.meet = make_meet_gateway(self.settings)
             return self.meet
+
+    def catalog_store(self) -> CatalogStore:
+        """The release catalog of this app (DESIGN §4.5), read from its file and reloaded when it changes."""
+        from verify_service.support.store import CatalogStore
+
+        with self._lock:
+            if self.catalogs is None:
+                self.catalogs = CatalogStore(self.settings)
+            return self.catalogs
 
 
 def registry() -> Registry:

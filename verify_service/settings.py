@@ -58,6 +58,10 @@ class Settings:
     meet_project_creates_per_minute: int = 100
     calendar_send_updates: str = "all"
     session_ttl_minutes: int = 30          # nobody joined by then: the session expires
+    # Public endpoints (client checks, support matrix), per client IP.
+    client_check_rate_limit: str = "60/minute;10/second"
+    rate_limit_storage: str = "memory://"
+    trusted_proxies: int = 0
     # Validate every API response against its schema (cheap; catches our own bugs).
     validate_responses: bool = True
     # How long an Idempotency-Key is remembered.
@@ -88,15 +92,15 @@ def _bool(name: str, value: str | None, default: bool) -> bool:
     raise ConfigurationError(f"{name} must be a boolean (true/false), got {value!r}")
 
 
-def _int(name: str, value: str | None, default: int) -> int:
+def _int(name: str, value: str | None, default: int, *, minimum: int = 1) -> int:
     if value is None or value.strip() == "":
         return default
     try:
         number = int(value)
     except ValueError as exc:
         raise ConfigurationError(f"{name} must be a whole number, got {value!r}") from exc
-    if number <= 0:
-        raise ConfigurationError(f"{name} must be positive, got {number}")
+    if number < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {number}")
     return number
 
 
@@ -137,6 +141,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                                              get("VERIFY_MEET_PROJECT_CREATES_PER_MINUTE"), 100),
         calendar_send_updates=get("VERIFY_CALENDAR_SEND_UPDATES", "all"),
         session_ttl_minutes=_int("VERIFY_SESSION_TTL_MINUTES", get("VERIFY_SESSION_TTL_MINUTES"), 30),
+        client_check_rate_limit=get("VERIFY_CLIENT_CHECK_RATE_LIMIT") or "60/minute;10/second",
+        rate_limit_storage=get("VERIFY_RATE_LIMIT_STORAGE") or "memory://",
+        trusted_proxies=_int("VERIFY_TRUSTED_PROXIES", get("VERIFY_TRUSTED_PROXIES"), 0, minimum=0),
         validate_responses=_bool("VERIFY_VALIDATE_RESPONSES", get("VERIFY_VALIDATE_RESPONSES"), True),
         idempotency_ttl_hours=ttl,
     )

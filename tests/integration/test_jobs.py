@@ -10,7 +10,8 @@ from jobs import JOB_DEFAULTS, create_scheduler, maintenance, register_jobs
 
 # The complete job set so far; a new job must be added here on purpose.
 EXPECTED_JOBS = {"deliver_outbox", "end_requested_conferences", "prepare_queued_meetings", "sync_attendance",
-                 "purge_idempotency_keys", "purge_webhook_receipts", "prune_meet_creations"}
+                 "purge_idempotency_keys", "purge_webhook_receipts", "prune_meet_creations",
+                 "refresh_release_catalog"}
 from verify_service.api.models import IdempotencyKey
 
 
