@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from flask import Flask
 
-import datetime as dt
-
 from integrations.google_meet import MeetConfigurationError, MeetError
-from jobs.runner import job_unit
 from verify_service.calls import attendance, meetings, scheduling, services
 from verify_service.calls.services import ConferenceEnding
 from verify_service.db import unit_of_work
@@ -25,8 +23,13 @@ def end_requested_conferences(app: Flask) -> ConferenceEnding:
         MeetConfigurationError: the configured Meet backend is not available
             (logged by the runner; nothing is changed).
     """
-    with job_unit(app, "end_requested_conferences") as (session, registry):
-        result = services.end_requested_conferences(session, registry.meet_gateway(), now=registry.now())
+    registry: Registry = app.extensions[KEY]
+    try:
+        result = services.end_requested_conferences(registry.sessions, registry.meet_gateway(), now=registry.now())
+    except MeetConfigurationError as exc:
+        registry.note_meet(str(exc))  # /readyz shows it
+        log.error("Meet is misconfigured; conferences wait to be ended: %s", exc)
+        raise
     if result.ended or result.failed:
         log.info("ended %d Meet conferences; %d failed and will be retried", result.ended, result.failed)
     return result
@@ -64,6 +67,10 @@ def sync_attendance(app: Flask) -> int:
         try:
             attendance.sync_attendance(registry.sessions, gateway, call_session_id, ttl=ttl, now=now)
             synced += 1
+        except MeetConfigurationError as exc:
+            registry.note_meet(str(exc))  # /readyz shows it; nothing more can be read until it is fixed
+            log.error("Meet is misconfigured; attendance is not read: %s", exc)
+            break
         except MeetError as exc:  # one session's trouble must not stop the others
             log.warning("attendance of call session %s could not be read: %s", call_session_id, exc)
     return synced

@@ -68,3 +68,12 @@ def test_readyz_reports_an_unreachable_database(app, client, registry) -> None:
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["database"]["ok"] is False
+
+
+def test_readyz_reports_a_meet_configuration_error(registry, client) -> None:
+    assert client.get("/readyz").get_json()["checks"]["meet"]["ok"] is True
+    registry.note_meet("domain-wide delegation is missing for client 1234")
+    check = client.get("/readyz").get_json()["checks"]["meet"]
+    assert check["ok"] is False and "delegation" in check["detail"]
+    registry.note_meet(None)  # the next successful call clears it
+    assert client.get("/readyz").get_json()["checks"]["meet"]["ok"] is True

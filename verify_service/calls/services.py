@@ -14,12 +14,12 @@ import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.google_meet import MeetError, MeetGateway
 from verify_service.calls.models import CallSession
 from verify_service.calls.state import OPEN, SessionStatus, transition
-from verify_service.db import for_update
+from verify_service.db import for_update, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -58,44 +58,41 @@ def cancel_open_sessions(session: Session, account_id: str, *, now: dt.datetime)
     return rows
 
 
-def _claim_requested(session: Session, *, limit: int) -> Sequence[CallSession]:
-    stmt = (sa.select(CallSession)
-            .where(CallSession.conference_end_requested_at.is_not(None),
-                   CallSession.conference_ended_at.is_(None),
-                   CallSession.meet_space.is_not(None))
-            .order_by(CallSession.conference_end_requested_at, CallSession.id)
-            .limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
-        # A second scheduler skips the rows this one works on instead of
-        # waiting for them (and ending the same conferences twice).
-        stmt = stmt.with_for_update(skip_locked=True)
-    return session.scalars(stmt).all()
+def _requested(session: Session, *, limit: int) -> list[tuple[str, str, str | None]]:
+    """(session id, space, host) of the conferences waiting to be ended, oldest request first."""
+    return [tuple(row) for row in session.execute(  # type: ignore[misc]
+        sa.select(CallSession.id, CallSession.meet_space, CallSession.meet_host)
+        .where(CallSession.conference_end_requested_at.is_not(None), CallSession.conference_ended_at.is_(None),
+               CallSession.meet_space.is_not(None))
+        .order_by(CallSession.conference_end_requested_at, CallSession.id).limit(limit))]
 
 
-def end_requested_conferences(session: Session, gateway: MeetGateway, *, now: dt.datetime,
-                              limit: int = 20) -> ConferenceEnding:
+def end_requested_conferences(sessions: sessionmaker[Session], gateway: MeetGateway, *, now: dt.datetime,
+                              limit: int = 50) -> ConferenceEnding:
     """End the conferences of up to ``limit`` sessions marked for it, oldest request first.
 
-    A gateway failure is logged and the session stays marked, so the next run
-    tries again; the gateway treats "nothing live" and "space gone" as done.
-    The claimed rows stay locked until the caller commits (on SQLite the
-    whole write lock is held), so ``limit`` is small and the adapter must bound
-    each call with a timeout.
+    No transaction stays open while Meet is called (on SQLite that would hold
+    the database's write lock). Ending is idempotent — "nothing live" and
+    "space gone" count as done — so two schedulers racing at worst ask Meet
+    twice; the conditional update records each end once. A gateway failure
+    is logged and the session stays marked for the next run.
 
     Raises nothing for gateway failures (``MeetError``); any other error propagates.
     """
+    with unit_of_work(sessions, write=False) as session:
+        requested = _requested(session, limit=limit)
     ended = failed = 0
-    for row in _claim_requested(session, limit=limit):
-        space = row.meet_space or ""  # never empty: the query asks for a space
+    for call_session_id, space, host in requested:
         try:
-            gateway.end_active_conference(space, host=row.meet_host)
+            gateway.end_active_conference(space, host=host)
         except MeetError as exc:
             failed += 1
             log.warning("could not end the conference of call session %s (%s): %s; will retry",
-                        row.id, space, exc)
+                        call_session_id, space, exc)
             continue
-        row.conference_ended_at = now
-        row.updated_at = now
+        with unit_of_work(sessions) as session:
+            session.execute(sa.update(CallSession).where(
+                CallSession.id == call_session_id, CallSession.conference_ended_at.is_(None))
+                .values(conference_ended_at=now, updated_at=now))
         ended += 1
-    session.flush()
     return ConferenceEnding(ended=ended, failed=failed)
