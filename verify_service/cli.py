@@ -305,11 +305,21 @@ def scheduler_command() -> None:
 @click.option("--threads", default=8, show_default=True)
 def run_command(host: str, port: int, threads: int) -> None:
     """The embedded default: web app and scheduler in one process (gunicorn, one worker)."""
+    import os
+
     from verify_service.server import serve_embedded
 
+    # Links (and the sandbox Meet endpoints) must point where this process listens.
+    os.environ.setdefault("VERIFY_BASE_URL", local_base_url(host, port))
     app = _app()
     click.echo(banner(app, host, port))
     serve_embedded(app, host=host, port=port, threads=threads)
+
+
+def local_base_url(host: str, port: int) -> str:
+    """The URL a browser on this machine uses to reach ``host:port``."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+    return f"http://{shown}:{port}"
 
 
 def banner(app: Flask, host: str, port: int) -> str:
@@ -319,7 +329,7 @@ def banner(app: Flask, host: str, port: int) -> str:
     from verify_service.demo import DEMO_ACCOUNT_ID, DEMO_REVIEWER_EMAIL
 
     settings = _registry(app).settings
-    base = f"http://{host}:{port}"
+    base = settings.base_url
     show_key = "VERIFY_API_KEYS" in settings.generated
     key = settings.api_keys[0] if show_key else f"({len(settings.api_keys)} configured in VERIFY_API_KEYS)"
     database = sa.make_url(settings.database_url).render_as_string(hide_password=True)

@@ -237,3 +237,15 @@ def test_scheduler_runs_its_jobs_and_stops_on_sigterm(migrated: Cli) -> None:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.mark.parametrize(("host", "port", "expected"), [
+    ("127.0.0.1", 8000, "http://127.0.0.1:8000"),
+    ("0.0.0.0", 9001, "http://127.0.0.1:9001"),
+    ("::", 8080, "http://[::1]:8080"),
+    ("verify.local", 80, "http://verify.local:80"),
+])
+def test_run_derives_the_base_url_from_where_it_listens(host: str, port: int, expected: str) -> None:
+    from verify_service.cli import local_base_url
+
+    assert local_base_url(host, port) == expected

@@ -95,6 +95,14 @@ def test_make_run_serves_the_quickstart_flow(server: Server, tmp_path: Path) -> 
     assert (tmp_path / "instance" / "verify-service.sqlite3").exists()
     assert server.wait_for(f"embedded scheduler started with {len(EXPECTED_JOBS)} jobs")
 
+    # Meeting links and the sandbox Meet endpoints follow the port make run was given.
+    assert f"Web            {server.base}/" in banner
+    gateway_check = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "verify-service"), "meet", "check"], capture_output=True, text=True, timeout=60,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("VERIFY_")},
+             "VERIFY_INSTANCE_DIR": str(tmp_path / "instance"), "VERIFY_BASE_URL": server.base})
+    assert gateway_check.returncode == 0, gateway_check.stderr
+
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {key}"
     assert http.get(f"{server.base}/readyz", timeout=5).json()["status"] == "ready"
