@@ -38,6 +38,8 @@ def register_jobs(scheduler: BaseScheduler, app: Flask) -> None:
                       id="sync_attendance", replace_existing=True)
     scheduler.add_job(maintenance.prune_meet_creations, "interval", hours=1, args=[app],
                       id="prune_meet_creations", replace_existing=True)
+    scheduler.add_job(maintenance.purge_freelancer_links, "interval", hours=1, args=[app],
+                      id="purge_freelancer_links", replace_existing=True)
     scheduler.add_job(maintenance.purge_idempotency_keys, "interval", minutes=30, args=[app],
                       id="purge_idempotency_keys", replace_existing=True)
     scheduler.add_job(maintenance.purge_webhook_receipts, "interval", hours=1, args=[app],

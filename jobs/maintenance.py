@@ -9,6 +9,7 @@ from flask import Flask
 from jobs.runner import job_unit
 from verify_service.api import idempotency
 from verify_service.calls import meetings
+from verify_service.freelancer import services as freelancer
 from verify_service.webhooks import inbound
 
 log = logging.getLogger("jobs")
@@ -36,3 +37,9 @@ def prune_meet_creations(app: Flask) -> int:
     """Forget space creations older than an hour (the budget only looks at the last minute)."""
     with job_unit(app, "prune_meet_creations") as (session, registry):
         return meetings.prune_creations(session, now=registry.now())
+
+
+def purge_freelancer_links(app: Flask) -> int:
+    """Delete launch links and freelancer sessions that can no longer be used."""
+    with job_unit(app, "purge_freelancer_links") as (session, registry):
+        return freelancer.purge_expired(session, now=registry.now())

@@ -78,12 +78,16 @@ def register_blueprints(app: Flask) -> None:
     from verify_service import health, web
     from verify_service.accounts.views import api as accounts_api
     from verify_service.registry import KEY
+    from verify_service.freelancer.views import api as launch_links_api
+    from verify_service.freelancer.views import pages as freelancer_pages
     from verify_service.support.views import api as support_api
     from verify_service.webhooks.views import bp as inbound_webhooks
 
     assert isinstance(app, OpenAPI)
     app.register_api(accounts_api)
     app.register_api(support_api)
+    app.register_api(launch_links_api)
+    app.register_blueprint(freelancer_pages)
     app.register_blueprint(inbound_webhooks)
     app.register_blueprint(health.bp)
     app.register_blueprint(web.bp)

@@ -5,10 +5,12 @@ from verify_service.api.models import IdempotencyKey
 from verify_service.audit.models import AuditEntry, AuditHead
 from verify_service.calls.models import CallParticipant, CallSession, MeetHost, MeetSpaceCreation, Outcome
 from verify_service.db import Base
+from verify_service.freelancer.models import FreelancerSession, LaunchLink
 from verify_service.review.models import Reviewer
 from verify_service.webhooks.models import InboundWebhookReceipt, OutboxEvent, WebhookEndpoint
 
 __all__ = [
+    "FreelancerSession", "LaunchLink",
     "CallParticipant", "MeetHost", "MeetSpaceCreation",
     "Account", "AuditEntry", "AuditHead", "Base", "CallSession", "Hold", "IdempotencyKey",
     "InboundWebhookReceipt", "Outcome", "OutboxEvent", "Reviewer", "VerificationRequest", "WebhookEndpoint",

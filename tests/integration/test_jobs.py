@@ -7,12 +7,12 @@ import datetime as dt
 import sqlalchemy as sa
 
 from jobs import JOB_DEFAULTS, create_scheduler, maintenance, register_jobs
+from verify_service.api.models import IdempotencyKey
 
 # The complete job set so far; a new job must be added here on purpose.
 EXPECTED_JOBS = {"deliver_outbox", "end_requested_conferences", "prepare_queued_meetings", "sync_attendance",
-                 "purge_idempotency_keys", "purge_webhook_receipts", "prune_meet_creations",
+                 "purge_idempotency_keys", "purge_webhook_receipts", "prune_meet_creations", "purge_freelancer_links",
                  "refresh_release_catalog"}
-from verify_service.api.models import IdempotencyKey
 
 
 def test_register_jobs_registers_every_schedule_with_safe_defaults(app) -> None:

@@ -1,0 +1,106 @@
+"""Launch links and freelancer sessions.
+
+The account service asks for a launch link for a signed-in freelancer and
+redirects them to it. The link's token is random, stored only as a SHA-256
+hash, expires after 10 minutes and works once: it is consumed by a
+conditional UPDATE, so two tabs racing on one link open one session. The
+session that follows is server-side (the cookie holds a random token, the
+database its hash): idle for 30 minutes or older than 8 hours, it is over.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import secrets
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from verify_service.accounts.services import AccountClosed, lock_account
+from verify_service.audit.services import record
+from verify_service.freelancer.models import FreelancerSession, LaunchLink
+
+LINK_LIFETIME = dt.timedelta(minutes=10)
+IDLE_TIMEOUT = dt.timedelta(minutes=30)
+ABSOLUTE_TIMEOUT = dt.timedelta(hours=8)
+# Only refresh last_seen_at this often: a busy page does not write on every request.
+TOUCH_EVERY = dt.timedelta(minutes=1)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class IssuedLink:
+    token: str
+    expires_at: dt.datetime
+
+
+def issue_launch_link(session: Session, account_id: str, *, actor: str, now: dt.datetime) -> IssuedLink:
+    """Raises: AccountNotFound, AccountClosed."""
+    account = lock_account(session, account_id)
+    if account.closed_at is not None:
+        raise AccountClosed(f"account {account_id!r} is closed")
+    token = secrets.token_urlsafe(32)
+    link = LaunchLink(token_hash=_hash(token), account_id=account_id, created_at=now, expires_at=now + LINK_LIFETIME)
+    session.add(link)
+    session.flush()
+    record(session, actor=actor, action="launch_link.issued", account_id=account_id, subject_type="launch_link",
+           subject_id=str(link.id), details={}, now=now)
+    return IssuedLink(token, link.expires_at)
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenedSession:
+    token: str
+    account_id: str
+    expires_at: dt.datetime
+
+
+def open_session(session: Session, token: str, *, now: dt.datetime) -> OpenedSession | None:
+    """Use a launch link once and open a freelancer session; None when it is unknown, used or expired."""
+    if not token or len(token) > 200:
+        return None
+    consumed = session.execute(
+        sa.update(LaunchLink)
+        .where(LaunchLink.token_hash == _hash(token), LaunchLink.used_at.is_(None), LaunchLink.expires_at > now)
+        .values(used_at=now)
+        .returning(LaunchLink.id, LaunchLink.account_id)
+    ).first()
+    if consumed is None:
+        return None
+    link_id, account_id = consumed
+    session_token = secrets.token_urlsafe(32)
+    opened = FreelancerSession(token_hash=_hash(session_token), account_id=account_id, created_at=now,
+                               last_seen_at=now, expires_at=now + ABSOLUTE_TIMEOUT)
+    session.add(opened)
+    session.flush()
+    record(session, actor="freelancer", action="freelancer_session.opened", account_id=account_id,
+           subject_type="launch_link", subject_id=str(link_id), details={}, now=now)
+    return OpenedSession(session_token, account_id, opened.expires_at)
+
+
+def current_account(session: Session, token: str | None, *, now: dt.datetime) -> str | None:
+    """The account of a live freelancer session (refreshing its idle clock), or None."""
+    if not token or len(token) > 200:
+        return None
+    row = session.scalar(sa.select(FreelancerSession).where(FreelancerSession.token_hash == _hash(token)))
+    if row is None or row.revoked_at is not None or now >= row.expires_at or now - row.last_seen_at >= IDLE_TIMEOUT:
+        return None
+    if now - row.last_seen_at >= TOUCH_EVERY:
+        row.last_seen_at = now
+        session.flush()
+    return row.account_id
+
+
+def purge_expired(session: Session, *, now: dt.datetime) -> int:
+    """Delete launch links and sessions that can no longer be used (kept a day for support questions)."""
+    cutoff = now - dt.timedelta(days=1)
+    links = session.execute(sa.delete(LaunchLink).where(LaunchLink.expires_at < cutoff)).rowcount or 0
+    sessions = session.execute(sa.delete(FreelancerSession).where(
+        sa.or_(FreelancerSession.expires_at < cutoff, FreelancerSession.last_seen_at < cutoff - IDLE_TIMEOUT))
+    ).rowcount or 0
+    return links + sessions
