@@ -7,6 +7,7 @@ same scheduler inside the web process.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -26,24 +27,22 @@ def create_scheduler(*, background: bool) -> BaseScheduler:
     return cls(job_defaults=JOB_DEFAULTS, timezone="UTC")
 
 
-def register_jobs(scheduler: BaseScheduler, app: Flask) -> None:
-    """Every schedule of the service."""
-    scheduler.add_job(outbox.deliver_outbox, "interval", seconds=2, args=[app],
-                      id="deliver_outbox", replace_existing=True)
-    scheduler.add_job(calls.end_requested_conferences, "interval", seconds=30, args=[app],
-                      id="end_requested_conferences", replace_existing=True)
-    scheduler.add_job(calls.prepare_queued_meetings, "interval", seconds=15, args=[app],
-                      id="prepare_queued_meetings", replace_existing=True)
-    scheduler.add_job(calls.sync_attendance, "interval", seconds=30, args=[app],
-                      id="sync_attendance", replace_existing=True)
-    scheduler.add_job(maintenance.prune_meet_creations, "interval", hours=1, args=[app],
-                      id="prune_meet_creations", replace_existing=True)
-    scheduler.add_job(maintenance.purge_freelancer_links, "interval", hours=1, args=[app],
-                      id="purge_freelancer_links", replace_existing=True)
-    scheduler.add_job(maintenance.purge_idempotency_keys, "interval", minutes=30, args=[app],
-                      id="purge_idempotency_keys", replace_existing=True)
-    scheduler.add_job(maintenance.purge_webhook_receipts, "interval", hours=1, args=[app],
-                      id="purge_webhook_receipts", replace_existing=True)
+# Every schedule of the service: (job, trigger, trigger arguments).
+SCHEDULES: tuple[tuple[Callable[[Flask], Any], str, dict[str, int]], ...] = (
+    (outbox.deliver_outbox, "interval", {"seconds": 2}),
+    (calls.prepare_queued_meetings, "interval", {"seconds": 15}),
+    (calls.sync_attendance, "interval", {"seconds": 30}),
+    (calls.end_requested_conferences, "interval", {"seconds": 30}),
+    (maintenance.purge_idempotency_keys, "interval", {"minutes": 30}),
+    (maintenance.purge_webhook_receipts, "interval", {"hours": 1}),
+    (maintenance.purge_freelancer_links, "interval", {"hours": 1}),
+    (maintenance.prune_meet_creations, "interval", {"hours": 1}),
     # At a fixed time of day, so frequent restarts never postpone it.
-    scheduler.add_job(catalog.refresh_release_catalog, "cron", hour=4, minute=17, args=[app],
-                      id="refresh_release_catalog", replace_existing=True)
+    (catalog.refresh_release_catalog, "cron", {"hour": 4, "minute": 17}),
+)
+
+
+def register_jobs(scheduler: BaseScheduler, app: Flask) -> None:
+    """Register every schedule of :data:`SCHEDULES`; a job's id is its function's name."""
+    for job, trigger, when in SCHEDULES:
+        scheduler.add_job(job, trigger, args=[app], id=job.__name__, replace_existing=True, **when)
