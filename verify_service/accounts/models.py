@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from verify_service.accounts.domain import (
     Capability,
@@ -50,8 +50,6 @@ class Account(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-
-    holds: Mapped[list[Hold]] = relationship(back_populates="account", lazy="raise")
 
 
 class VerificationRequest(Base):
@@ -102,8 +100,6 @@ class Hold(Base):
     lifted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     lifted_by: Mapped[str | None] = mapped_column(sa.String(100))
     lift_reason: Mapped[str | None] = mapped_column(sa.String(500))
-
-    account: Mapped[Account] = relationship(back_populates="holds", lazy="raise")
 
     @property
     def capabilities(self) -> frozenset[Capability]:

@@ -18,7 +18,6 @@ class MeetingStatus(str, enum.Enum):
     NONE = "none"        # no meeting asked for yet
     QUEUED = "queued"    # every host user's creation budget is spent: created as soon as one frees up
     READY = "ready"      # the Meet space exists
-    FAILED = "failed"    # creating it failed for a reason retrying will not fix (see meet_error)
 
 
 class CallSession(Base):

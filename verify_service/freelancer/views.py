@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, Response, jsonify, make_response, redirect, render_template, request, url_for
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import AwareDatetime, BaseModel
@@ -89,8 +87,7 @@ def status() -> Response:
     if account_id is None:
         return make_response(render_template("freelancer/signed_out.html"), 401)
     session.commit()
-    restrictions = accounts.restrictions_for(session, account_id)
-    deadline = restrictions.verification["request"]["deadline"] if restrictions.verification["request"] else None
+    request_row = accounts.open_request(session, account_id)
     return make_response(render_template(
-        "freelancer/status.html", restrictions=restrictions, capability_text=CAPABILITY_TEXT,
-        deadline=dt.datetime.fromisoformat(deadline.replace("Z", "+00:00")) if deadline else None))
+        "freelancer/status.html", restrictions=accounts.restrictions_for(session, account_id),
+        capability_text=CAPABILITY_TEXT, deadline=request_row.deadline if request_row else None))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify
 from flask_openapi3 import APIBlueprint, Tag
 
+from verify_service.accounts.services import isoformat
 from verify_service.api.boundary import check_json_body
 from verify_service.api.schemas import Problem
 from verify_service.ratelimit import limiter
@@ -39,7 +40,7 @@ def get_support_matrix() -> Response:
         return {n: {"name": NAMES[n], "supported_majors": list(catalog.supported(n))} for n in names}
 
     response = jsonify({
-        "generated_at": catalog.generated_at.isoformat().replace("+00:00", "Z"),
+        "generated_at": isoformat(catalog.generated_at),
         "browsers": products(BROWSERS), "systems": products(SYSTEMS),
         "mobile": "On phones and tablets, use the Google Meet app.",
         "internet_explorer": "Internet Explorer 11 works only with Google's video plugin.",

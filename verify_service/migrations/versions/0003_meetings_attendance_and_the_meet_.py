@@ -77,7 +77,7 @@ def upgrade() -> None:
         # SQLite cannot add a CHECK constraint without rebuilding the table; there the
         # application's enum is the guard.
         op.create_check_constraint(op.f("ck_call_sessions_meeting_status"), "call_sessions",
-                                   "meet_status IN ('none', 'queued', 'ready', 'failed')")
+                                   "meet_status IN ('none', 'queued', 'ready')")
 
 
 def downgrade() -> None:
