@@ -241,6 +241,28 @@ def _add_hold(session: Session, account: Account, *, kind: HoldKind, blocks: lis
     return hold
 
 
+def publish_change(session: Session, account: Account, events: list[tuple[str, dict[str, Any]]], *,
+                   now: dt.datetime) -> Restrictions:
+    """For other features' services: publish one change of a locked account (see :func:`_publish`).
+
+    The caller holds the account's row lock and has already made the change.
+    """
+    return _publish(session, account, events, now=now)
+
+
+def add_automatic_hold(session: Session, account: Account, *, kind: HoldKind, reason: str, actor: str,
+                       now: dt.datetime, verification_request_id: str | None = None) -> Hold | None:
+    """For other features' services: add an automatic hold to a locked account, without publishing.
+
+    Returns ``None`` when a hold of that kind is already active. The caller
+    publishes the change (:func:`publish_change`) with its other events.
+    """
+    if kind is HoldKind.MANUAL:
+        raise ValueError("a manual hold names its own capabilities: use place_hold")
+    return _add_hold(session, account, kind=kind, blocks=_validated_blocks(kind, None), reason=reason,
+                     actor=actor, now=now, verification_request_id=verification_request_id)
+
+
 # ---------------------------------------------------------------- services
 
 def upsert_account(session: Session, account_id: str, profile: Profile, *, actor: str, now: dt.datetime,
