@@ -33,6 +33,7 @@ SCHEDULES: tuple[tuple[Callable[[Flask], Any], str, dict[str, int]], ...] = (
     (calls.prepare_queued_meetings, "interval", {"seconds": 15}),
     (calls.sync_attendance, "interval", {"seconds": 30}),
     (calls.end_requested_conferences, "interval", {"seconds": 30}),
+    (calls.send_appointment_reminders, "interval", {"minutes": 1}),
     (maintenance.purge_idempotency_keys, "interval", {"minutes": 30}),
     (maintenance.purge_webhook_receipts, "interval", {"hours": 1}),
     (maintenance.purge_freelancer_links, "interval", {"hours": 1}),

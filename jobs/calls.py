@@ -8,7 +8,8 @@ import logging
 from flask import Flask
 
 from integrations.google_meet import MeetConfigurationError, MeetError
-from verify_service.calls import attendance, meetings, scheduling, services
+from jobs.runner import job_unit
+from verify_service.calls import attendance, meetings, reminders, scheduling, services
 from verify_service.calls.services import ConferenceEnding
 from verify_service.db import unit_of_work
 from verify_service.registry import KEY, Registry
@@ -74,3 +75,12 @@ def sync_attendance(app: Flask) -> int:
         except MeetError as exc:  # one session's trouble must not stop the others
             log.warning("attendance of call session %s could not be read: %s", call_session_id, exc)
     return synced
+
+
+def send_appointment_reminders(app: Flask) -> int:
+    """Put the due appointment reminders in the outbox (deliver_outbox sends them); returns how many."""
+    with job_unit(app, "send_appointment_reminders") as (session, registry):
+        sent = reminders.send_due_reminders(session, settings=registry.settings, now=registry.now())
+    if sent:
+        log.info("job send_appointment_reminders: %d reminders enqueued", sent)
+    return sent

@@ -58,6 +58,13 @@ class Settings:
     meet_project_creates_per_minute: int = 100
     calendar_send_updates: str = "all"
     session_ttl_minutes: int = 30          # nobody joined by then: the session expires
+    # The freelancer journey: new call sessions (started or booked) a freelancer may open per day,
+    # and how many 15-minute appointments a slot takes when leads have set no reviewer shifts.
+    daily_session_limit: int = 3
+    booking_default_capacity: int = 2
+    booking_days: int = 7
+    # Appointment reminders (verification.appointment.reminder), hours before the call.
+    reminder_hours: tuple[int, ...] = (24, 1)
     # Public endpoints (client checks, support matrix), per client IP.
     client_check_rate_limit: str = "60/minute;10/second"
     rate_limit_storage: str = "memory://"
@@ -104,6 +111,12 @@ def _int(name: str, value: str | None, default: int, *, minimum: int = 1) -> int
     return number
 
 
+def _hours(name: str, value: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
+    if value is None or value.strip() == "":
+        return default
+    return tuple(sorted({_int(name, part, 1) for part in _split(value)}, reverse=True))
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from the environment.
 
@@ -141,6 +154,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                                              get("VERIFY_MEET_PROJECT_CREATES_PER_MINUTE"), 100),
         calendar_send_updates=get("VERIFY_CALENDAR_SEND_UPDATES", "all"),
         session_ttl_minutes=_int("VERIFY_SESSION_TTL_MINUTES", get("VERIFY_SESSION_TTL_MINUTES"), 30),
+        daily_session_limit=_int("VERIFY_DAILY_SESSION_LIMIT", get("VERIFY_DAILY_SESSION_LIMIT"), 3),
+        booking_default_capacity=_int("VERIFY_BOOKING_DEFAULT_CAPACITY", get("VERIFY_BOOKING_DEFAULT_CAPACITY"), 2,
+                                      minimum=0),
+        booking_days=_int("VERIFY_BOOKING_DAYS", get("VERIFY_BOOKING_DAYS"), 7),
+        reminder_hours=_hours("VERIFY_REMINDER_HOURS", get("VERIFY_REMINDER_HOURS"), (24, 1)),
         client_check_rate_limit=get("VERIFY_CLIENT_CHECK_RATE_LIMIT") or "60/minute;10/second",
         rate_limit_storage=get("VERIFY_RATE_LIMIT_STORAGE") or "memory://",
         trusted_proxies=_int("VERIFY_TRUSTED_PROXIES", get("VERIFY_TRUSTED_PROXIES"), 0, minimum=0),

@@ -37,3 +37,21 @@ class Reviewer(Base):
     google_user: Mapped[str | None] = mapped_column(sa.String(100))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ReviewerShift(Base):
+    """A time a reviewer is on duty; once leads set shifts, they decide how many calls a slot takes."""
+
+    __tablename__ = "reviewer_shifts"
+    __table_args__ = (
+        # The booking page's scan: shifts overlapping the next days.
+        sa.Index("ix_reviewer_shifts_starts_ends", "starts_at", "ends_at"),
+        sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("reviewers.id"))
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(sa.String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

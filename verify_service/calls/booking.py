@@ -1,0 +1,354 @@
+"""Appointments: the slots a freelancer may book, booking them, and reviewer shifts (reminders: reminders.py).
+
+Slots are 15 minutes long and start on UTC quarter hours (every real time
+zone's offset is a multiple of 15 minutes, so they are local quarter hours
+too), from the first one at least 30 minutes away, for
+``settings.booking_days`` days. How many calls a slot takes: once leads have
+set any shift overlapping those days, the number of distinct active reviewers
+whose shifts cover the whole slot (no shift, no slot); before that,
+``settings.booking_default_capacity`` around the clock.
+
+Booking checks the remaining capacity and inserts the session in *one*
+transaction, with every booking of the same slot serialised: on PostgreSQL by
+a transaction-scoped advisory lock on the slot (taken after the account lock),
+on SQLite by the write transaction's ``BEGIN IMMEDIATE``. Two freelancers
+racing for the last place therefore never both get it. That is why
+:func:`book_slot` does not call ``scheduling.schedule_call``: its transaction
+has no room for the check, and a check in a transaction of its own would
+leave a window for the race. After the insert it takes the same steps
+(``prepare_meeting``, ``send_invite``), outside any transaction.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from integrations.google_meet import MeetConfigurationError, MeetGateway, calendar_event_id
+from verify_service.accounts.models import Account
+from verify_service.accounts.services import AccountClosed, isoformat, lock_account
+from verify_service.audit.services import record
+from verify_service.calls.meetings import prepare_meeting
+from verify_service.calls.models import CallSession, MeetingStatus
+from verify_service.calls.scheduling import CallSessionNotFound, reschedule_call, send_invite
+from verify_service.calls.state import SessionStatus
+from verify_service.db import for_update, unit_of_work
+from verify_service.errors import Conflict, InvalidInput, NotFound
+from verify_service.review.models import Reviewer, ReviewerShift
+from verify_service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SLOT_LENGTH = dt.timedelta(minutes=15)
+LEAD_TIME = dt.timedelta(minutes=30)     # the first bookable slot starts at least this far ahead
+MAX_SHIFT = dt.timedelta(hours=12)
+# First key of pg_advisory_xact_lock(int, int) for booking slots; the second is the slot's number.
+SLOT_LOCK_NAMESPACE = 0x510
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+class SlotFull(Conflict):
+    code = "slot_full"
+    title = "That time is fully booked"
+
+
+class ShiftNotFound(NotFound):
+    code = "shift_not_found"
+    title = "No such shift"
+
+
+class ShiftOverlap(Conflict):
+    code = "shift_overlap"
+    title = "The reviewer already has a shift at that time"
+
+
+# Called with the locked account before a booking: raises to refuse, returns the verification request's id.
+Admit = Callable[[Session, Account], str | None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Slot:
+    start: dt.datetime        # UTC
+    local_start: dt.datetime  # the same instant in the freelancer's time zone
+    remaining: int            # calls the slot still takes
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.start + SLOT_LENGTH
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """The bookable slot starts: ``first`` up to (not including) ``end``."""
+
+    first: dt.datetime
+    end: dt.datetime
+
+    def starts(self) -> Iterator[dt.datetime]:
+        start = self.first
+        while start < self.end:
+            yield start
+            start += SLOT_LENGTH
+
+
+def _floor(value: dt.datetime) -> dt.datetime:
+    return _EPOCH + ((value - _EPOCH) // SLOT_LENGTH) * SLOT_LENGTH
+
+
+def _ceil(value: dt.datetime) -> dt.datetime:
+    floor = _floor(value)
+    return floor if floor == value else floor + SLOT_LENGTH
+
+
+def booking_window(*, now: dt.datetime, settings: Settings) -> Window:
+    first = _ceil(now + LEAD_TIME)
+    return Window(first, first + dt.timedelta(days=settings.booking_days))
+
+
+# ---------------------------------------------------------------- capacity
+
+def _shift_capacity(session: Session, window: Window) -> dict[dt.datetime, int] | None:
+    """Active reviewers on shift for each slot start; None when no shift overlaps the window (one query)."""
+    rows = session.execute(
+        sa.select(ReviewerShift.reviewer_id, ReviewerShift.starts_at, ReviewerShift.ends_at, Reviewer.active)
+        .join(Reviewer, Reviewer.id == ReviewerShift.reviewer_id)
+        .where(ReviewerShift.starts_at < window.end, ReviewerShift.ends_at > window.first)).all()
+    if not rows:
+        return None
+    on_duty: dict[dt.datetime, set[int]] = collections.defaultdict(set)
+    for reviewer_id, starts_at, ends_at, active in rows:
+        if not active:
+            continue
+        start = max(_ceil(starts_at), window.first)
+        while start < window.end and start + SLOT_LENGTH <= ends_at:
+            on_duty[start].add(reviewer_id)  # a set: overlapping shifts of one reviewer count once
+            start += SLOT_LENGTH
+    return {start: len(reviewers) for start, reviewers in on_duty.items()}
+
+
+def _booked(session: Session, window: Window) -> collections.Counter[dt.datetime]:
+    """Scheduled calls per slot start (one grouped query); a call off the grid counts in its slot."""
+    rows = session.execute(
+        sa.select(CallSession.scheduled_for, sa.func.count())
+        .where(CallSession.status == SessionStatus.SCHEDULED,
+               CallSession.scheduled_for >= window.first, CallSession.scheduled_for < window.end)
+        .group_by(CallSession.scheduled_for)).all()
+    booked: collections.Counter[dt.datetime] = collections.Counter()
+    for scheduled_for, count in rows:
+        booked[_floor(scheduled_for)] += count
+    return booked
+
+
+def available_slots(session: Session, *, now: dt.datetime, settings: Settings, tz: dt.tzinfo) -> list[Slot]:
+    """The slots that still take a call, soonest first (two queries, whatever the window's length)."""
+    window = booking_window(now=now, settings=settings)
+    capacity = _shift_capacity(session, window)
+    booked = _booked(session, window)
+    slots = []
+    for start in window.starts():
+        total = settings.booking_default_capacity if capacity is None else capacity.get(start, 0)
+        remaining = total - booked[start]
+        if remaining > 0:
+            slots.append(Slot(start, start.astimezone(tz), remaining))
+    return slots
+
+
+def group_by_day(slots: Iterable[Slot]) -> list[tuple[dt.date, list[Slot]]]:
+    """Slots by the local day they start on, days and slots in order."""
+    days: dict[dt.date, list[Slot]] = {}
+    for slot in sorted(slots, key=lambda s: s.start):
+        days.setdefault(slot.local_start.date(), []).append(slot)
+    return sorted(days.items())
+
+
+# ---------------------------------------------------------------- booking
+
+def _validated_start(start: dt.datetime, *, now: dt.datetime, settings: Settings, tz: dt.tzinfo) -> dt.datetime:
+    """``start`` in UTC; a naive value is a wall-clock time in ``tz``.
+
+    Raises:
+        InvalidInput: not on a quarter hour, too soon, or beyond the booking window.
+    """
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=tz)
+    start = start.astimezone(dt.timezone.utc)
+    local = start.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    if _floor(start) != start:
+        raise InvalidInput.for_field("start", f"{local} is not a slot: slots start on the quarter hour")
+    window = booking_window(now=now, settings=settings)
+    if start < window.first:
+        raise InvalidInput.for_field("start", f"{local} is too soon: book at least 30 minutes ahead")
+    if start >= window.end:
+        raise InvalidInput.for_field("start", f"{local} is too far ahead: book within {settings.booking_days} days")
+    return start
+
+
+def _lock_slot(session: Session, start: dt.datetime) -> None:
+    """Serialise every booking of the slot until the transaction ends (SQLite: BEGIN IMMEDIATE already does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        number = int((start - _EPOCH) // SLOT_LENGTH)
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.cast(SLOT_LOCK_NAMESPACE, sa.Integer),
+                                                                sa.cast(number, sa.Integer))))
+
+
+def _take_place(session: Session, start: dt.datetime, *, settings: Settings, now: dt.datetime,
+                moving: str | None = None) -> None:
+    """Make sure the slot takes one more call (``moving``: a call that is leaving its own slot).
+
+    Raises: SlotFull.
+    """
+    _lock_slot(session, start)
+    by_slot = _shift_capacity(session, booking_window(now=now, settings=settings))
+    capacity = settings.booking_default_capacity if by_slot is None else by_slot.get(start, 0)
+    taken = sa.select(sa.func.count()).select_from(CallSession).where(
+        CallSession.status == SessionStatus.SCHEDULED,
+        CallSession.scheduled_for >= start, CallSession.scheduled_for < start + SLOT_LENGTH)
+    if moving is not None:
+        taken = taken.where(CallSession.id != moving)
+    if (session.scalar(taken) or 0) >= capacity:
+        raise SlotFull("every place at that time is taken; please choose another time")
+
+
+def book_slot(sessions: sessionmaker[Session], gateway: MeetGateway, account_id: str, *, start: dt.datetime,
+              settings: Settings, now: dt.datetime, tz: dt.tzinfo, admit: Admit | None = None) -> str:
+    """Book the slot at ``start`` for the account; returns the new call session's id.
+
+    ``tz`` (the freelancer's zone) reads a naive ``start`` and words the errors.
+    ``admit`` (e.g. the freelancer journey's ``check_may_open``) runs with the
+    account locked, in the booking's transaction: it may refuse by raising, and
+    returns the verification request the call belongs to (or None).
+
+    Raises:
+        InvalidInput: ``start`` is not a bookable slot (nothing is written).
+        SlotFull: the slot has no place left.
+        AccountNotFound, AccountClosed; whatever ``admit`` raises. (A Meet configuration
+        error is logged and the meeting queued.)
+    """
+    start = _validated_start(start, now=now, settings=settings, tz=tz)
+    with unit_of_work(sessions) as session:
+        account = lock_account(session, account_id)
+        if account.closed_at is not None:
+            raise AccountClosed(f"account {account_id!r} is closed")
+        request_id = admit(session, account) if admit is not None else None
+        _take_place(session, start, settings=settings, now=now)
+        attempt = 1 if request_id is None else (session.scalar(sa.select(sa.func.count()).select_from(CallSession)
+                                                .where(CallSession.verification_request_id == request_id)) or 0) + 1
+        call = CallSession(account_id=account_id, verification_request_id=request_id, attempt=attempt,
+                           status=SessionStatus.SCHEDULED, scheduled_for=start, created_at=now, updated_at=now)
+        session.add(call)
+        session.flush()
+        call.calendar_event_id = calendar_event_id(call.id)
+        call_id = call.id
+    try:
+        prepare_meeting(sessions, gateway, call_id, settings=settings, now=now)
+    except MeetConfigurationError as exc:
+        # The booking stands: queue its meeting, so the queue job creates it (and sends the invite) once
+        # Meet is fixed; /readyz reports the problem meanwhile.
+        log.error("Meet is misconfigured; the meeting of booked call %s is queued: %s", call_id, exc)
+        with unit_of_work(sessions) as session:
+            call = session.get_one(CallSession, call_id)
+            call.meet_status, call.meet_queued_at, call.meet_error = MeetingStatus.QUEUED, now, str(exc)[:500]
+        return call_id
+    send_invite(sessions, gateway, call_id, settings=settings, now=now)
+    return call_id
+
+
+def reschedule_booking(sessions: sessionmaker[Session], gateway: MeetGateway, account_id: str,
+                       call_session_id: str, *, start: dt.datetime, settings: Settings, now: dt.datetime,
+                       tz: dt.tzinfo) -> None:
+    """Move the account's booked call to the slot at ``start`` (its invite follows; reminders start over).
+
+    The new slot is claimed in one transaction as in :func:`book_slot`;
+    ``reschedule_call`` then moves the calendar invite.
+
+    Raises:
+        InvalidInput: ``start`` is not a bookable slot, or the call is no longer scheduled.
+        SlotFull: the new slot has no place left.
+        CallSessionNotFound: the account has no such call. AccountNotFound.
+    """
+    start = _validated_start(start, now=now, settings=settings, tz=tz)
+    with unit_of_work(sessions) as session:
+        lock_account(session, account_id)  # lock order: account, then the session, then the slot
+        call = session.execute(for_update(session, sa.select(CallSession).where(
+            CallSession.id == call_session_id, CallSession.account_id == account_id))).scalar_one_or_none()
+        if call is None:
+            raise CallSessionNotFound(f"no call session with id {call_session_id!r}")
+        if call.status is not SessionStatus.SCHEDULED:
+            raise InvalidInput.for_field("status", f"only a scheduled call can be moved (it is {call.status.value})")
+        if call.scheduled_for != start:
+            _take_place(session, start, settings=settings, now=now, moving=call.id)
+            call.scheduled_for = start
+            call.reminders_sent = 0
+            call.updated_at = now
+    reschedule_call(sessions, gateway, call_session_id, start=start, settings=settings, now=now)
+
+
+# ---------------------------------------------------------------- shifts (lead dashboard)
+
+def add_shift(session: Session, *, reviewer_id: int, starts_at: dt.datetime, ends_at: dt.datetime,
+              actor: str, now: dt.datetime) -> ReviewerShift:
+    """Put a reviewer on duty from ``starts_at`` to ``ends_at``.
+
+    Raises:
+        InvalidInput: times without a zone, the end not after the start, longer
+            than 12 hours, starting in the past; the reviewer unknown or inactive.
+        ShiftOverlap: the reviewer already has a shift overlapping this one.
+    """
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        raise InvalidInput.for_field("starts_at", "times need a time zone")
+    if ends_at <= starts_at:
+        raise InvalidInput.for_field("ends_at", "must be after the start")
+    if ends_at - starts_at > MAX_SHIFT:
+        raise InvalidInput.for_field("ends_at", "a shift lasts at most 12 hours")
+    if starts_at < now:
+        raise InvalidInput.for_field("starts_at", "must not be in the past")
+    # Locking the reviewer serialises the overlap check against a second lead adding a shift.
+    reviewer = session.execute(for_update(session, sa.select(Reviewer).where(Reviewer.id == reviewer_id))
+                               ).scalar_one_or_none()
+    if reviewer is None or not reviewer.active:
+        raise InvalidInput.for_field("reviewer_id", "is not an active reviewer")
+    overlapping = session.scalar(sa.select(ReviewerShift.id).where(
+        ReviewerShift.reviewer_id == reviewer_id, ReviewerShift.starts_at < ends_at,
+        ReviewerShift.ends_at > starts_at).limit(1))
+    if overlapping is not None:
+        raise ShiftOverlap(f"shift {overlapping} of this reviewer overlaps that time")
+    shift = ReviewerShift(reviewer_id=reviewer_id, starts_at=starts_at, ends_at=ends_at, created_by=actor,
+                          created_at=now)
+    session.add(shift)
+    session.flush()
+    record(session, actor=actor, action="reviewer_shift.added", subject_type="reviewer_shift",
+           subject_id=str(shift.id), details=_shift_details(shift), now=now)
+    return shift
+
+
+def remove_shift(session: Session, shift_id: int, *, actor: str, now: dt.datetime) -> None:
+    """Delete a shift (calls already booked stay booked).
+
+    Raises: ShiftNotFound.
+    """
+    shift = session.get(ReviewerShift, shift_id)
+    if shift is None:
+        raise ShiftNotFound(f"no shift with id {shift_id}")
+    details = _shift_details(shift)
+    session.delete(shift)
+    session.flush()
+    record(session, actor=actor, action="reviewer_shift.removed", subject_type="reviewer_shift",
+           subject_id=str(shift_id), details=details, now=now)
+
+
+def _shift_details(shift: ReviewerShift) -> dict[str, object]:
+    return {"reviewer_id": shift.reviewer_id, "starts_at": isoformat(shift.starts_at),
+            "ends_at": isoformat(shift.ends_at)}
+
+
+def shifts_between(session: Session, start: dt.datetime, end: dt.datetime) -> list[ReviewerShift]:
+    """Shifts overlapping [start, end), earliest first."""
+    return list(session.scalars(
+        sa.select(ReviewerShift).where(ReviewerShift.starts_at < end, ReviewerShift.ends_at > start)
+        .order_by(ReviewerShift.starts_at, ReviewerShift.reviewer_id, ReviewerShift.id)))
