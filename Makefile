@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
+# The browser tests: Debian's Chromium (never a downloaded browser) and axe-core from the npm registry.
+CHROMIUM := /usr/bin/chromium
+AXE := tests/browser/node_modules/axe-core/axe.min.js
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -28,8 +31,18 @@ run: $(STAMP_RUN)
 	$(BIN)/verify-service seed-demo
 	$(BIN)/verify-service run --host $(HOST) --port $(PORT)
 
-## test: the whole suite (SQLite always; PostgreSQL too when VERIFY_TEST_DATABASE_URL is set)
-test: $(STAMP_TEST)
+$(CHROMIUM):
+	@echo "installing Debian's chromium package for the browser tests"
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends chromium || \
+	  ( $(if $(filter 0,$(shell id -u)),,sudo) apt-get update && \
+	    $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends chromium )
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund
+	@touch $@
+
+## test: the whole suite (SQLite always; PostgreSQL too when VERIFY_TEST_DATABASE_URL is set; real Chromium)
+test: $(STAMP_TEST) $(CHROMIUM) $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: every tests/bench/bench_*.py, one after the other (figures on stdout; not part of `make test`)

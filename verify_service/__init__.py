@@ -64,6 +64,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     from verify_service.db import make_engine, make_sessionmaker
     from verify_service.registry import KEY, Registry, close_session
 
+    from verify_service.csrf import init_csrf
     from verify_service.ratelimit import init_rate_limits
     from verify_service.support import classifier
 
@@ -71,6 +72,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     app.extensions[KEY] = Registry(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
     app.teardown_appcontext(close_session)
     init_rate_limits(app, settings.rate_limit_storage, settings.trusted_proxies)
+    init_csrf(app, settings)
     classifier()  # load the user-agent parser now, not on the first request
 
 
@@ -78,8 +80,9 @@ def register_blueprints(app: Flask) -> None:
     from verify_service import health, web
     from verify_service.accounts.views import api as accounts_api
     from verify_service.registry import KEY
+    from verify_service.freelancer import booking_views, call_views  # noqa: F401  (routes on the pages blueprint)
+    from verify_service.freelancer.auth import pages as freelancer_pages
     from verify_service.freelancer.views import api as launch_links_api
-    from verify_service.freelancer.views import pages as freelancer_pages
     from verify_service.support.views import api as support_api
     from verify_service.webhooks.views import bp as inbound_webhooks
 

@@ -116,7 +116,11 @@ def problem_response(problem: Problem) -> Response:
 
 
 def _wants_problem_json() -> bool:
-    return request.path.startswith(("/api/", "/webhooks/")) or request.path in ("/healthz", "/readyz")
+    if request.path.startswith(("/api/", "/webhooks/")) or request.path in ("/healthz", "/readyz"):
+        return True
+    # The pages' own scripts (status polling, the system check) ask for JSON.
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json" \
+        and "text/html" not in request.accept_mimetypes
 
 
 def _render(problem: Problem) -> Response:
@@ -135,10 +139,12 @@ _HTTP_CODES = {
 }
 
 
+def domain_error_response(error: DomainError) -> Response:
+    return _render(Problem(error.status, error.code, error.title, error.detail, error.errors, error.headers))
+
+
 def register_errorhandlers(app: Flask) -> None:
-    @app.errorhandler(DomainError)
-    def _domain(error: DomainError) -> Response:
-        return _render(Problem(error.status, error.code, error.title, error.detail, error.errors, error.headers))
+    app.register_error_handler(DomainError, domain_error_response)
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Response:

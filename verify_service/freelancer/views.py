@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, make_response, redirect, render_template, request, url_for
+import segno
+from flask import Response, g, jsonify, make_response, redirect, render_template, request, url_for
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import AwareDatetime, BaseModel
 
@@ -10,8 +11,11 @@ from verify_service.accounts import services as accounts
 from verify_service.accounts.schemas import AccountPath
 from verify_service.api.boundary import api_write, authenticate_api_request, check_json_body
 from verify_service.api.schemas import PROBLEMS, IdempotencyHeaders, Problem
-from verify_service.freelancer import services
+from verify_service.freelancer import journey, services
+from verify_service.freelancer.auth import cookie_name, freelancer_page, pages, secure
 from verify_service.registry import db_session, registry
+from verify_service.support import classifier, hints
+from verify_service.support.classify import MEET_APP_LINKS, Verdict
 
 ACTOR = "account-service"
 
@@ -19,8 +23,6 @@ api = APIBlueprint("launch_links_api", __name__, url_prefix="/api/v1", abp_tags=
                    abp_security=[{"bearer": []}])
 api.before_request(authenticate_api_request)
 api.before_request(check_json_body)
-
-pages = Blueprint("freelancer", __name__, url_prefix="/verify")
 
 # What each capability means to a freelancer, in plain words.
 CAPABILITY_TEXT = {
@@ -49,23 +51,6 @@ def post_launch_link(path: AccountPath, header: IdempotencyHeaders) -> Response:
     return response
 
 
-def cookie_name() -> str:
-    # The __Host- prefix needs Secure, so it is used wherever the service is served over https.
-    return "__Host-verify_session" if _secure() else "verify_session"
-
-
-def _secure() -> bool:
-    return registry().settings.base_url.startswith("https://")
-
-
-@pages.after_request
-def _private(response: Response) -> Response:
-    # Launch tokens are in these URLs: never leak them in a Referer, never cache the pages.
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 @pages.get("/launch/<token>")
 def launch(token: str) -> Response:
     session = db_session(write=True)
@@ -74,20 +59,56 @@ def launch(token: str) -> Response:
         return make_response(render_template("freelancer/link_expired.html"), 410)
     session.commit()
     response = redirect(url_for("freelancer.status"), code=303)
-    response.set_cookie(cookie_name(), opened.token, httponly=True, samesite="Lax", secure=_secure(), path="/",
+    response.set_cookie(cookie_name(), opened.token, httponly=True, samesite="Lax", secure=secure(), path="/",
                         max_age=int(services.ABSOLUTE_TIMEOUT.total_seconds()))
     return response
 
 
 @pages.get("")
+@freelancer_page
 def status() -> Response:
-    session = db_session(write=True)  # the idle clock is refreshed as the freelancer uses the pages
-    now = registry().now()
-    account_id = services.current_account(session, request.cookies.get(cookie_name()), now=now)
-    if account_id is None:
-        return make_response(render_template("freelancer/signed_out.html"), 401)
-    session.commit()
+    session = db_session()
+    account_id = g.account_id
     request_row = accounts.open_request(session, account_id)
     return make_response(render_template(
         "freelancer/status.html", restrictions=accounts.restrictions_for(session, account_id),
-        capability_text=CAPABILITY_TEXT, deadline=request_row.deadline if request_row else None))
+        capability_text=CAPABILITY_TEXT, deadline=request_row.deadline if request_row else None,
+        verdict=_verdict(None), active=journey.active_session(session, account_id),
+        latest=journey.latest_session(session, account_id), settings=registry().settings))
+
+
+@pages.post("/check")
+@freelancer_page
+def check() -> Response:
+    """The page's script posts getHighEntropyValues(); the verdict and its fixes come back as HTML."""
+    body = request.get_json(silent=True)
+    posted = body.get("client_hints") if isinstance(body, dict) else None
+    verdict = _verdict(hints.from_json(posted) if isinstance(posted, dict) else None)
+    return jsonify({"verdict": verdict.verdict,
+                    "html": render_template("freelancer/_verdict.html", verdict=verdict.as_dict())})
+
+
+def _verdict(posted: hints.ClientHints | None) -> Verdict:
+    merged = hints.merge(hints.from_headers(request.headers), posted)
+    return classifier().classify(request.user_agent.string, merged, registry().catalog_store().current())
+
+
+@pages.get("/help")
+def help_page() -> str:
+    # Public: people look for help when they cannot get in.
+    return render_template("freelancer/help.html", matrix=registry().catalog_store().current())
+
+
+@pages.get("/mobile")
+@freelancer_page
+def mobile() -> str:
+    """The phone and tablet path: the Meet app, the call link, and on a computer a QR code to move the call."""
+    session = db_session()
+    active = journey.active_session(session, g.account_id)
+    meet_uri = active.meet_uri if active is not None and active.meet_uri else None
+    on_phone = _verdict(None).verdict == "use_mobile_app"
+    qr = None
+    if meet_uri and not on_phone:
+        qr = segno.make(meet_uri, error="m").svg_inline(scale=5, title="QR code of your call link", border=2)
+    return render_template("freelancer/mobile.html", active=active, meet_uri=meet_uri, on_phone=on_phone, qr=qr,
+                           links=MEET_APP_LINKS)

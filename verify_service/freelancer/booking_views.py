@@ -1,0 +1,95 @@
+"""Book a time: the next days' free 15-minute slots in the freelancer's time zone; booking and rescheduling."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import zoneinfo
+
+from flask import Response, flash, g, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from verify_service.accounts import services as accounts
+from verify_service.calls import booking
+from verify_service.calls.state import SessionStatus
+from verify_service.errors import Conflict, InvalidInput
+from verify_service.freelancer import journey
+from verify_service.freelancer.auth import freelancer_page, pages
+from verify_service.registry import db_session, registry
+
+
+def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
+    if not name or len(name) > 64:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def time_zone(args: MultiDict[str, str], account_tz: str | None) -> tuple[zoneinfo.ZoneInfo, bool]:
+    """The zone to show times in (the page's own choice, else the profile's, else UTC); and whether it was chosen."""
+    chosen = _zone(args.get("tz"))
+    return chosen or _zone(account_tz) or zoneinfo.ZoneInfo("UTC"), chosen is not None
+
+
+@pages.get("/book")
+@freelancer_page
+def book() -> str:
+    session = db_session()
+    reg = registry()
+    account = accounts.get_account(session, g.account_id)
+    tz, chosen = time_zone(request.args, account.timezone)
+    moving = None
+    if request.args.get("reschedule"):
+        moving = journey.own_session(session, g.account_id, request.args["reschedule"])
+    days = booking.group_by_day(booking.available_slots(session, now=reg.now(), settings=reg.settings, tz=tz))
+    wanted = request.args.get("day")
+    selected = next((d for d in days if d[0].isoformat() == wanted), days[0] if days else None)
+    return render_template("freelancer/book.html", days=days, selected=selected, tz=tz, tz_chosen=chosen,
+                           moving=moving, active=None if moving else journey.active_session(session, g.account_id))
+
+
+@pages.post("/book")
+@freelancer_page
+def book_post() -> Response:
+    tz, _ = time_zone(request.form, None)
+    back = {"tz": str(tz), "day": request.form.get("day") or None, "reschedule": request.form.get("reschedule") or None}
+    try:
+        start = dt.datetime.fromisoformat(request.form.get("start", ""))
+        if start.tzinfo is None:
+            raise ValueError("no time zone")
+    except ValueError:
+        flash("Please choose one of the times offered.", "error")
+        return redirect(url_for("freelancer.book", **back), code=303)
+    try:
+        call_id = _book_or_move(request.form.get("reschedule"), start.astimezone(dt.UTC), tz)
+    except (InvalidInput, Conflict) as exc:
+        flash(_booking_problem(exc), "error")
+        return redirect(url_for("freelancer.book", **back), code=303)
+    flash("Your call is booked. We have sent a calendar invite to your email address.")
+    return redirect(url_for("freelancer.call", call_id=call_id, tz=str(tz)), code=303)
+
+
+def _book_or_move(reschedule: str | None, start: dt.datetime, tz: zoneinfo.ZoneInfo) -> str:
+    reg = registry()
+    if reschedule:
+        call = journey.own_session(db_session(), g.account_id, reschedule)
+        if call.status is not SessionStatus.SCHEDULED:
+            raise InvalidInput.for_field("reschedule", "only a booked call can be moved")
+        booking.reschedule_booking(reg.sessions, reg.meet_gateway(), g.account_id, call.id, start=start,
+                                   settings=reg.settings, now=reg.now(), tz=tz)
+        return call.id
+    return booking.book_slot(reg.sessions, reg.meet_gateway(), g.account_id, start=start, settings=reg.settings,
+                             now=reg.now(), tz=tz, admit=functools.partial(
+                                 journey.check_may_open, settings=reg.settings, now=reg.now()))
+
+
+def _booking_problem(exc: InvalidInput | Conflict) -> str:
+    if isinstance(exc, journey.SessionAlreadyActive):
+        return "You already have a verification call. Cancel it first if you would like a different time."
+    if isinstance(exc, journey.DailyLimitReached | journey.NothingToVerify):
+        return exc.detail[:1].upper() + exc.detail[1:] + "."
+    if isinstance(exc, booking.SlotFull):
+        return "Sorry, that time was just taken. Please choose another."
+    return "That time cannot be booked any more. Please choose one of the times offered."

@@ -1,0 +1,206 @@
+"""The freelancer's side of a call: starting one, the waiting room, and what they may see.
+
+A freelancer has at most one active session (booked, waiting or in a call,
+or a fail waiting for its second review) and opens at most
+``daily_session_limit`` new sessions in any 24 hours, booked ones included:
+enough to recover from a dropped call, not enough to hammer the reviewers'
+queue or Meet's creation budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import math
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from integrations.google_meet import MeetConfigurationError, MeetGateway
+from verify_service.accounts.domain import VerificationStatus
+from verify_service.accounts.models import Account
+from verify_service.accounts.services import AccountClosed, lock_account, open_request
+from verify_service.audit.services import record
+from verify_service.calls.meetings import Preparation, prepare_meeting
+from verify_service.calls.models import CallSession, MeetingStatus
+from verify_service.calls.models import Outcome as OutcomeRow
+from verify_service.calls.scheduling import CallSessionNotFound
+from verify_service.calls.state import OPEN, SessionStatus
+from verify_service.db import unit_of_work
+from verify_service.errors import Conflict
+from verify_service.review.models import Reviewer, ReviewerShift
+from verify_service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# A session that is not over for the freelancer yet: a fail waiting for its second review counts.
+ACTIVE = OPEN | {SessionStatus.AWAITING_SECOND_REVIEW}
+LIMIT_WINDOW = dt.timedelta(hours=24)
+# With no recent calls to learn from, assume this long per call (the help pages say "under 10 minutes").
+DEFAULT_HANDLING = dt.timedelta(minutes=8)
+HANDLING_WINDOW = dt.timedelta(hours=24)
+# A reviewer who claimed a session this recently counts as working now, shift or not.
+RECENTLY_ACTIVE = dt.timedelta(minutes=30)
+
+
+class NothingToVerify(Conflict):
+    code = "verification_not_required"
+    title = "No verification is needed"
+
+
+class SessionAlreadyActive(Conflict):
+    code = "session_already_active"
+    title = "You already have a verification call"
+
+    def __init__(self, call_session_id: str) -> None:
+        super().__init__("finish or cancel your current call before starting another one")
+        self.call_session_id = call_session_id
+
+
+class DailyLimitReached(Conflict):
+    status = 429
+    code = "daily_session_limit"
+    title = "Too many calls today"
+
+
+def active_session(session: Session, account_id: str) -> CallSession | None:
+    return session.scalars(sa.select(CallSession).where(
+        CallSession.account_id == account_id, CallSession.status.in_(ACTIVE))
+        .order_by(CallSession.created_at.desc()).limit(1)).first()
+
+
+def latest_session(session: Session, account_id: str) -> CallSession | None:
+    return session.scalars(sa.select(CallSession).where(CallSession.account_id == account_id)
+                           .order_by(CallSession.created_at.desc(), CallSession.id).limit(1)).first()
+
+
+def own_session(session: Session, account_id: str, call_session_id: str) -> CallSession:
+    """The freelancer's own session. Raises: CallSessionNotFound (also for someone else's: no hint it exists)."""
+    call = session.scalar(sa.select(CallSession).where(CallSession.id == call_session_id,
+                                                       CallSession.account_id == account_id))
+    if call is None:
+        raise CallSessionNotFound("there is no such call on your account")
+    return call
+
+
+def check_may_open(session: Session, account: Account, *, settings: Settings, now: dt.datetime) -> str:
+    """Whether the (locked) account may open a new session; returns its open request's id.
+
+    Raises: AccountClosed, NothingToVerify, SessionAlreadyActive, DailyLimitReached.
+    """
+    if account.closed_at is not None:
+        raise AccountClosed(f"account {account.id!r} is closed")
+    request = open_request(session, account.id)
+    if request is None or account.verification_status is VerificationStatus.VERIFIED:
+        raise NothingToVerify("your account has no verification to complete")
+    current = active_session(session, account.id)
+    if current is not None:
+        raise SessionAlreadyActive(current.id)
+    opened = session.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
+        CallSession.account_id == account.id, CallSession.created_at > now - LIMIT_WINDOW)) or 0
+    if opened >= settings.daily_session_limit:
+        raise DailyLimitReached(f"you have started {opened} calls in the last 24 hours; please try again tomorrow "
+                                "or contact support")
+    return request.id
+
+
+def start_call(sessions: sessionmaker[Session], gateway: MeetGateway, account_id: str, *, settings: Settings,
+               now: dt.datetime) -> tuple[str, Preparation]:
+    """Open a session now and create its meeting (or queue it while Meet's budget is spent).
+
+    A Meet configuration error queues the meeting too: the job creates it once
+    Meet is fixed (and /readyz reports the problem meanwhile), so the
+    freelancer's place is kept. The error is logged and returned in the preparation.
+
+    Raises:
+        AccountNotFound, AccountClosed, NothingToVerify, SessionAlreadyActive, DailyLimitReached.
+    """
+    with unit_of_work(sessions) as session:
+        account = lock_account(session, account_id)
+        request_id = check_may_open(session, account, settings=settings, now=now)
+        attempt = (session.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
+            CallSession.verification_request_id == request_id)) or 0) + 1
+        call = CallSession(account_id=account_id, verification_request_id=request_id, status=SessionStatus.WAITING,
+                           attempt=attempt, created_at=now, updated_at=now)
+        session.add(call)
+        session.flush()
+        record(session, actor="freelancer", action="call_session.started", account_id=account_id,
+               subject_type="call_session", subject_id=call.id, details={"attempt": attempt}, now=now)
+        call_id = call.id
+    try:
+        return call_id, prepare_meeting(sessions, gateway, call_id, settings=settings, now=now)
+    except MeetConfigurationError as exc:
+        log.error("Meet is misconfigured; call session %s waits in the queue: %s", call_id, exc)
+        with unit_of_work(sessions) as session:
+            call = session.get_one(CallSession, call_id)
+            call.meet_status, call.meet_queued_at, call.meet_error = MeetingStatus.QUEUED, now, str(exc)[:500]
+        return call_id, Preparation(MeetingStatus.QUEUED, error=str(exc))
+
+
+@dataclasses.dataclass(frozen=True)
+class Wait:
+    """What the waiting room tells the freelancer."""
+
+    position: int | None          # 1 = next for a reviewer; None once a reviewer has it
+    reviewers_now: int
+    average_minutes: int
+    estimate_minutes: int | None
+
+
+def reviewers_working(session: Session, *, now: dt.datetime) -> int:
+    """Reviewers on shift now, or who took a call within the last half hour."""
+    on_shift = sa.select(ReviewerShift.reviewer_id).where(ReviewerShift.starts_at <= now, ReviewerShift.ends_at > now)
+    recent = sa.select(CallSession.claimed_by_id).where(CallSession.claimed_at > now - RECENTLY_ACTIVE,
+                                                        CallSession.claimed_by_id.is_not(None))
+    return session.scalar(sa.select(sa.func.count(sa.distinct(Reviewer.id))).where(
+        Reviewer.active.is_(True), sa.or_(Reviewer.id.in_(on_shift), Reviewer.id.in_(recent)))) or 0
+
+
+def average_handling(session: Session, *, now: dt.datetime) -> dt.timedelta:
+    """Mean length of the calls completed in the last 24 hours (computed here: portable across backends)."""
+    rows = session.execute(sa.select(CallSession.started_at, CallSession.ended_at).where(
+        CallSession.status == SessionStatus.COMPLETED, CallSession.ended_at > now - HANDLING_WINDOW,
+        CallSession.started_at.is_not(None)).order_by(CallSession.ended_at.desc()).limit(200)).all()
+    lengths = [ended - started for started, ended in rows if ended > started]
+    if not lengths:
+        return DEFAULT_HANDLING
+    return sum(lengths, dt.timedelta()) / len(lengths)
+
+
+def waiting_position(session: Session, call: CallSession) -> int | None:
+    """Place among the sessions waiting for a reviewer (oldest first); None once claimed or not waiting."""
+    if call.status is not SessionStatus.WAITING:
+        return None
+    ahead = session.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
+        CallSession.status == SessionStatus.WAITING,
+        sa.tuple_(CallSession.created_at, CallSession.id) < sa.tuple_(call.created_at, call.id)))
+    return (ahead or 0) + 1
+
+
+def estimate_wait(session: Session, call: CallSession, *, now: dt.datetime) -> Wait:
+    position = waiting_position(session, call)
+    reviewers = reviewers_working(session, now=now)
+    average = average_handling(session, now=now)
+    minutes = max(1, round(average.total_seconds() / 60))
+    estimate = None
+    if position is not None:
+        # Everyone ahead shares the reviewers working now; with nobody on, assume one is on the way.
+        rounds = math.ceil(position / max(reviewers, 1))
+        estimate = max(1, round((rounds - 1) * average.total_seconds() / 60 + 2))
+    return Wait(position, reviewers, minutes, estimate)
+
+
+def outcome_of(session: Session, call: CallSession) -> str | None:
+    """What the freelancer is told: passed, failed, inconclusive, no_show, pending (second review) or None."""
+    if call.status is SessionStatus.AWAITING_SECOND_REVIEW:
+        return "pending"
+    row = session.scalars(sa.select(OutcomeRow).where(OutcomeRow.call_session_id == call.id)
+                          .order_by(OutcomeRow.decided_at.desc()).limit(1)).first()
+    if row is None:
+        return None
+    if not row.final:
+        return "pending"
+    if row.second_decision in ("overturn", "overturned"):
+        return "passed"  # a lead overturned the fail
+    return row.result.value
