@@ -12,8 +12,11 @@ from flask.testing import FlaskClient
 
 from tests.conftest import Api, FakeClock
 from tests.support.fake_meet import FakeMeetGateway
+from verify_service.accounts.models import Account
 from verify_service.calls.models import CallSession, MeetingStatus
 from verify_service.calls.state import SessionStatus
+from verify_service.db import unit_of_work
+from verify_service.freelancer import journey
 from verify_service.registry import Registry
 
 TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
@@ -139,6 +142,7 @@ def test_with_meet_budget_spent_the_call_waits_for_its_meeting(ana: Freelancer, 
     assert "Preparing your meeting" in page
     registry.settings = registry.settings.replace(meet_project_creates_per_minute=100)
     from jobs.calls import prepare_queued_meetings
+
     assert prepare_queued_meetings(ana.client.application) == 1
     status = ana.client.get(f"/verify/calls/{call.id}/status").get_json()
     assert status["phase"] == "waiting" and status["meet_uri"]
@@ -182,3 +186,21 @@ def test_a_booking_respects_the_one_active_session_rule(ana: Freelancer, registr
     assert "/verify/book" in again.headers["Location"]
     assert len(all_calls(registry)) == 1
     assert "already have a verification call" in ana.client.get(again.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_call_left_without_a_meeting_is_adopted_by_the_queue_job(ana: Freelancer, registry: Registry,
+                                                                   clock: FakeClock) -> None:
+    from jobs.calls import prepare_queued_meetings
+
+    # The process stopped between the session's insert and the call to Meet: simulate it by opening the
+    # session the way start_call does, without the second half.
+    with unit_of_work(registry.sessions) as session:
+        account = session.get(Account, "acc-ana")
+        request_id = journey.check_may_open(session, account, settings=registry.settings, now=clock())
+        session.add(CallSession(account_id="acc-ana", verification_request_id=request_id,
+                                status=SessionStatus.WAITING, created_at=clock(), updated_at=clock()))
+    assert prepare_queued_meetings(ana.client.application) == 0  # too fresh: its own request may still be on it
+    clock.advance(minutes=3)
+    assert prepare_queued_meetings(ana.client.application) == 1
+    [call] = all_calls(registry)
+    assert call.meet_status is MeetingStatus.READY and call.meet_uri

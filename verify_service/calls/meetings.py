@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from integrations.google_meet import MeetConfigurationError, MeetError, MeetGateway, MeetRateLimited
 from verify_service.accounts.models import Account
 from verify_service.calls.models import CallSession, MeetHost, MeetingStatus, MeetSpaceCreation
+from verify_service.calls.state import SessionStatus
 from verify_service.db import for_update, unit_of_work
 from verify_service.settings import Settings
 
@@ -146,18 +147,30 @@ def _queue(call: CallSession, now: dt.datetime) -> None:
         call.updated_at = now
 
 
-def queued_sessions(session: Session, *, limit: int) -> list[str]:
-    """Ids of sessions waiting for a meeting, longest waiting first."""
-    return list(session.scalars(
+# A session still without a meeting this long after it was opened lost its first attempt (the process
+# stopped between the insert and the call to Meet): the queue job adopts it.
+ORPHAN_AFTER = dt.timedelta(minutes=2)
+
+
+def queued_sessions(session: Session, *, limit: int, now: dt.datetime | None = None) -> list[str]:
+    """Ids of sessions waiting for a meeting, longest waiting first; with ``now``, orphans after them."""
+    queued = list(session.scalars(
         sa.select(CallSession.id).where(CallSession.meet_status == MeetingStatus.QUEUED)
         .order_by(CallSession.meet_queued_at, CallSession.created_at, CallSession.id).limit(limit)))
+    if now is None or len(queued) >= limit:
+        return queued
+    orphans = session.scalars(sa.select(CallSession.id).where(
+        CallSession.meet_status == MeetingStatus.NONE,
+        CallSession.status.in_((SessionStatus.WAITING, SessionStatus.SCHEDULED)),
+        CallSession.created_at < now - ORPHAN_AFTER).order_by(CallSession.created_at).limit(limit - len(queued)))
+    return queued + list(orphans)
 
 
 def prepare_queued(sessions: sessionmaker[Session], gateway: MeetGateway, *, settings: Settings,
                    now: dt.datetime, limit: int = 100) -> int:
     """Create meetings for queued sessions while budget lasts; returns how many became ready."""
     with unit_of_work(sessions, write=False) as session:
-        waiting = queued_sessions(session, limit=limit)
+        waiting = queued_sessions(session, limit=limit, now=now)
     ready = 0
     for call_session_id in waiting:
         result = prepare_meeting(sessions, gateway, call_session_id, settings=settings, now=now)
