@@ -15,7 +15,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-from jobs import calls, catalog, maintenance, outbox
+from jobs import calls, catalog, maintenance, outbox, shifts
 
 # Late runs within a minute still run; a backlog of runs collapses into one;
 # never two runs of one job at once.
@@ -34,12 +34,15 @@ SCHEDULES: tuple[tuple[Callable[[Flask], Any], str, dict[str, int]], ...] = (
     (calls.sync_attendance, "interval", {"seconds": 30}),
     (calls.end_requested_conferences, "interval", {"seconds": 30}),
     (calls.send_appointment_reminders, "interval", {"minutes": 1}),
+    (calls.release_idle_claims, "interval", {"minutes": 1}),
     (maintenance.purge_idempotency_keys, "interval", {"minutes": 30}),
     (maintenance.purge_webhook_receipts, "interval", {"hours": 1}),
     (maintenance.purge_freelancer_links, "interval", {"hours": 1}),
+    (maintenance.purge_staff_sessions, "interval", {"hours": 1}),
     (maintenance.prune_meet_creations, "interval", {"hours": 1}),
     # At a fixed time of day, so frequent restarts never postpone it.
     (catalog.refresh_release_catalog, "cron", {"hour": 4, "minute": 17}),
+    (shifts.materialise_shifts, "cron", {"hour": 3, "minute": 41}),  # 14 days ahead: a missed day is harmless
 )
 
 

@@ -13,6 +13,7 @@ from verify_service.calls import attendance, meetings, reminders, scheduling, se
 from verify_service.calls.services import ConferenceEnding
 from verify_service.db import unit_of_work
 from verify_service.registry import KEY, Registry
+from verify_service.review import claims
 
 log = logging.getLogger("jobs")
 
@@ -84,3 +85,13 @@ def send_appointment_reminders(app: Flask) -> int:
     if sent:
         log.info("job send_appointment_reminders: %d reminders enqueued", sent)
     return sent
+
+
+def release_idle_claims(app: Flask) -> int:
+    """Give claims idle for ``claim_idle_minutes`` back to the queue; returns how many."""
+    with job_unit(app, "release_idle_claims") as (session, registry):
+        idle = dt.timedelta(minutes=registry.settings.claim_idle_minutes)
+        released = claims.release_idle_claims(session, idle=idle, now=registry.now())
+    if released:
+        log.info("job release_idle_claims: %d idle claims back in the queue", len(released))
+    return len(released)

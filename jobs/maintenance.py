@@ -11,6 +11,7 @@ from jobs.runner import job_unit
 from verify_service.api import idempotency
 from verify_service.calls import meetings
 from verify_service.freelancer import services as freelancer
+from verify_service.staff import services as staff
 from verify_service.webhooks import inbound
 
 log = logging.getLogger("jobs")
@@ -43,3 +44,8 @@ def prune_meet_creations(app: Flask) -> int:
 def purge_freelancer_links(app: Flask) -> int:
     """Delete launch links and freelancer sessions that can no longer be used."""
     return _purge(app, "purge_freelancer_links", freelancer.purge_expired)
+
+
+def purge_staff_sessions(app: Flask) -> int:
+    """Delete staff sessions over for a day and sign-in throttle counters quiet for a day."""
+    return _purge(app, "purge_staff_sessions", staff.purge_expired)

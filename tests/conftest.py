@@ -146,6 +146,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "api_keys": (API_KEY, OTHER_API_KEY),
         "inbound_webhook_secrets": ("whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",),
         "account_service_webhook_secret": ACCOUNT_SERVICE_SECRET,
+        "identity_pepper": "pepper-" + "p" * 40,
     }
     values.update(overrides)
     return Settings(**values)

@@ -83,6 +83,9 @@ def register_blueprints(app: Flask) -> None:
     from verify_service.freelancer import booking_views, call_views  # noqa: F401  (routes on the pages blueprint)
     from verify_service.freelancer.auth import pages as freelancer_pages
     from verify_service.freelancer.views import api as launch_links_api
+    from verify_service.leads.views import bp as lead_pages
+    from verify_service.review.views import bp as review_pages
+    from verify_service.staff.views import bp as staff_pages
     from verify_service.support.views import api as support_api
     from verify_service.webhooks.views import bp as inbound_webhooks
 
@@ -91,6 +94,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_api(support_api)
     app.register_api(launch_links_api)
     app.register_blueprint(freelancer_pages)
+    app.register_blueprint(staff_pages)
+    app.register_blueprint(review_pages)
+    app.register_blueprint(lead_pages)
     app.register_blueprint(inbound_webhooks)
     app.register_blueprint(health.bp)
     app.register_blueprint(web.bp)
@@ -110,6 +116,13 @@ def register_errorhandlers(app: Flask) -> None:
     from verify_service.errors import register_errorhandlers as register
 
     register(app)
+
+    @app.context_processor
+    def _has_endpoint() -> dict[str, object]:
+        # Navigation shows only the pages that exist (and the role allows: see templates/review/_layout.html).
+        from verify_service.review.models import Role
+
+        return {"has_endpoint": lambda name: name in app.view_functions, "role_of": Role}
 
 
 def register_security_headers(app: Flask) -> None:

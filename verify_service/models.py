@@ -6,11 +6,13 @@ from verify_service.audit.models import AuditEntry, AuditHead
 from verify_service.calls.models import CallParticipant, CallSession, MeetHost, MeetSpaceCreation, Outcome
 from verify_service.db import Base
 from verify_service.freelancer.models import FreelancerSession, LaunchLink
-from verify_service.review.models import Reviewer
+from verify_service.leads.models import RecurringShift
+from verify_service.review.models import IdentityDocument, Reviewer, ReviewerShift  # noqa: F401
+from verify_service.staff.models import RecoveryCode, SignInThrottle, StaffSession  # noqa: F401
 from verify_service.webhooks.models import InboundWebhookReceipt, OutboxEvent, WebhookEndpoint
 
 __all__ = [
-    "FreelancerSession", "LaunchLink",
+    "FreelancerSession", "LaunchLink", "RecurringShift", "ReviewerShift", "StaffSession",
     "CallParticipant", "MeetHost", "MeetSpaceCreation",
     "Account", "AuditEntry", "AuditHead", "Base", "CallSession", "Hold", "IdempotencyKey",
     "InboundWebhookReceipt", "Outcome", "OutboxEvent", "Reviewer", "VerificationRequest", "WebhookEndpoint",

@@ -73,6 +73,22 @@ class Settings:
     validate_responses: bool = True
     # How long an Idempotency-Key is remembered.
     idempotency_ttl_hours: int = 24
+    # The reviewer dashboard.
+    identity_pepper: str = ""              # HMAC key of ID document fingerprints (a secret)
+    four_eyes_on_fail: bool = True         # a fail waits for a lead's second review
+    claim_idle_minutes: int = 20           # a claim with no activity this long goes back to the queue
+    checklist: tuple[str, ...] = (
+        "The person on camera matches the profile photo",
+        "The name on the ID matches the profile name",
+        "The country on the ID matches the profile country",
+        "The ID is valid (not expired) and shown in full",
+        "They confirmed recent activity on their account",
+    )
+    # Optional Google Workspace single sign-on (OpenID Connect) for staff.
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_discovery_url: str = "https://accounts.google.com/.well-known/openid-configuration"
+    oidc_allowed_domain: str = ""          # the Workspace domain ("hd" claim) staff must belong to
     # Names of secrets generated for development, so the banner can say so.
     generated: tuple[str, ...] = ()
 
@@ -164,6 +180,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=_int("VERIFY_TRUSTED_PROXIES", get("VERIFY_TRUSTED_PROXIES"), 0, minimum=0),
         validate_responses=_bool("VERIFY_VALIDATE_RESPONSES", get("VERIFY_VALIDATE_RESPONSES"), True),
         idempotency_ttl_hours=ttl,
+        identity_pepper=get("VERIFY_IDENTITY_PEPPER", ""),
+        four_eyes_on_fail=_bool("VERIFY_FOUR_EYES_ON_FAIL", get("VERIFY_FOUR_EYES_ON_FAIL"), True),
+        claim_idle_minutes=_int("VERIFY_CLAIM_IDLE_MINUTES", get("VERIFY_CLAIM_IDLE_MINUTES"), 20),
+        checklist=tuple(item.strip() for item in get("VERIFY_CHECKLIST", "").split("|") if item.strip())
+        or Settings.checklist,
+        oidc_client_id=get("VERIFY_OIDC_CLIENT_ID", ""),
+        oidc_client_secret=get("VERIFY_OIDC_CLIENT_SECRET", ""),
+        oidc_discovery_url=get("VERIFY_OIDC_DISCOVERY_URL") or Settings.oidc_discovery_url,
+        oidc_allowed_domain=get("VERIFY_OIDC_ALLOWED_DOMAIN", ""),
     )
     return finalize(settings)
 
@@ -213,10 +238,16 @@ def check(settings: Settings) -> None:
             "VERIFY_INBOUND_WEBHOOK_SECRETS": settings.inbound_webhook_secrets,
             "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL": settings.account_service_webhook_url,
             "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET": settings.account_service_webhook_secret,
+            "VERIFY_IDENTITY_PEPPER": settings.identity_pepper,
         }
         problems += [f"{name} is not set" for name, value in required.items() if not value]
         if settings.secret_key and len(settings.secret_key) < MIN_SECRET_LENGTH:
             problems.append(f"VERIFY_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
+        if settings.identity_pepper and len(settings.identity_pepper) < MIN_SECRET_LENGTH:
+            problems.append(f"VERIFY_IDENTITY_PEPPER must be at least {MIN_SECRET_LENGTH} characters")
+        if settings.oidc_client_id and not settings.oidc_allowed_domain:
+            problems.append("VERIFY_OIDC_ALLOWED_DOMAIN is required with VERIFY_OIDC_CLIENT_ID: otherwise any "
+                            "Google account could try to sign in")
         if any(len(key) < MIN_SECRET_LENGTH for key in settings.api_keys):
             problems.append(f"every key in VERIFY_API_KEYS must be at least {MIN_SECRET_LENGTH} characters")
         if settings.meet_backend == "sandbox":
@@ -242,6 +273,7 @@ def _with_development_secrets(settings: Settings) -> Settings:
         "inbound_webhook_secret": lambda: "whsec_" + _b64_secret(),
         "account_service_webhook_secret": lambda: "whsec_" + _b64_secret(),
         "demo_reviewer_password": lambda: secrets.token_urlsafe(12),
+        "identity_pepper": lambda: secrets.token_urlsafe(48),
     }
     changed = False
     for name, make in wanted.items():
@@ -272,6 +304,9 @@ def _with_development_secrets(settings: Settings) -> Settings:
     if not settings.account_service_webhook_secret:
         changes["account_service_webhook_secret"] = stored["account_service_webhook_secret"]
         generated.append("VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET")
+    if not settings.identity_pepper:
+        changes["identity_pepper"] = stored["identity_pepper"]
+        generated.append("VERIFY_IDENTITY_PEPPER")
     return settings.replace(generated=tuple(generated), **changes)
 
 

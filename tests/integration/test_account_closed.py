@@ -18,7 +18,7 @@ from verify_service.audit.services import verify_chain
 from verify_service.calls.models import CallSession, Outcome
 from verify_service.calls.state import Outcome as OutcomeResult
 from verify_service.calls.state import SessionStatus
-from verify_service.review.models import Reviewer, Role
+from verify_service.review.models import DocumentType, IdentityDocument, Reviewer, Role
 from verify_service.webhooks.models import OutboxEvent
 
 S = SessionStatus
@@ -58,6 +58,9 @@ def add_outcome(registry, account_id: str, call_session_id: str, notes: str) -> 
             session.flush()
         session.add(Outcome(call_session_id=call_session_id, account_id=account_id, result=OutcomeResult.PASSED,
                             decided_by_id=reviewer.id, decided_at=now, notes=notes))
+        session.add(IdentityDocument(account_id=account_id, call_session_id=call_session_id,
+                                     doc_type=DocumentType.PASSPORT, issuing_country="PT", fingerprint="f" * 64,
+                                     last4="1234", recorded_by_id=reviewer.id, recorded_at=now))
 
 
 def sessions_by_id(registry) -> dict[str, CallSession]:
@@ -114,6 +117,8 @@ def test_account_closed_erases_personal_data_and_keeps_the_record(client, regist
         rows = session.execute(sa.select(Outcome.account_id, Outcome.notes))
         notes = {account_id: note for account_id, note in rows}
         assert notes == {"acc-1": None, "acc-2": "notes about someone else"}
+        # The ID evidence of the closed account is gone; the other account's stays.
+        assert session.scalars(sa.select(IdentityDocument.account_id)).all() == ["acc-2"]
         assert session.scalars(sa.select(Hold.lifted_at)).all() == [None]
         entry = session.scalars(sa.select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).one()
         assert (entry.action, entry.actor, entry.account_id) == ("account.closed", "account-service:webhook",

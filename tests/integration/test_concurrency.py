@@ -6,13 +6,12 @@ SQLite with BEGIN IMMEDIATE. Both run here with real threads and real connection
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 
 from tests.conftest import API_KEY
+from tests.support.concurrency import run_together
 from verify_service.accounts import services
 from verify_service.accounts.domain import HoldKind
 from verify_service.accounts.models import Hold, VerificationRequest
@@ -22,21 +21,6 @@ from verify_service.db import unit_of_work
 from verify_service.webhooks.models import OutboxEvent
 
 WORKERS = 20
-
-
-def _run_together(tasks: list[Callable[[], object]]) -> list[object]:
-    """Start every task at the same moment (a barrier), return results or exceptions."""
-    barrier = threading.Barrier(len(tasks))
-
-    def run(task: Callable[[], object]) -> object:
-        barrier.wait()
-        try:
-            return task()
-        except Exception as exc:  # collected and asserted on by the caller
-            return exc
-
-    with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
-        return list(pool.map(run, tasks))
 
 
 def test_twenty_concurrent_place_and_lift_calls_keep_versions_and_seqs_gapless(sessions, clock) -> None:
@@ -63,7 +47,7 @@ def test_twenty_concurrent_place_and_lift_calls_keep_versions_and_seqs_gapless(s
         return task
 
     tasks = [placer(i) for i in range(WORKERS // 2)] + [lifter(h) for h in preplaced]
-    results = _run_together(tasks)
+    results = run_together(tasks)
     assert [r for r in results if isinstance(r, Exception)] == []
 
     total = WORKERS // 2 + WORKERS
@@ -95,7 +79,7 @@ def test_concurrent_lifts_of_one_hold_lift_it_exactly_once(sessions, clock) -> N
         with unit_of_work(sessions) as session:
             return services.lift_hold(session, hold_id, reason="done", actor="lead", now=now).id
 
-    results = _run_together([task for _ in range(8)])
+    results = run_together([task for _ in range(8)])
     assert sum(1 for r in results if r == hold_id) == 1
     assert all(isinstance(r, services.HoldAlreadyLifted) for r in results if r != hold_id)
     with unit_of_work(sessions, write=False) as session:
@@ -108,7 +92,7 @@ def test_concurrent_first_puts_of_one_account_create_it_once(app, sessions) -> N
         return client.put("/api/v1/accounts/new-1", json={"name": "N", "email": "n@example.com", "country": "FR"},
                           headers={"Authorization": f"Bearer {API_KEY}"}).status_code
 
-    codes = _run_together([task for _ in range(10)])
+    codes = run_together([task for _ in range(10)])
     assert sorted(codes) == [200] * 9 + [201]
 
 
@@ -123,7 +107,7 @@ def test_concurrent_posts_with_one_idempotency_key_have_one_effect(app, sessions
             headers={"Authorization": f"Bearer {API_KEY}", "Idempotency-Key": "same"})
         return response.status_code, response.get_json()["request"]["id"]
 
-    results = _run_together([task for _ in range(10)])
+    results = run_together([task for _ in range(10)])
     assert {status for status, _ in results} == {201}
     assert len({request_id for _, request_id in results}) == 1
     with unit_of_work(sessions, write=False) as session:

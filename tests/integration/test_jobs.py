@@ -12,7 +12,9 @@ from verify_service.api.models import IdempotencyKey
 # The complete job set so far; a new job must be added here on purpose.
 EXPECTED_JOBS = {"deliver_outbox", "end_requested_conferences", "prepare_queued_meetings", "sync_attendance",
                  "purge_idempotency_keys", "purge_webhook_receipts", "prune_meet_creations", "purge_freelancer_links",
-                 "refresh_release_catalog", "send_appointment_reminders"}
+                 "purge_staff_sessions",
+                 "refresh_release_catalog", "send_appointment_reminders", "release_idle_claims",
+                 "materialise_shifts"}
 
 
 def test_register_jobs_registers_every_schedule_with_safe_defaults(app) -> None:

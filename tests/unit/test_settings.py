@@ -11,7 +11,8 @@ import pytest
 from verify_service.settings import ConfigurationError, load_settings
 
 SECRETS = ("VERIFY_SECRET_KEY", "VERIFY_API_KEYS", "VERIFY_INBOUND_WEBHOOK_SECRETS",
-           "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL", "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET")
+           "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL", "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET",
+           "VERIFY_IDENTITY_PEPPER")
 SECRET_KEY = "k" * 48
 API_KEY = "a" * 40
 
@@ -25,6 +26,7 @@ def production(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "VERIFY_INBOUND_WEBHOOK_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL": "https://accounts.example/hooks/verify",
         "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        "VERIFY_IDENTITY_PEPPER": "pepper-" + "q" * 40,
         "VERIFY_BASE_URL": "https://verify.example",
         "VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE": "/run/secrets/google-key.json",
         "VERIFY_MEET_HOST_USERS": "verify-host-1@corp.example",
@@ -162,7 +164,7 @@ def test_development_generates_secrets_once_owner_only(tmp_path: Path) -> None:
     assert path.exists()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert set(first.generated) == {"VERIFY_SECRET_KEY", "VERIFY_API_KEYS", "VERIFY_INBOUND_WEBHOOK_SECRETS",
-                                    "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET"}
+                                    "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET", "VERIFY_IDENTITY_PEPPER"}
     assert len(first.secret_key) >= 32 and len(first.api_keys) == 1 and len(first.api_keys[0]) >= 32
     assert first.inbound_webhook_secrets[0].startswith("whsec_")
     stored = json.loads(path.read_text(encoding="utf-8"))
@@ -231,3 +233,18 @@ def test_the_backend_defaults_to_google_once_a_key_file_is_set(tmp_path: Path) -
                                           VERIFY_MEET_HOST_USERS="h@corp.example"))
     assert configured.meet_backend == "google"
     assert configured.meet_api_endpoint == ""  # Google's own endpoints
+
+
+def test_journey_and_dashboard_settings_are_read_and_checked(tmp_path: Path) -> None:
+    settings = load_settings(production(tmp_path, VERIFY_DAILY_SESSION_LIMIT="5", VERIFY_REMINDER_HOURS="1, 24, 24",
+                                        VERIFY_FOUR_EYES_ON_FAIL="false", VERIFY_CHECKLIST="Face matches | ID valid"))
+    assert settings.daily_session_limit == 5
+    assert settings.reminder_hours == (24, 1)
+    assert settings.four_eyes_on_fail is False
+    assert settings.checklist == ("Face matches", "ID valid")
+    with pytest.raises(ConfigurationError, match="VERIFY_REMINDER_HOURS must be a whole number"):
+        load_settings(production(tmp_path, VERIFY_REMINDER_HOURS="soon"))
+    with pytest.raises(ConfigurationError, match="VERIFY_IDENTITY_PEPPER must be at least"):
+        load_settings(production(tmp_path, VERIFY_IDENTITY_PEPPER="short"))
+    with pytest.raises(ConfigurationError, match="VERIFY_OIDC_ALLOWED_DOMAIN is required"):
+        load_settings(production(tmp_path, VERIFY_OIDC_CLIENT_ID="client.apps.googleusercontent.com"))

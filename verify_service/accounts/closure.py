@@ -21,6 +21,7 @@ from verify_service.accounts.services import AccountNotFound, lock_account
 from verify_service.audit.services import record
 from verify_service.calls.models import CallParticipant, CallSession, Outcome
 from verify_service.calls.services import cancel_open_sessions
+from verify_service.review.models import IdentityDocument
 
 # The profile snapshot: personal data the account service sent us.
 PROFILE_FIELDS = ("display_name", "email", "country", "photo_url", "timezone", "locale")
@@ -67,15 +68,16 @@ def erase_personal_data(session: Session, account_id: str) -> None:
     """Erase every piece of the account's personal data that retention allows us to erase.
 
     This is the one place that knows where personal data lives: every new
-    column holding it must be erased here too. In particular the ID-evidence
-    fields (what a reviewer notes from a government ID) do not exist yet;
-    when they are added, they must be cleared here.
+    column holding it must be erased here too. The ID evidence a reviewer
+    recorded goes entirely, fingerprint included: a closed account is not
+    "another account" a new registration should be matched against.
     """
     account = session.get(Account, account_id)
     if account is not None:
         for name in PROFILE_FIELDS:
             setattr(account, name, None)
     session.execute(sa.update(Outcome).where(Outcome.account_id == account_id).values(notes=None))
+    session.execute(sa.delete(IdentityDocument).where(IdentityDocument.account_id == account_id))
     # Display names seen in the account's Meet conferences.
     session.execute(sa.update(CallParticipant).where(CallParticipant.call_session_id.in_(
         sa.select(CallSession.id).where(CallSession.account_id == account_id))).values(display_name=None))

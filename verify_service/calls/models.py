@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -68,6 +69,10 @@ class CallSession(Base):
     no_show_suggested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     claimed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reviewers.id"))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The claimer's last action on the session (page, ID panel): an idle claim goes back to the queue.
+    claim_active_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The freelancer's system check when the session opened ({verdict, browser, os, mobile}), for the queue.
+    system_check: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     outcome: Mapped[OutcomeResult | None] = mapped_column(text_enum(OutcomeResult, "outcome_result"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -88,13 +93,18 @@ class Outcome(Base):
     __tablename__ = "outcomes"
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
-    call_session_id: Mapped[str] = mapped_column(sa.ForeignKey("call_sessions.id"), index=True)
+    # One decision per session: the database refuses a second (optimistic concurrency's last line).
+    call_session_id: Mapped[str] = mapped_column(sa.ForeignKey("call_sessions.id"), index=True, unique=True)
     account_id: Mapped[str] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
     result: Mapped[OutcomeResult] = mapped_column(text_enum(OutcomeResult, "outcome_result"))
     decided_by_id: Mapped[int] = mapped_column(sa.ForeignKey("reviewers.id"))
     decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     # Personal data (the reviewer's notes); purged after the retention period.
     notes: Mapped[str | None] = mapped_column(sa.Text)
+    # Codes from verify_service.review.reasons.REASONS (never free text).
+    reason_codes: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default=sa.text("'[]'"))
+    # The checklist as the reviewer answered it: {question: ticked}.
+    checklist: Mapped[dict[str, bool] | None] = mapped_column(sa.JSON)
     final: Mapped[bool] = mapped_column(default=False)
     second_reviewer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reviewers.id"))
     second_decision: Mapped[str | None] = mapped_column(sa.String(20))

@@ -17,7 +17,8 @@ from verify_service.calls.state import SessionStatus
 from verify_service.freelancer import journey
 from verify_service.freelancer.auth import freelancer_page, pages
 from verify_service.freelancer.booking_views import time_zone
-from verify_service.freelancer.views import CAPABILITY_TEXT
+from verify_service.freelancer.views import CAPABILITY_TEXT, verdict
+from verify_service.review.queue import compact_system_check
 from verify_service.registry import db_session, registry
 
 
@@ -27,7 +28,7 @@ def start_call() -> Response:
     reg = registry()
     try:
         call_id, _ = journey.start_call(reg.sessions, reg.meet_gateway(), g.account_id, settings=reg.settings,
-                                        now=reg.now())
+                                        now=reg.now(), system_check=compact_system_check(verdict().as_dict()))
     except journey.SessionAlreadyActive as exc:
         flash("You already have a verification call; here it is.")
         call_id = exc.call_session_id

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import logging
 import math
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -106,12 +107,14 @@ def check_may_open(session: Session, account: Account, *, settings: Settings, no
 
 
 def start_call(sessions: sessionmaker[Session], gateway: MeetGateway, account_id: str, *, settings: Settings,
-               now: dt.datetime) -> tuple[str, Preparation]:
+               now: dt.datetime, system_check: dict[str, Any] | None = None) -> tuple[str, Preparation]:
     """Open a session now and create its meeting (or queue it while Meet's budget is spent).
 
     A Meet configuration error queues the meeting too: the job creates it once
     Meet is fixed (and /readyz reports the problem meanwhile), so the
     freelancer's place is kept. The error is logged and returned in the preparation.
+
+    ``system_check`` is the summary of the browser/OS verdict the reviewer's queue shows.
 
     Raises:
         AccountNotFound, AccountClosed, NothingToVerify, SessionAlreadyActive, DailyLimitReached.
@@ -122,7 +125,7 @@ def start_call(sessions: sessionmaker[Session], gateway: MeetGateway, account_id
         attempt = (session.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
             CallSession.verification_request_id == request_id)) or 0) + 1
         call = CallSession(account_id=account_id, verification_request_id=request_id, status=SessionStatus.WAITING,
-                           attempt=attempt, created_at=now, updated_at=now)
+                           attempt=attempt, system_check=system_check, created_at=now, updated_at=now)
         session.add(call)
         session.flush()
         record(session, actor="freelancer", action="call_session.started", account_id=account_id,

@@ -73,7 +73,7 @@ def status() -> Response:
     return make_response(render_template(
         "freelancer/status.html", restrictions=accounts.restrictions_for(session, account_id),
         capability_text=CAPABILITY_TEXT, deadline=request_row.deadline if request_row else None,
-        verdict=_verdict(None), active=journey.active_session(session, account_id),
+        verdict=verdict(None), active=journey.active_session(session, account_id),
         latest=journey.latest_session(session, account_id), settings=registry().settings))
 
 
@@ -83,12 +83,12 @@ def check() -> Response:
     """The page's script posts getHighEntropyValues(); the verdict and its fixes come back as HTML."""
     body = request.get_json(silent=True)
     posted = body.get("client_hints") if isinstance(body, dict) else None
-    verdict = _verdict(hints.from_json(posted) if isinstance(posted, dict) else None)
-    return jsonify({"verdict": verdict.verdict,
-                    "html": render_template("freelancer/_verdict.html", verdict=verdict.as_dict())})
+    judged = verdict(hints.from_json(posted) if isinstance(posted, dict) else None)
+    return jsonify({"verdict": judged.verdict,
+                    "html": render_template("freelancer/_verdict.html", verdict=judged.as_dict())})
 
 
-def _verdict(posted: hints.ClientHints | None) -> Verdict:
+def verdict(posted: hints.ClientHints | None = None) -> Verdict:
     merged = hints.merge(hints.from_headers(request.headers), posted)
     return classifier().classify(request.user_agent.string, merged, registry().catalog_store().current())
 
@@ -106,7 +106,7 @@ def mobile() -> str:
     session = db_session()
     active = journey.active_session(session, g.account_id)
     meet_uri = active.meet_uri if active is not None and active.meet_uri else None
-    on_phone = _verdict(None).verdict == "use_mobile_app"
+    on_phone = verdict(None).verdict == "use_mobile_app"
     qr = None
     if meet_uri and not on_phone:
         qr = segno.make(meet_uri, error="m").svg_inline(scale=5, title="QR code of your call link", border=2)

@@ -6,46 +6,41 @@ audit entries (which lock the audit head): one lock order for every writer.
 Everything that changes what ``GET …/restrictions`` returns is published as
 one change (one ``restrictions_version`` bump, its events in ``seq`` order).
 
-A *fail* is never final on one reviewer's word: it waits in
+Under the four-eyes rule (``VERIFY_FOUR_EYES_ON_FAIL``, on by default) a
+*fail* is never final on one reviewer's word: it waits in
 ``awaiting_second_review`` until a lead other than its author confirms it
 (the ``verification_failed`` hold is placed then) or overturns it (which
-counts as a pass).
+counts as a pass). The effects of a final decision are in
+:mod:`verify_service.review.effects`; a decision's reason codes come from
+:mod:`verify_service.review.reasons`. A session has at most one outcome: a
+second submission is refused (:class:`AlreadyDecided`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from verify_service.accounts.domain import HoldKind, RequestStatus, VerificationStatus
-from verify_service.accounts.models import Account, Hold
-from verify_service.accounts.services import (
-    AccountClosed,
-    active_holds,
-    add_automatic_hold,
-    hold_dict,
-    isoformat,
-    lock_account,
-    open_request,
-    publish_change,
-)
+from verify_service.accounts.models import Account
+from verify_service.accounts.services import AccountClosed, lock_account, publish_change
 from verify_service.audit.services import record
 from verify_service.calls.models import CallSession, Outcome
 from verify_service.calls.state import Outcome as OutcomeResult
 from verify_service.calls.state import SessionStatus, transition
 from verify_service.db import for_update
 from verify_service.errors import Conflict, DomainError, InvalidInput, NotFound
+from verify_service.review.effects import apply_confirmed_fail, apply_pass, session_data
 from verify_service.review.models import Reviewer, Role
+from verify_service.review.reasons import check_reasons
 
 NOTES_MAX_LENGTH = 2000
-PASS_LIFT_REASON = "Identity verified on a video call"
-FAIL_HOLD_REASON = "Identity verification failed on a video call"
-# A pass lifts these; a manual hold stays until a lead lifts it.
-LIFTED_ON_PASS = (HoldKind.VERIFICATION_PENDING, HoldKind.VERIFICATION_FAILED)
+# A booked session can be claimed (and shows in the queue) from this long before its time.
+APPOINTMENT_LEAD = dt.timedelta(minutes=10)
 
 SecondDecision = Literal["confirm", "overturn"]
 _RECORDED_AS = {"confirm": "confirmed", "overturn": "overturned"}
@@ -116,6 +111,11 @@ class SessionNotInProgress(Conflict):
     title = "An outcome can only be recorded for a session in progress"
 
 
+class AlreadyDecided(SessionNotInProgress):
+    code = "session_already_decided"
+    title = "This session has already been decided"
+
+
 class OutcomeNotPendingReview(Conflict):
     code = "outcome_not_pending_review"
     title = "Only a fail still waiting for its second review can be reviewed"
@@ -123,7 +123,7 @@ class OutcomeNotPendingReview(Conflict):
 
 # ---------------------------------------------------------------- helpers
 
-def _staff(session: Session, reviewer_id: int, *, lead: bool = False) -> Reviewer:
+def load_staff(session: Session, reviewer_id: int, *, lead: bool = False) -> Reviewer:
     """Raises: ReviewerNotFound, ReviewerInactive, LeadRequired (with ``lead``)."""
     reviewer = session.get(Reviewer, reviewer_id)
     if reviewer is None:
@@ -139,11 +139,11 @@ def _actor(reviewer: Reviewer) -> str:
     return f"reviewer:{reviewer.id}"
 
 
-def _is_lead(reviewer: Reviewer) -> bool:
+def is_lead(reviewer: Reviewer) -> bool:
     return reviewer.role.includes(Role.LEAD)
 
 
-def _lock_call(session: Session, call_session_id: str) -> tuple[Account, CallSession]:
+def lock_call(session: Session, call_session_id: str) -> tuple[Account, CallSession]:
     """Lock the session's account, then the session (the one lock order). Raises: CallSessionNotFound."""
     account_id = session.scalar(sa.select(CallSession.account_id).where(CallSession.id == call_session_id))
     if account_id is None:
@@ -153,7 +153,7 @@ def _lock_call(session: Session, call_session_id: str) -> tuple[Account, CallSes
     return account, session.execute(stmt.execution_options(populate_existing=True)).scalar_one()
 
 
-def _require_open(account: Account) -> None:
+def require_open(account: Account) -> None:
     if account.closed_at is not None:
         raise AccountClosed(f"account {account.id!r} is closed")
 
@@ -166,130 +166,107 @@ def _clean_notes(notes: str | None) -> str | None:
     return notes or None
 
 
-def _session_data(call: CallSession) -> dict[str, Any]:
-    return {"session": {"id": call.id, "status": call.status.value, "attempt": call.attempt,
-                        "outcome": call.outcome.value if call.outcome else None,
-                        "started_at": isoformat(call.started_at), "ended_at": isoformat(call.ended_at)}}
-
-
-def _close_request(session: Session, account: Account, status: RequestStatus, now: dt.datetime) -> str | None:
-    """Close the account's open request (if any) and set the account's verification status to match."""
-    request = open_request(session, account.id)
-    if request is not None:
-        request.status = status
-        request.closed_at = now
-    account.verification_status = (VerificationStatus.VERIFIED if status is RequestStatus.PASSED
-                                   else VerificationStatus.FAILED)
-    account.verification_changed_at = now
-    session.flush()
-    return request.id if request is not None else None
-
-
-# ---------------------------------------------------------------- effects of a final decision
-
-def _apply_pass(session: Session, account: Account, call: CallSession, *, actor: str, now: dt.datetime) -> None:
-    """Verified: close the request, lift the verification holds, publish it all as one change."""
-    request_id = _close_request(session, account, RequestStatus.PASSED, now)
-    record(session, actor=actor, action="verification.passed", account_id=account.id,
-           subject_type="call_session", subject_id=call.id, details={"request_id": request_id}, now=now)
-    lifted: list[Hold] = []
-    for hold in active_holds(session, account.id):
-        if hold.kind in LIFTED_ON_PASS:
-            hold.lifted_at, hold.lifted_by, hold.lift_reason = now, actor, PASS_LIFT_REASON
-            lifted.append(hold)
-    session.flush()
-    for hold in lifted:
-        record(session, actor=actor, action="hold.lifted", account_id=account.id, subject_type="hold",
-               subject_id=hold.id, details={"kind": hold.kind.value}, now=now)
-    events = [("verification.passed", {**_session_data(call), "request_id": request_id})]
-    events += [("account.hold.lifted", {"hold": hold_dict(hold)}) for hold in lifted]
-    publish_change(session, account, events, now=now)
-
-
-def _apply_confirmed_fail(session: Session, account: Account, call: CallSession, *, actor: str,
-                          now: dt.datetime) -> None:
-    """Failed for good: close the request, place the failed hold, ask for proposals to be canceled."""
-    request_id = _close_request(session, account, RequestStatus.FAILED, now)
-    record(session, actor=actor, action="verification.failed", account_id=account.id,
-           subject_type="call_session", subject_id=call.id, details={"request_id": request_id}, now=now)
-    hold = add_automatic_hold(session, account, kind=HoldKind.VERIFICATION_FAILED, reason=FAIL_HOLD_REASON,
-                              actor=actor, now=now, verification_request_id=request_id)
-    events: list[tuple[str, dict[str, Any]]] = [("verification.failed", {**_session_data(call),
-                                                                         "request_id": request_id})]
-    if hold is not None:  # None: a verification_failed hold is already active
-        events.append(("account.hold.placed", {"hold": hold_dict(hold)}))
-    events.append(("account.proposals.cancel_requested", {"reason": "verification_failed"}))
-    publish_change(session, account, events, now=now)
-
-
 # ---------------------------------------------------------------- claiming
 
 def claim_session(session: Session, call_session_id: str, *, reviewer_id: int, now: dt.datetime) -> CallSession:
     """The reviewer takes a session from the queue.
 
-    A ``waiting`` session moves to ``in_progress``; an ``in_progress`` session
+    A ``waiting`` session moves to ``in_progress``, and so does a booked one
+    from ``APPOINTMENT_LEAD`` before its time; an ``in_progress`` session
     nobody has claimed (the freelancer joined first) just gets its claimer.
-    Claiming a session one already holds changes nothing (a double click).
-    No event is sent: ``verification.session.started`` belongs to attendance.
+    Claiming a session one already holds only counts as activity (a double
+    click). No event is sent: ``verification.session.started`` belongs to attendance.
 
     Raises:
         ReviewerNotFound, ReviewerInactive, CallSessionNotFound, AccountClosed,
         SessionAlreadyClaimed: another reviewer holds it.
-        SessionNotClaimable: the session is not waiting or in progress.
+        SessionNotClaimable: the session is not waiting, due or in progress.
     """
-    reviewer = _staff(session, reviewer_id)
-    account, call = _lock_call(session, call_session_id)
-    _require_open(account)
+    reviewer = load_staff(session, reviewer_id)
+    account, call = lock_call(session, call_session_id)
+    require_open(account)
     if call.claimed_by_id == reviewer.id and call.status is SessionStatus.IN_PROGRESS:
+        call.claim_active_at = now
+        session.flush()
         return call
     if call.claimed_by_id is not None:
         raise SessionAlreadyClaimed(f"call session {call.id} is claimed by reviewer {call.claimed_by_id}")
+    if is_due_appointment(call, now):
+        transition(call, SessionStatus.WAITING, now=now)
     if call.status is SessionStatus.WAITING:
         transition(call, SessionStatus.IN_PROGRESS, now=now)
     elif call.status is not SessionStatus.IN_PROGRESS:
-        raise SessionNotClaimable(f"call session {call.id} is {call.status.value}")
-    call.claimed_by_id, call.claimed_at, call.updated_at = reviewer.id, now, now
+        when = f" (booked for {call.scheduled_for:%Y-%m-%d %H:%M} UTC)" if call.scheduled_for else ""
+        raise SessionNotClaimable(f"call session {call.id} is {call.status.value}{when}")
+    call.claimed_by_id, call.claimed_at, call.claim_active_at, call.updated_at = reviewer.id, now, now, now
     session.flush()
     record(session, actor=_actor(reviewer), action="session.claimed", account_id=account.id,
            subject_type="call_session", subject_id=call.id, details={}, now=now)
     return call
 
 
-def release_session(session: Session, call_session_id: str, *, reviewer_id: int, now: dt.datetime) -> CallSession:
+def is_due_appointment(call: CallSession, now: dt.datetime) -> bool:
+    """A booked session whose time has come (or comes within ``APPOINTMENT_LEAD``)."""
+    return (call.status is SessionStatus.SCHEDULED and call.scheduled_for is not None
+            and call.scheduled_for - APPOINTMENT_LEAD <= now)
+
+
+def release_session(session: Session, call_session_id: str, *, reviewer_id: int, now: dt.datetime,
+                    reason: str | None = None) -> CallSession:
     """Give a claimed session back to the queue (``in_progress`` → ``waiting``, claim cleared).
 
-    Only the claimer may release it, or a lead/admin (e.g. for a reviewer who left).
+    Only the claimer may release it, or a lead/admin (e.g. for a reviewer who
+    left). ``reason`` (a short code such as ``meet_error``) goes in the audit entry.
 
     Raises:
         ReviewerNotFound, ReviewerInactive, CallSessionNotFound,
         SessionNotClaimed: the session is not in progress with a claimer.
         NotSessionClaimer: someone else claimed it and the caller is not a lead.
     """
-    reviewer = _staff(session, reviewer_id)
-    account, call = _lock_call(session, call_session_id)
+    reviewer = load_staff(session, reviewer_id)
+    account, call = lock_call(session, call_session_id)
     if call.status is not SessionStatus.IN_PROGRESS or call.claimed_by_id is None:
         raise SessionNotClaimed(f"call session {call.id} is {call.status.value} and not claimed")
-    if call.claimed_by_id != reviewer.id and not _is_lead(reviewer):
+    if call.claimed_by_id != reviewer.id and not is_lead(reviewer):
         raise NotSessionClaimer(f"call session {call.id} is claimed by reviewer {call.claimed_by_id}")
     claimer = call.claimed_by_id
     transition(call, SessionStatus.WAITING, now=now)  # clears the claim
+    call.claim_active_at = None
     session.flush()
+    details: dict[str, object] = {"claimed_by": claimer, **({"reason": reason} if reason else {})}
     record(session, actor=_actor(reviewer), action="session.released", account_id=account.id,
-           subject_type="call_session", subject_id=call.id, details={"claimed_by": claimer}, now=now)
+           subject_type="call_session", subject_id=call.id, details=details, now=now)
     return call
 
 
 # ---------------------------------------------------------------- deciding
 
+def _check_decidable(session: Session, call: CallSession, reviewer: Reviewer) -> None:
+    """Raises: AlreadyDecided, SessionNotInProgress, NotSessionClaimer."""
+    if call.status is not SessionStatus.IN_PROGRESS:
+        earlier = session.scalar(sa.select(Outcome).where(Outcome.call_session_id == call.id))
+        if earlier is not None:
+            by = "you" if earlier.decided_by_id == reviewer.id else f"reviewer {earlier.decided_by_id}"
+            raise AlreadyDecided(f"this session was already decided ({earlier.result.value}, by {by} at "
+                                 f"{earlier.decided_at:%H:%M} UTC); your submission was not recorded")
+        raise SessionNotInProgress(f"call session {call.id} is {call.status.value}")
+    if call.claimed_by_id != reviewer.id and not is_lead(reviewer):
+        raise NotSessionClaimer("claim the session before deciding it" if call.claimed_by_id is None
+                                else f"call session {call.id} is claimed by reviewer {call.claimed_by_id}")
+
+
 def record_outcome(session: Session, call_session_id: str, *, reviewer_id: int, result: OutcomeResult,
-                   notes: str | None, now: dt.datetime) -> Outcome:
+                   notes: str | None, now: dt.datetime, reason_codes: Sequence[str] | None = None,
+                   checklist: Mapping[str, bool] | None = None, four_eyes: bool = True) -> Outcome:
     """Record the reviewer's decision on a session in progress.
 
     * ``passed`` — final; the session completes, the open request passes, the
       account is verified, its verification holds are lifted
       (``verification.passed`` + one ``account.hold.lifted`` each, one version).
-    * ``failed`` — not final (four eyes): the session waits in
-      ``awaiting_second_review``; nothing is published until a lead decides.
+    * ``failed`` — with ``four_eyes`` (settings.four_eyes_on_fail) not final:
+      the session waits in ``awaiting_second_review`` and nothing is published
+      until a lead decides. Without it, final at once with the effects of a
+      confirmed fail (see :func:`second_review`).
     * ``inconclusive`` — final; the request stays open for a retry;
       ``verification.inconclusive`` is published (one version bump).
     * ``no_show`` — final; the request stays open, the audit log records it,
@@ -297,36 +274,43 @@ def record_outcome(session: Session, call_session_id: str, *, reviewer_id: int, 
       service's view (request, holds, verification status) is unchanged. The
       request's deadline, if any, still applies.
 
+    ``reason_codes`` (the dashboard always sends them) are checked against
+    :mod:`~verify_service.review.reasons`; ``None`` (older callers) records none.
+
     Raises:
-        InvalidInput: notes longer than ``NOTES_MAX_LENGTH``.
+        InvalidInput: notes longer than ``NOTES_MAX_LENGTH``; reasons that do not fit (see ``check_reasons``).
         ReviewerNotFound, ReviewerInactive, CallSessionNotFound, AccountClosed,
-        SessionNotInProgress: the session is not ``in_progress``.
+        AlreadyDecided: the session has an outcome already (a second submission).
+        SessionNotInProgress: the session is not ``in_progress`` (and not decided).
         NotSessionClaimer: the caller is not the claimer, nor a lead/admin.
     """
     notes = _clean_notes(notes)
-    reviewer = _staff(session, reviewer_id)
-    account, call = _lock_call(session, call_session_id)
-    _require_open(account)
-    if call.status is not SessionStatus.IN_PROGRESS:
-        raise SessionNotInProgress(f"call session {call.id} is {call.status.value}")
-    if call.claimed_by_id != reviewer.id and not _is_lead(reviewer):
-        raise NotSessionClaimer("claim the session before deciding it" if call.claimed_by_id is None
-                                else f"call session {call.id} is claimed by reviewer {call.claimed_by_id}")
-    final = result is not OutcomeResult.FAILED
+    codes = check_reasons(result, reason_codes, notes) if reason_codes is not None else []
+    reviewer = load_staff(session, reviewer_id)
+    account, call = lock_call(session, call_session_id)
+    require_open(account)
+    _check_decidable(session, call, reviewer)
+    final = result is not OutcomeResult.FAILED or not four_eyes
     outcome = Outcome(call_session_id=call.id, account_id=account.id, result=result, decided_by_id=reviewer.id,
-                      decided_at=now, notes=notes, final=final)
+                      decided_at=now, notes=notes, final=final, reason_codes=codes,
+                      checklist=dict(checklist) if checklist is not None else None)
     session.add(outcome)
     transition(call, SessionStatus.COMPLETED if final else SessionStatus.AWAITING_SECOND_REVIEW, now=now)
     call.outcome = result
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the unique outcome per session: only reachable without the row locks
+        raise AlreadyDecided("this session was already decided; your submission was not recorded") from exc
     actor = _actor(reviewer)
     record(session, actor=actor, action="outcome.recorded", account_id=account.id, subject_type="outcome",
-           subject_id=outcome.id, details={"call_session_id": call.id, "result": result.value, "final": final},
-           now=now)
+           subject_id=outcome.id, details={"call_session_id": call.id, "result": result.value, "final": final,
+                                           "reason_codes": codes}, now=now)
     if result is OutcomeResult.PASSED:
-        _apply_pass(session, account, call, actor=actor, now=now)
+        apply_pass(session, account, call, actor=actor, now=now)
+    elif result is OutcomeResult.FAILED and final:
+        apply_confirmed_fail(session, account, call, actor=actor, now=now, reason_codes=codes)
     elif result is OutcomeResult.INCONCLUSIVE:
-        publish_change(session, account, [("verification.inconclusive", _session_data(call))], now=now)
+        publish_change(session, account, [("verification.inconclusive", session_data(call, codes))], now=now)
     return outcome
 
 
@@ -351,14 +335,14 @@ def second_review(session: Session, outcome_id: str, *, lead_id: int, decision: 
     if decision not in _RECORDED_AS:
         raise InvalidInput.for_field("decision", "must be 'confirm' or 'overturn'")
     notes = _clean_notes(notes)
-    lead = _staff(session, lead_id, lead=True)
+    lead = load_staff(session, lead_id, lead=True)
     call_session_id = session.scalar(sa.select(Outcome.call_session_id).where(Outcome.id == outcome_id))
     if call_session_id is None:
         raise OutcomeNotFound(f"no outcome with id {outcome_id!r}")
-    account, call = _lock_call(session, call_session_id)
+    account, call = lock_call(session, call_session_id)
     outcome = session.execute(sa.select(Outcome).where(Outcome.id == outcome_id)
                               .execution_options(populate_existing=True)).scalar_one()
-    _require_open(account)
+    require_open(account)
     if outcome.final or outcome.result is not OutcomeResult.FAILED:
         raise OutcomeNotPendingReview(f"outcome {outcome.id} is a {'final ' if outcome.final else ''}"
                                       f"{outcome.result.value}")
@@ -378,9 +362,9 @@ def second_review(session: Session, outcome_id: str, *, lead_id: int, decision: 
            subject_id=outcome.id, details={"decision": outcome.second_decision,
                                            "first_reviewer_id": outcome.decided_by_id}, now=now)
     if decision == "confirm":
-        _apply_confirmed_fail(session, account, call, actor=actor, now=now)
+        apply_confirmed_fail(session, account, call, actor=actor, now=now, reason_codes=outcome.reason_codes)
     else:
-        _apply_pass(session, account, call, actor=actor, now=now)
+        apply_pass(session, account, call, actor=actor, now=now)
     return outcome
 
 

@@ -8,6 +8,7 @@ import enum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from verify_service.accounts.models import new_id
 from verify_service.db import Base, UTCDateTime, text_enum
 
 
@@ -32,6 +33,8 @@ class Reviewer(Base):
     # argon2id hash (argon2-cffi); never the password.
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())  # two-step set up (staff sign-in)
+    totp_last_step: Mapped[int | None] = mapped_column()  # last accepted TOTP time step: each code works once
     # The reviewer's Google identity ("users/{id}") once seen in a Meet conference,
     # so attendance can tell them from the freelancer.
     google_user: Mapped[str | None] = mapped_column(sa.String(100))
@@ -55,3 +58,36 @@ class ReviewerShift(Base):
     ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(sa.String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # The weekly shift this row was materialised from (leads/shifts.py); None for a one-off shift.
+    recurring_shift_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("recurring_shifts.id", ondelete="SET NULL"), index=True)
+
+
+class DocumentType(str, enum.Enum):
+    PASSPORT = "passport"
+    NATIONAL_ID = "national_id"
+    DRIVING_LICENCE = "driving_licence"
+    RESIDENCE_PERMIT = "residence_permit"
+    OTHER = "other"
+
+
+class IdentityDocument(Base):
+    """The government ID a freelancer showed on a call (one per session; personal data).
+
+    The document number is never stored: only its keyed fingerprint
+    (HMAC-SHA256 with ``VERIFY_IDENTITY_PEPPER``, see review/identity.py),
+    which finds the same document on another account, and its last 4 characters.
+    """
+
+    __tablename__ = "identity_documents"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    call_session_id: Mapped[str] = mapped_column(sa.ForeignKey("call_sessions.id"), unique=True)
+    doc_type: Mapped[DocumentType] = mapped_column(text_enum(DocumentType, "document_type"))
+    issuing_country: Mapped[str] = mapped_column(sa.String(2))
+    expires_on: Mapped[dt.date | None] = mapped_column(sa.Date)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64), index=True)
+    last4: Mapped[str] = mapped_column(sa.String(4))
+    recorded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("reviewers.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

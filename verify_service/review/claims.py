@@ -1,0 +1,139 @@
+"""Claims around the decision services: Meet co-hosting after a claim, claim activity, idle release.
+
+A claim commits first; only then is the reviewer made co-host of the Meet
+space (an outbound call never runs inside a transaction). If Meet refuses,
+the claim is released again so the freelancer is not left with a reviewer
+who cannot get in.
+
+A claim goes back to the queue after ``claim_idle_minutes`` without
+activity: no page of the session opened, no ID recorded, and the reviewer
+not in the Meet call (as attendance last saw it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from integrations.google_meet import MeetError, MeetGateway
+from verify_service.accounts.models import Account
+from verify_service.audit.services import record
+from verify_service.calls.meetings import add_reviewer
+from verify_service.calls.models import CallSession
+from verify_service.calls.state import SessionStatus, transition
+from verify_service.db import for_update, unit_of_work
+from verify_service.errors import DomainError
+from verify_service.review.decisions import claim_session, release_session
+from verify_service.review.models import Reviewer
+
+log = logging.getLogger(__name__)
+
+IDLE_ACTOR = "system:idle-claims"
+# Page views count as activity; writing it down more often than this adds nothing.
+TOUCH_EVERY = dt.timedelta(seconds=30)
+
+
+class MeetUnavailable(DomainError):
+    status = 503
+    code = "meet_unavailable"
+    title = "Google Meet is not available"
+
+
+class CohostFailed(DomainError):
+    status = 502
+    code = "meet_cohost_failed"
+    title = "Could not add you to the Meet call"
+
+
+def take_session(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *,
+                 reviewer_id: int, now: dt.datetime) -> CallSession:
+    """Claim the session (committed), then make the reviewer co-host of its Meet space.
+
+    Adding a member is idempotent, so a double click simply repeats it.
+
+    Raises:
+        ReviewerNotFound, ReviewerInactive, CallSessionNotFound, AccountClosed,
+        SessionAlreadyClaimed, SessionNotClaimable: see :func:`claim_session`.
+        CohostFailed: Meet refused (or the meeting is not ready); the claim was released.
+    """
+    with unit_of_work(sessions) as session:
+        call = claim_session(session, call_session_id, reviewer_id=reviewer_id, now=now)
+        email = session.get_one(Reviewer, reviewer_id).email
+    try:
+        add_reviewer(gateway, call, email)  # fails closed: no co-host, no claim
+    except MeetError as exc:
+        log.warning("reviewer %s could not be made co-host of call session %s (%s); the claim is released",
+                    reviewer_id, call_session_id, exc)
+        with unit_of_work(sessions) as session:
+            release_session(session, call_session_id, reviewer_id=reviewer_id, now=now, reason="meet_error")
+        raise CohostFailed("Google Meet did not accept you as co-host of this call, so the session went back to "
+                           "the queue. Try claiming it again in a moment.") from exc
+    return call
+
+
+def note_activity(session: Session, call_session_id: str, *, reviewer_id: int, now: dt.datetime) -> None:
+    """The claimer is working on the session: restart its idle clock (a no-op for anyone else).
+
+    A single row update without the account lock: it neither reads nor
+    changes anything the decision services guard.
+    """
+    session.execute(sa.update(CallSession).where(
+        CallSession.id == call_session_id, CallSession.claimed_by_id == reviewer_id,
+        CallSession.status == SessionStatus.IN_PROGRESS,
+        sa.or_(CallSession.claim_active_at.is_(None), CallSession.claim_active_at < now - TOUCH_EVERY))
+        .values(claim_active_at=now).execution_options(synchronize_session=False))
+
+
+def _idle(call: CallSession, cutoff: dt.datetime) -> bool:
+    """Claimed, in progress, and nothing since ``cutoff``: no action, reviewer not in (or recently left) the call."""
+    if call.status is not SessionStatus.IN_PROGRESS or call.claimed_by_id is None:
+        return False
+    if call.reviewer_joined_at is not None and (call.reviewer_left_at is None or call.reviewer_left_at >= cutoff):
+        return False
+    last = call.claim_active_at or call.claimed_at
+    return last is not None and last < cutoff
+
+
+def _lock_if_free(session: Session, call_session_id: str, account_id: str) -> CallSession | None:
+    """Lock account then session; None when the account is busy right now (someone is working on it)."""
+    stmt = sa.select(Account.id).where(Account.id == account_id)
+    if session.get_bind().dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE already serialises writers
+        stmt = stmt.with_for_update(skip_locked=True)
+    if session.scalar(stmt) is None:
+        return None
+    return session.execute(for_update(session, sa.select(CallSession).where(CallSession.id == call_session_id))
+                           .execution_options(populate_existing=True)).scalar_one()
+
+
+def release_idle_claims(session: Session, *, idle: dt.timedelta, now: dt.datetime, limit: int = 100) -> list[str]:
+    """Put claims idle for ``idle`` back in the queue (``in_progress`` → ``waiting``); returns their ids.
+
+    Every candidate is re-checked under its locks, and accounts locked by
+    someone else are skipped (``SKIP LOCKED``) until the next run, so a
+    second scheduler or a reviewer acting right now never races it.
+
+    Raises nothing of its own.
+    """
+    cutoff = now - idle
+    last_active = sa.func.coalesce(CallSession.claim_active_at, CallSession.claimed_at)
+    candidates = session.execute(sa.select(CallSession.id, CallSession.account_id).where(
+        CallSession.status == SessionStatus.IN_PROGRESS, CallSession.claimed_by_id.is_not(None),
+        last_active < cutoff).order_by(last_active, CallSession.id).limit(limit)).all()
+    released = []
+    for call_session_id, account_id in candidates:
+        call = _lock_if_free(session, call_session_id, account_id)
+        if call is None or not _idle(call, cutoff):
+            continue
+        claimer = call.claimed_by_id
+        transition(call, SessionStatus.WAITING, now=now)  # clears the claim
+        call.claim_active_at = None
+        session.flush()
+        record(session, actor=IDLE_ACTOR, action="session.released", account_id=account_id,
+               subject_type="call_session", subject_id=call.id,
+               details={"claimed_by": claimer, "reason": "idle", "idle_minutes": int(idle.total_seconds() // 60)},
+               now=now)
+        released.append(call.id)
+    return released

@@ -1,0 +1,183 @@
+"""What the dashboard reads: the queue, "my sessions", one session's page, the second reviews.
+
+Read-only queries; the decisions live in :mod:`verify_service.review.decisions`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from verify_service.accounts.models import Account
+from verify_service.calls.models import CallParticipant, CallSession, MeetingStatus, Outcome
+from verify_service.calls.state import SessionStatus
+from verify_service.review.decisions import APPOINTMENT_LEAD, CallSessionNotFound, Forbidden, pending_second_reviews
+from verify_service.review.identity import matching_accounts
+from verify_service.review.models import IdentityDocument, Reviewer, Role
+
+# A wait longer than this gets a badge in the queue.
+LONG_WAIT = dt.timedelta(minutes=5)
+QUEUE_LIMIT = 200
+MINE_DAYS = 14
+
+
+class NotYourSession(Forbidden):
+    code = "not_your_session"
+    title = "This session is not yours"
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueRow:
+    call_id: str
+    status: str
+    waiting_since: dt.datetime
+    wait_seconds: int
+    scheduled_for: dt.datetime | None
+    name: str
+    country: str
+    system_check: str
+    attempt: int
+    meeting_ready: bool
+
+    @property
+    def late(self) -> bool:
+        return self.wait_seconds > LONG_WAIT.total_seconds()
+
+    def as_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["waiting_since"] = self.waiting_since.isoformat()
+        data["scheduled_for"] = self.scheduled_for.isoformat() if self.scheduled_for else None
+        data["late"] = self.late
+        return data
+
+
+def describe_system_check(stored: dict[str, Any] | None) -> str:
+    """One line for the queue, e.g. "Chrome 142 on Windows 11 (supported)"."""
+    if not stored:
+        return "Not recorded"
+    browser = " ".join(str(part) for part in (stored.get("browser"), stored.get("browser_major")) if part)
+    system = " ".join(str(part) for part in (stored.get("os"), stored.get("os_version")) if part)
+    device = " on ".join(part for part in (browser, system) if part) or "Unknown device"
+    return f"{device} ({stored.get('verdict', 'unknown')})"
+
+
+def compact_system_check(verdict: dict[str, Any]) -> dict[str, Any]:
+    """What a session keeps of a client-check verdict (DESIGN §4.4 shape): enough for the queue line."""
+    browser, system = verdict.get("browser") or {}, verdict.get("os") or {}
+    return {"verdict": verdict.get("verdict"), "browser": browser.get("family"), "browser_major": browser.get("major"),
+            "os": system.get("family"), "os_version": system.get("version"), "mobile": bool(verdict.get("mobile"))}
+
+
+def _waiting_since() -> Any:
+    return sa.func.coalesce(CallSession.scheduled_for, CallSession.created_at)
+
+
+def waiting_sessions(session: Session, *, now: dt.datetime, ttl: dt.timedelta) -> list[QueueRow]:
+    """Sessions waiting for a reviewer, longest waiting first.
+
+    Waiting sessions, booked ones whose time has come (from ``APPOINTMENT_LEAD``
+    before it until ``ttl`` after it), and sessions the freelancer joined before
+    anyone claimed them.
+    """
+    due = sa.and_(CallSession.status == SessionStatus.SCHEDULED, CallSession.scheduled_for <= now + APPOINTMENT_LEAD,
+                  CallSession.scheduled_for > now - ttl)
+    unclaimed = sa.and_(CallSession.status == SessionStatus.IN_PROGRESS, CallSession.claimed_by_id.is_(None))
+    rows = session.execute(
+        sa.select(CallSession, Account).join(Account, Account.id == CallSession.account_id)
+        .where(sa.or_(CallSession.status == SessionStatus.WAITING, due, unclaimed), Account.closed_at.is_(None))
+        .order_by(_waiting_since(), CallSession.id).limit(QUEUE_LIMIT)).all()
+    return [_queue_row(call, account, now) for call, account in rows]
+
+
+def _queue_row(call: CallSession, account: Account, now: dt.datetime) -> QueueRow:
+    since = call.scheduled_for or call.created_at
+    return QueueRow(call_id=call.id, status=call.status.value, waiting_since=since,
+                    wait_seconds=max(0, int((now - since).total_seconds())), scheduled_for=call.scheduled_for,
+                    name=account.display_name or "(no name)", country=account.country or "–",
+                    system_check=describe_system_check(call.system_check), attempt=call.attempt,
+                    meeting_ready=call.meet_status is MeetingStatus.READY)
+
+
+@dataclasses.dataclass(frozen=True)
+class Mine:
+    claimed: list[tuple[CallSession, Account]]
+    decided: list[tuple[Outcome, Account]]
+
+
+def my_sessions(session: Session, reviewer_id: int, *, now: dt.datetime) -> Mine:
+    """The reviewer's claimed sessions, and what they decided in the last ``MINE_DAYS`` days (newest first)."""
+    claimed = session.execute(sa.select(CallSession, Account).join(Account, Account.id == CallSession.account_id)
+                              .where(CallSession.claimed_by_id == reviewer_id,
+                                     CallSession.status == SessionStatus.IN_PROGRESS)
+                              .order_by(CallSession.claimed_at, CallSession.id)).all()
+    decided = session.execute(sa.select(Outcome, Account).join(Account, Account.id == Outcome.account_id)
+                              .where(Outcome.decided_by_id == reviewer_id,
+                                     Outcome.decided_at > now - dt.timedelta(days=MINE_DAYS))
+                              .order_by(Outcome.decided_at.desc(), Outcome.id).limit(100)).all()
+    return Mine([(call, account) for call, account in claimed], [(outcome, account) for outcome, account in decided])
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionPage:
+    call: CallSession
+    account: Account
+    claimer: Reviewer | None
+    outcome: Outcome | None
+    decided_by: Reviewer | None
+    document: IdentityDocument | None
+    duplicates: list[str]
+    participants: Sequence[CallParticipant]
+
+    def may_act(self, reviewer: Reviewer) -> bool:
+        """Record the ID or decide: the claimer, or a lead, while the session is in progress."""
+        return self.call.status is SessionStatus.IN_PROGRESS and (
+            self.call.claimed_by_id == reviewer.id or reviewer.role.includes(Role.LEAD))
+
+
+def session_page(session: Session, call_session_id: str, reviewer: Reviewer) -> SessionPage:
+    """Everything the session page shows, once the reviewer may see it.
+
+    A reviewer sees the sessions they claimed or decided; leads see every session.
+
+    Raises:
+        CallSessionNotFound: no such session.
+        NotYourSession: a reviewer's look at someone else's (or an unclaimed) session.
+    """
+    call = session.get(CallSession, call_session_id)
+    if call is None:
+        raise CallSessionNotFound(f"no call session with id {call_session_id!r}")
+    outcome = session.scalar(sa.select(Outcome).where(Outcome.call_session_id == call.id))
+    mine = call.claimed_by_id == reviewer.id or (outcome is not None and outcome.decided_by_id == reviewer.id)
+    if not mine and not reviewer.role.includes(Role.LEAD):
+        raise NotYourSession("another reviewer has claimed this session" if call.claimed_by_id is not None
+                             else "claim this session from the queue to open it")
+    document = session.scalar(sa.select(IdentityDocument).where(IdentityDocument.call_session_id == call.id))
+    return SessionPage(
+        call=call, account=session.get_one(Account, call.account_id),
+        claimer=session.get(Reviewer, call.claimed_by_id) if call.claimed_by_id else None,
+        outcome=outcome, decided_by=session.get(Reviewer, outcome.decided_by_id) if outcome else None,
+        document=document,
+        duplicates=matching_accounts(session, call.account_id, document.fingerprint) if document else [],
+        participants=session.scalars(sa.select(CallParticipant).where(CallParticipant.call_session_id == call.id)
+                                     .order_by(CallParticipant.first_joined_at, CallParticipant.id)).all())
+
+
+@dataclasses.dataclass(frozen=True)
+class PendingReview:
+    outcome: Outcome
+    account: Account
+    first_reviewer: Reviewer
+
+
+def second_reviews(session: Session) -> list[PendingReview]:
+    """Fails waiting for a lead, oldest first, with what the list shows about each."""
+    found = []
+    for outcome in pending_second_reviews(session):
+        found.append(PendingReview(outcome, session.get_one(Account, outcome.account_id),
+                                   session.get_one(Reviewer, outcome.decided_by_id)))
+    return found

@@ -1,0 +1,208 @@
+"""The reviewer dashboard: the queue, claiming, the call page, the decision (blueprint ``review``, /review).
+
+Views parse the form, call one service in one unit of work, and redirect
+(303) or render. Services raise domain errors; :func:`_problem` shows them
+on a dashboard page with the way back (problem+json for the page scripts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, Response, flash, g, jsonify, make_response, redirect, render_template, request, url_for
+
+from integrations.google_meet import MeetConfigurationError
+from verify_service.calls.state import Outcome as Result
+from verify_service.csrf import protect_posts
+from verify_service.db import unit_of_work
+from verify_service.errors import DomainError, InvalidInput, domain_error_response
+from verify_service.registry import db_session, registry
+from verify_service.review import claims, decisions, identity, queue
+from verify_service.review.models import DocumentType, Reviewer, Role
+from verify_service.review.reasons import REASONS
+from verify_service.staff.auth import private, staff_page
+
+bp = Blueprint("review", __name__, url_prefix="/review")
+bp.before_request(protect_posts)
+bp.after_request(private)
+
+RESULT_LABELS = {"passed": "Passed", "failed": "Failed", "inconclusive": "Inconclusive (may try again)",
+                 "no_show": "No show"}
+# The session page shows the profile photo from the account service's (https) host.
+SESSION_PAGE_CSP = "default-src 'self'; img-src 'self' https:; frame-ancestors 'none'; base-uri 'none'; " \
+                   "form-action 'self'"
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and "text/html" not in request.accept_mimetypes
+
+
+@bp.errorhandler(DomainError)
+def _problem(error: DomainError) -> Response:
+    if _wants_json():
+        return domain_error_response(error)
+    call_id = (request.view_args or {}).get("call_id")
+    return make_response(render_template("review/problem.html", error=error, call_id=call_id), error.status)
+
+
+def _me() -> Reviewer:
+    """The signed-in staff member (set by ``staff_page``)."""
+    reviewer: Reviewer = g.staff.reviewer
+    return reviewer
+
+
+# ---------------------------------------------------------------- the queue
+
+@bp.get("", endpoint="queue")
+@staff_page(Role.REVIEWER)
+def queue_page() -> Any:
+    reg = registry()
+    rows = queue.waiting_sessions(db_session(), now=reg.now(),
+                                  ttl=dt.timedelta(minutes=reg.settings.session_ttl_minutes))
+    if _wants_json():  # queue.js, every few seconds
+        return jsonify({"count": len(rows), "sessions": [row.as_json() for row in rows],
+                        "html": render_template("review/_queue_rows.html", rows=rows)})
+    return render_template("review/queue.html", rows=rows)
+
+
+@bp.get("/mine")
+@staff_page(Role.REVIEWER)
+def mine() -> str:
+    found = queue.my_sessions(db_session(), _me().id, now=registry().now())
+    return render_template("review/mine.html", mine=found, labels=RESULT_LABELS)
+
+
+@bp.post("/sessions/<call_id>/claim")
+@staff_page(Role.REVIEWER)
+def claim(call_id: str) -> Response:
+    reg = registry()
+    try:
+        gateway = reg.meet_gateway()
+    except MeetConfigurationError as exc:
+        reg.note_meet(str(exc))
+        raise claims.MeetUnavailable("Meet is not configured correctly, so nobody can be added to calls. "
+                                     "Tell an administrator; nothing was claimed.") from exc
+    claims.take_session(reg.sessions, gateway, call_id, reviewer_id=_me().id, now=reg.now())
+    return redirect(url_for("review.session", call_id=call_id), code=303)
+
+
+@bp.post("/sessions/<call_id>/release")
+@staff_page(Role.REVIEWER)
+def release(call_id: str) -> Response:
+    reg = registry()
+    with unit_of_work(reg.sessions) as session:
+        decisions.release_session(session, call_id, reviewer_id=_me().id, now=reg.now())
+    flash("Released: the session is back in the queue.")
+    return redirect(url_for("review.queue"), code=303)
+
+
+# ---------------------------------------------------------------- one session
+
+def _render_session(call_id: str, *, status: int = 200, errors: dict[str, str] | None = None,
+                    form: dict[str, Any] | None = None) -> Response:
+    reg = registry()
+    page = queue.session_page(db_session(), call_id, _me())
+    response = make_response(render_template(
+        "review/session.html", page=page, me=_me(), may_act=page.may_act(_me()), today=reg.now().date(),
+        checklist=reg.settings.checklist, reasons=REASONS, labels=RESULT_LABELS, doc_types=list(DocumentType),
+        four_eyes=reg.settings.four_eyes_on_fail, errors=errors or {}, form=form or {}), status)
+    response.headers["Content-Security-Policy"] = SESSION_PAGE_CSP
+    return response
+
+
+@bp.get("/sessions/<call_id>", endpoint="session")
+@staff_page(Role.REVIEWER)
+def session_page(call_id: str) -> Response:
+    reg = registry()
+    with unit_of_work(reg.sessions) as write:
+        claims.note_activity(write, call_id, reviewer_id=_me().id, now=reg.now())
+    return _render_session(call_id)
+
+
+@bp.get("/sessions/<call_id>/attendance")
+@staff_page(Role.REVIEWER)
+def attendance(call_id: str) -> Response:
+    """Polled by the session page: who is in the call (a read: not claim activity)."""
+    page = queue.session_page(db_session(), call_id, _me())
+    return jsonify({"status": page.call.status.value,
+                    "html": render_template("review/_attendance.html", page=page)})
+
+
+@bp.post("/sessions/<call_id>/identity-document")
+@staff_page(Role.REVIEWER)
+def identity_document(call_id: str) -> Response:
+    reg = registry()
+    try:
+        form = identity.DocumentForm.parse(request.form)
+        with unit_of_work(reg.sessions) as session:
+            recorded = identity.record_document(session, call_id, form, reviewer_id=_me().id,
+                                                pepper=reg.settings.identity_pepper, now=reg.now())
+    except InvalidInput as exc:  # the number is never sent back
+        kept = {k: request.form.get(k, "") for k in ("doc_type", "issuing_country", "expires_on")}
+        return _render_session(call_id, status=422, errors=_field_errors(exc), form=kept)
+    flash(f"ID document saved (number ending {recorded.document.last4}).")
+    if recorded.matching_accounts:
+        flash("Warning: this document is already on another account (" + ", ".join(recorded.matching_accounts)
+              + "). One account per person: consider failing with “suspected duplicate”.", "error")
+    if recorded.expired:
+        flash("Warning: this document has expired.", "error")
+    return redirect(url_for("review.session", call_id=call_id, _anchor="decision"), code=303)
+
+
+@bp.post("/sessions/<call_id>/outcome")
+@staff_page(Role.REVIEWER)
+def outcome(call_id: str) -> Response:
+    reg = registry()
+    values = request.form
+    try:
+        result = _result(values.get("result", ""))
+        ticked = set(values.getlist("checklist"))
+        answers = {question: str(i) in ticked for i, question in enumerate(reg.settings.checklist)}
+        with unit_of_work(reg.sessions) as session:
+            recorded = decisions.record_outcome(
+                session, call_id, reviewer_id=_me().id, result=result, notes=values.get("notes"), now=reg.now(),
+                reason_codes=values.getlist("reason_codes"), checklist=answers,
+                four_eyes=reg.settings.four_eyes_on_fail)
+    except InvalidInput as exc:
+        kept = {"result": values.get("result", ""), "reason_codes": values.getlist("reason_codes"),
+                "notes": values.get("notes", ""), "checklist": values.getlist("checklist")}
+        return _render_session(call_id, status=422, errors=_field_errors(exc), form=kept)
+    flash("Recorded: " + RESULT_LABELS[recorded.result.value].lower()
+          + ("; a lead will review the fail." if not recorded.final else "."))
+    return redirect(url_for("review.queue"), code=303)
+
+
+def _result(value: str) -> Result:
+    """Raises: InvalidInput."""
+    try:
+        return Result(value)
+    except ValueError:
+        raise InvalidInput.for_field("result", "choose passed, failed, inconclusive or no show") from None
+
+
+def _field_errors(error: InvalidInput) -> dict[str, str]:
+    return {e.field: e.message for e in error.errors} or {"form": error.detail}
+
+
+# ---------------------------------------------------------------- second reviews (leads)
+
+@bp.get("/second-reviews")
+@staff_page(Role.LEAD)
+def second_reviews() -> str:
+    return render_template("review/second_reviews.html", pending=queue.second_reviews(db_session()),
+                           reasons=REASONS, me=_me())
+
+
+@bp.post("/outcomes/<outcome_id>/second-review")
+@staff_page(Role.LEAD)
+def second_review(outcome_id: str) -> Response:
+    reg = registry()
+    decision = request.form.get("decision", "")
+    with unit_of_work(reg.sessions) as session:
+        decisions.second_review(session, outcome_id, lead_id=_me().id, decision=decision,  # type: ignore[arg-type]
+                                notes=request.form.get("notes"), now=reg.now())
+    flash("Fail confirmed: the failed hold is placed." if decision == "confirm"
+          else "Fail overturned: the account counts as verified.")
+    return redirect(url_for("review.second_reviews"), code=303)

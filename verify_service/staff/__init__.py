@@ -1,0 +1,1 @@
+"""Staff sign-in: passwords, mandatory TOTP, throttling, revocable server-side sessions, single sign-on."""

@@ -1,0 +1,64 @@
+"""Staff sessions (server-side, revocable). Only hashes of their tokens are stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from verify_service.db import Base, UTCDateTime, text_enum
+
+
+class Stage(str, enum.Enum):
+    PASSWORD_OK = "password_ok"   # the password was right; the second step (TOTP or recovery code) is next
+    ENROLLING = "enrolling"       # the password was right and two-step verification must be set up first
+    ACTIVE = "active"             # fully signed in
+
+
+class StaffSession(Base):
+    """A signed-in reviewer: idle timeout 15 minutes, absolute 10 hours; revoked by logout or disabling."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("reviewers.id"), index=True)
+    stage: Mapped[Stage] = mapped_column(text_enum(Stage, "staff_session_stage"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class ThrottleKind(str, enum.Enum):
+    ACCOUNT = "account"   # failures against one email address (known or not)
+    IP = "ip"             # failures from one client address
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins counted per key, in the database so every web process shares the count."""
+
+    __tablename__ = "staff_sign_in_throttles"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    # SHA-256 of the kind and the normalized email or IP: the table never holds either in clear.
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    kind: Mapped[ThrottleKind] = mapped_column(text_enum(ThrottleKind, "sign_in_throttle_kind"))
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class RecoveryCode(Base):
+    """A single-use two-step recovery code; only its SHA-256 is kept (the reviewer saw it once)."""
+
+    __tablename__ = "staff_recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("reviewers.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

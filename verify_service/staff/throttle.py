@@ -1,0 +1,120 @@
+"""Sign-in throttling per account and per client IP, with lockouts that grow.
+
+The counters live in the database (``staff_sign_in_throttles``), so every web
+process sees the same count. A key that reaches its limit of failures within
+the window is locked for :data:`FIRST_LOCK`, doubling with each further
+failure up to :data:`MAX_LOCK`. A locked key refuses every attempt, a correct
+password included; attempts refused while locked do not count (they would
+let anyone extend a colleague's lock for ever). The count is forgotten after
+:data:`WINDOW` without failures (counted from the end of the last lock).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from verify_service.db import for_update
+from verify_service.review.services import normalize_email
+from verify_service.staff.models import SignInThrottle, ThrottleKind
+
+WINDOW = dt.timedelta(minutes=15)
+FIRST_LOCK = dt.timedelta(minutes=1)
+MAX_LOCK = dt.timedelta(hours=1)
+LIMITS = {ThrottleKind.ACCOUNT: 5, ThrottleKind.IP: 50}
+# Rows quiet for this long are deleted by the purge job.
+KEEP = dt.timedelta(days=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+    kind: ThrottleKind
+    hash: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Lock:
+    kind: ThrottleKind
+    until: dt.datetime
+    failures: int
+
+
+def account_key(email: str) -> Key:
+    return Key(ThrottleKind.ACCOUNT, _digest(f"account:{normalize_email(email)}"))
+
+
+def ip_key(ip: str | None) -> Key:
+    return Key(ThrottleKind.IP, _digest(f"ip:{(ip or 'unknown').strip().lower()}"))
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def active_lock(session: Session, keys: list[Key], *, now: dt.datetime) -> Lock | None:
+    """The lock (the longest one) that holds any of ``keys`` at ``now``, or None."""
+    rows = session.scalars(sa.select(SignInThrottle).where(
+        SignInThrottle.key_hash.in_([key.hash for key in keys]), SignInThrottle.locked_until > now)).all()
+    if not rows:
+        return None
+    row = max(rows, key=lambda r: r.locked_until or now)
+    return Lock(row.kind, row.locked_until or now, row.failures)
+
+
+def note_failure(session: Session, key: Key, *, now: dt.datetime) -> Lock | None:
+    """Count one failure against ``key``; returns the lock when this failure starts one, else None."""
+    row = _locked_row(session, key, now=now)
+    quiet_since = max(row.last_failure_at, row.locked_until or row.last_failure_at)
+    if now - quiet_since >= WINDOW:
+        row.failures = 0
+        row.locked_until = None
+    row.failures += 1
+    row.last_failure_at = now
+    duration = lock_duration(row.failures, LIMITS[key.kind])
+    lock = None
+    if duration is not None:
+        row.locked_until = now + duration
+        lock = Lock(key.kind, row.locked_until, row.failures)
+    session.flush()
+    return lock
+
+
+def lock_duration(failures: int, limit: int) -> dt.timedelta | None:
+    """How long ``failures`` recent failures lock a key: none below ``limit``, then 1, 2, 4 ... minutes, at most 1 h."""
+    over = failures - limit
+    if over < 0:
+        return None
+    return min(FIRST_LOCK * (2 ** min(over, 16)), MAX_LOCK)  # the exponent is capped: a long attack never overflows
+
+
+def clear(session: Session, key: Key) -> None:
+    """Forget the failures of ``key`` (after a successful sign-in)."""
+    session.execute(sa.delete(SignInThrottle).where(SignInThrottle.key_hash == key.hash))
+
+
+def purge(session: Session, *, now: dt.datetime) -> int:
+    """Delete counters with no failure and no lock for a day."""
+    cutoff = now - KEEP
+    return session.execute(sa.delete(SignInThrottle).where(
+        SignInThrottle.last_failure_at < cutoff,
+        sa.or_(SignInThrottle.locked_until.is_(None), SignInThrottle.locked_until < cutoff))).rowcount or 0
+
+
+def _locked_row(session: Session, key: Key, *, now: dt.datetime) -> SignInThrottle:
+    """The counter row of ``key``, created if missing, locked for this transaction (PostgreSQL: FOR UPDATE).
+
+    ON CONFLICT DO NOTHING lets two processes create the same key at once without an error; the
+    second then waits on the row lock, so no failure is lost.
+    """
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(SignInThrottle).values(key_hash=key.hash, kind=key.kind, failures=0,
+                                                  last_failure_at=now).on_conflict_do_nothing(
+        index_elements=["key_hash"]))
+    stmt = for_update(session, sa.select(SignInThrottle).where(SignInThrottle.key_hash == key.hash))
+    return session.execute(stmt.execution_options(populate_existing=True)).scalar_one()
