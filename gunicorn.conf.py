@@ -1,10 +1,16 @@
 """Production web processes: gunicorn -c gunicorn.conf.py "verify_service:create_app()".
 
 The scheduler runs separately (``verify-service scheduler``).
+
+Metrics: every worker writes its counters to files in ``PROMETHEUS_MULTIPROC_DIR``
+(a fresh temporary directory unless the operator sets one), and ``/metrics``
+merges them, whichever worker answers the scrape.
 """
 
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("VERIFY_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("VERIFY_WEB_WORKERS", multiprocessing.cpu_count() * 2))
@@ -14,8 +20,21 @@ timeout = 30
 graceful_timeout = 20
 keepalive = 5
 accesslog = "-"
+# Redacts launch tokens and query strings; JSON lines when VERIFY_LOG_FORMAT (or VERIFY_ENV=production) says json.
+logger_class = "verify_service.observability.access_log.RedactingLogger"
+# No client address or referrer (personal data); the request id joins the line to the app's logs.
+access_log_format = '%(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" %({x-request-id}o)s'
 # Fail fast at boot (bad settings) rather than in every worker.
 preload_app = True
+
+# Must be set before prometheus_client is first imported (the app is preloaded after this file).
+_OWN_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="verify-metrics-")
+else:  # the operator's directory: values of a previous run would be counted again
+    for _name in os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"]):
+        if _name.endswith(".db"):
+            os.remove(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], _name))
 
 
 def post_fork(server, worker):
@@ -23,3 +42,15 @@ def post_fork(server, worker):
     from verify_service.registry import KEY
 
     worker.app.callable.extensions[KEY].engine.dispose(close=False)
+
+
+def child_exit(server, worker):
+    # A dead worker's live gauges must not be reported; its counters stay (they are totals).
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

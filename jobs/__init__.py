@@ -2,7 +2,8 @@
 
 Jobs are thin: one unit of work, one service call, one commit, logged. Run
 them on their own with ``verify-service scheduler``; ``make run`` starts the
-same scheduler inside the web process.
+same scheduler inside the web process. Either way the scheduler only runs
+while its process leads (``jobs/leader.py``: a PostgreSQL advisory lock).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from jobs import calls, catalog, maintenance, outbox, shifts
+from jobs.runner import run_recorded
 
 # Late runs within a minute still run; a backlog of runs collapses into one;
 # never two runs of one job at once.
@@ -35,6 +37,7 @@ SCHEDULES: tuple[tuple[Callable[[Flask], Any], str, dict[str, int]], ...] = (
     (calls.end_requested_conferences, "interval", {"seconds": 30}),
     (calls.send_appointment_reminders, "interval", {"minutes": 1}),
     (calls.release_idle_claims, "interval", {"minutes": 1}),
+    (maintenance.enforce_deadlines, "interval", {"minutes": 1}),
     (maintenance.purge_idempotency_keys, "interval", {"minutes": 30}),
     (maintenance.purge_webhook_receipts, "interval", {"hours": 1}),
     (maintenance.purge_freelancer_links, "interval", {"hours": 1}),
@@ -43,10 +46,17 @@ SCHEDULES: tuple[tuple[Callable[[Flask], Any], str, dict[str, int]], ...] = (
     # At a fixed time of day, so frequent restarts never postpone it.
     (catalog.refresh_release_catalog, "cron", {"hour": 4, "minute": 17}),
     (shifts.materialise_shifts, "cron", {"hour": 3, "minute": 41}),  # 14 days ahead: a missed day is harmless
+    (maintenance.purge_personal_data, "cron", {"hour": 2, "minute": 23}),  # VERIFY_RETENTION_DAYS after decisions
 )
 
 
-def register_jobs(scheduler: BaseScheduler, app: Flask) -> None:
-    """Register every schedule of :data:`SCHEDULES`; a job's id is its function's name."""
+def register_jobs(scheduler: BaseScheduler, app: Flask, guard: Callable[[], bool] | None = None) -> None:
+    """Register every schedule of :data:`SCHEDULES`; a job's id is its function's name.
+
+    Each run goes through :func:`jobs.runner.run_recorded` (heartbeat record,
+    metrics), which first asks ``guard`` — the leader's lock check — and skips
+    the run when it answers no.
+    """
     for job, trigger, when in SCHEDULES:
-        scheduler.add_job(job, trigger, args=[app], id=job.__name__, replace_existing=True, **when)
+        scheduler.add_job(run_recorded, trigger, args=[job, app, guard], id=job.__name__, name=job.__name__,
+                          replace_existing=True, **when)

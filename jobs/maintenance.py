@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 
 from flask import Flask
 
 from jobs.runner import job_unit
+from verify_service.accounts import deadlines
 from verify_service.api import idempotency
 from verify_service.calls import meetings
 from verify_service.freelancer import services as freelancer
+from verify_service.registry import KEY, Registry
+from verify_service.review import retention
 from verify_service.staff import services as staff
 from verify_service.webhooks import inbound
 
@@ -49,3 +54,30 @@ def purge_freelancer_links(app: Flask) -> int:
 def purge_staff_sessions(app: Flask) -> int:
     """Delete staff sessions over for a day and sign-in throttle counters quiet for a day."""
     return _purge(app, "purge_staff_sessions", staff.purge_expired)
+
+
+def enforce_deadlines(app: Flask) -> int:
+    """Place the verification_pending hold for requests whose deadline passed without a pass; returns how many."""
+    with job_unit(app, "enforce_deadlines") as (session, registry):
+        placed = deadlines.enforce_deadlines(session, now=registry.now())
+    if placed:
+        log.info("job enforce_deadlines placed %d verification_pending holds", len(placed))
+    return len(placed)
+
+
+def purge_personal_data(app: Flask) -> retention.RetentionReport:
+    """Erase notes, ID evidence and Meet display names of calls decided over ``retention_days`` ago.
+
+    Batched, one transaction per batch (see verify_service/review/retention.py).
+    """
+    registry: Registry = app.extensions[KEY]
+    started = time.monotonic()
+    try:
+        report = retention.purge_personal_data(
+            registry.sessions, now=registry.now(), retention=dt.timedelta(days=registry.settings.retention_days))
+    except Exception:
+        log.exception("job purge_personal_data failed after %.3fs", time.monotonic() - started)
+        raise
+    log.info("job purge_personal_data done in %.3fs: %d call sessions cleaned, %d ID documents deleted",
+             time.monotonic() - started, report.sessions, report.documents)
+    return report

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from flask_openapi3 import Info, OpenAPI
 
+from verify_service.observability import register_observability
 from verify_service.settings import Settings, finalize, load_settings
 
 __version__ = "0.1.0"
@@ -24,6 +25,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     """
     settings = _settings(config)
     app = _make_flask(settings)
+    register_observability(app, settings)
     register_extensions(app, settings)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -125,14 +127,34 @@ def register_errorhandlers(app: Flask) -> None:
         return {"has_endpoint": lambda name: name in app.view_functions, "role_of": Role}
 
 
+DEFAULT_CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+# Directives every policy keeps, also one a blueprint sets for its own pages.
+REQUIRED_CSP = {"object-src": "'none'", "base-uri": "'none'", "frame-ancestors": "'none'"}
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def _hardened_csp(policy: str) -> str:
+    present = {part.split()[0].lower() for part in policy.split(";") if part.strip()}
+    missing = [f"{name} {value}" for name, value in REQUIRED_CSP.items() if name not in present]
+    return "; ".join([policy.rstrip("; ")] + missing) if missing else policy
+
+
 def register_security_headers(app: Flask) -> None:
+    """Security headers on every response; a page's own CSP keeps the required directives."""
+    from verify_service.registry import KEY
+
+    settings = app.extensions[KEY].settings
+    hsts = settings.env != "development" and settings.base_url.startswith("https://")
+
     @app.after_request
     def _headers(response: Response) -> Response:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Content-Security-Policy",
-                                    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+        response.headers["Content-Security-Policy"] = _hardened_csp(
+            response.headers.get("Content-Security-Policy", DEFAULT_CSP))
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if hsts:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
 

@@ -40,9 +40,10 @@ def _registry(app: Flask) -> Any:
 @click.group()
 def main() -> None:
     """verify-service: video identity verification for the marketplace."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Alembic announces each of its plugins at INFO on every start: not news.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    from verify_service.observability.logging import configure_logging, log_format_from_environ
+
+    # Settings are not loaded yet; create_app reconfigures with settings.log_format.
+    configure_logging(log_format_from_environ())
 
 
 # ---------------------------------------------------------------- database
@@ -287,16 +288,29 @@ def catalog_refresh(output: Path | None) -> None:
 # ---------------------------------------------------------------- processes
 
 @main.command("scheduler")
-def scheduler_command() -> None:
-    """Run the job scheduler on its own (production: next to the gunicorn web processes)."""
-    from jobs import create_scheduler, register_jobs
+@click.option("--beat-seconds", type=click.FloatRange(min=0.1), default=None, envvar="VERIFY_SCHEDULER_BEAT_SECONDS",
+              help="How often the leader writes its heartbeat and checks its lock (default 10).")
+@click.option("--poll-seconds", type=click.FloatRange(min=0.1), default=None, envvar="VERIFY_SCHEDULER_POLL_SECONDS",
+              help="How often a standby tries to become the leader (default 5).")
+def scheduler_command(beat_seconds: float | None, poll_seconds: float | None) -> None:
+    """Run the job scheduler on its own (production: next to the gunicorn web processes).
+
+    On PostgreSQL any number may run: one leads (an advisory lock), the others
+    stand by and take over within seconds when it dies. On SQLite run only one.
+    """
+    from jobs.leader import BEAT_SECONDS, POLL_SECONDS, Leadership, lock_for
 
     app = _app()
-    scheduler = create_scheduler(background=False)
-    register_jobs(scheduler, app)
-    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
-    log.info("scheduler starting with %d jobs", len(scheduler.get_jobs()))
-    scheduler.start()
+    settings = _registry(app).settings
+    if settings.database_is_sqlite:
+        log.warning("SQLite: run this scheduler only if no 'verify-service run' uses the same database")
+    leadership = Leadership(app, lock_for(settings.database_url), beat_seconds=beat_seconds or BEAT_SECONDS,
+                            poll_seconds=poll_seconds or POLL_SECONDS)
+    signal.signal(signal.SIGTERM, lambda *_: leadership.stop())
+    try:
+        leadership.run()
+    except KeyboardInterrupt:
+        leadership.stop()
 
 
 @main.command("run")
@@ -304,7 +318,11 @@ def scheduler_command() -> None:
 @click.option("--port", default=8000, show_default=True)
 @click.option("--threads", default=8, show_default=True)
 def run_command(host: str, port: int, threads: int) -> None:
-    """The embedded default: web app and scheduler in one process (gunicorn, one worker)."""
+    """The embedded default: web app and scheduler in one process (gunicorn, one worker).
+
+    On PostgreSQL the embedded scheduler takes part in the leader election, so
+    it never runs jobs at the same time as a separate ``verify-service scheduler``.
+    """
     import os
 
     from verify_service.server import serve_embedded

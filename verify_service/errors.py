@@ -143,18 +143,20 @@ def domain_error_response(error: DomainError) -> Response:
     return _render(Problem(error.status, error.code, error.title, error.detail, error.errors, error.headers))
 
 
+def http_error_response(error: HTTPException) -> Response:
+    """An HTTP error as problem+json (API) or the HTML error page (browsers)."""
+    status = error.code or 500
+    # Allow (405) and Retry-After (429, 503) tell the client what to do next.
+    headers = dict(error.get_headers()) if status in (405, 429, 503) else {}
+    headers.pop("Content-Type", None)
+    problem = Problem(status, _HTTP_CODES.get(status, "http_error"), error.name,
+                      error.description or error.name, headers=headers)
+    return _render(problem)
+
+
 def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(DomainError, domain_error_response)
-
-    @app.errorhandler(HTTPException)
-    def _http(error: HTTPException) -> Response:
-        status = error.code or 500
-        # Allow (405) and Retry-After (429, 503) tell the client what to do next.
-        headers = dict(error.get_headers()) if status in (405, 429, 503) else {}
-        headers.pop("Content-Type", None)
-        problem = Problem(status, _HTTP_CODES.get(status, "http_error"), error.name,
-                          error.description or error.name, headers=headers)
-        return _render(problem)
+    app.register_error_handler(HTTPException, http_error_response)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -40,7 +40,7 @@ def _alerts() -> list[dict[str, str]]:
     """
     from verify_service.support.store import catalog_alerts
 
-    return catalog_alerts(registry().catalog_store(), registry().now()) + _webhook_alerts()
+    return catalog_alerts(registry().catalog_store(), registry().now()) + _webhook_alerts() + _scheduler_alerts()
 
 
 def _webhook_alerts() -> list[dict[str, str]]:
@@ -54,6 +54,37 @@ def _webhook_alerts() -> list[dict[str, str]]:
         return [{"code": "webhook_delivery_disabled",
                  "detail": f"{endpoint.disabled_reason}; events are kept. Fix the endpoint, then run "
                            "'verify-service outbox enable'."}]
+
+
+def _scheduler_state() -> dict[str, object] | None:
+    """The heartbeat's leader, processes and per-job latest runs; None when it cannot be read."""
+    import sqlalchemy as sa
+
+    from verify_service.ops.heartbeat import read_state
+
+    try:
+        with registry().sessions() as session:
+            state = read_state(session)
+    except sa.exc.SQLAlchemyError:  # e.g. the migration adding the table is not applied yet: shown by the migrations check
+        return None
+    return {"leader": state.leader,
+            "leader_beat_at": state.leader_beat_at.isoformat() if state.leader_beat_at else None,
+            "stale": state.stale(registry().now()), "instances": state.instances, "jobs": state.jobs}
+
+
+def _scheduler_alerts() -> list[dict[str, str]]:
+    """A scheduler has run here, but no leader has beaten for a minute: jobs (deliveries, expiries) stand still.
+
+    An alert, not a failed check: the API serves fine without the scheduler.
+    A database no scheduler ever ran against gives no alert.
+    """
+    state = _scheduler_state()
+    if state is None or not state["stale"]:
+        return []
+    since = state["leader_beat_at"] or "never"
+    return [{"code": "scheduler_stale",
+             "detail": f"scheduler: stale — no leader heartbeat within 60 s (last: {since}). "
+                       "Start 'verify-service scheduler' or check its logs."}]
 
 
 @bp.get("/readyz")
@@ -75,7 +106,8 @@ def readyz() -> Response:
     checks["meet"] = _meet_check()
     ready = all(check["ok"] for check in checks.values())
     body: dict[str, object] = {"status": "ready" if ready else "not_ready", "checks": checks,
-                               "alerts": _alerts() if checks["database"]["ok"] else []}
+                               "alerts": _alerts() if checks["database"]["ok"] else [],
+                               "scheduler": _scheduler_state() if checks["database"]["ok"] else None}
     response = jsonify(body)
     response.status_code = 200 if ready else 503
     return response

@@ -36,20 +36,20 @@ def serve_embedded(app: Flask, *, host: str, port: int, threads: int) -> None:
     scheduler_box: dict[str, Any] = {}
 
     def post_worker_init(worker: Any) -> None:
-        from jobs import create_scheduler, register_jobs
+        from jobs.leader import start_in_thread
 
         # Connections opened before the fork must not be shared with the worker.
         app.extensions[KEY].engine.dispose(close=False)
-        scheduler = create_scheduler(background=True)
-        register_jobs(scheduler, app)
-        scheduler.start()
-        scheduler_box["scheduler"] = scheduler
-        log.info("embedded scheduler started with %d jobs", len(scheduler.get_jobs()))
+        scheduler_box["leadership"] = start_in_thread(app)
+        from jobs import SCHEDULES
+
+        log.info("embedded scheduler started with %d jobs (it runs them while it holds the leader lock)",
+                 len(SCHEDULES))
 
     def worker_exit(server: Any, worker: Any) -> None:
-        scheduler = scheduler_box.get("scheduler")
-        if scheduler is not None:
-            scheduler.shutdown(wait=False)
+        leadership = scheduler_box.get("leadership")
+        if leadership is not None:
+            leadership.stop()
 
     EmbeddedServer(app, {
         "bind": f"{host}:{port}",
@@ -59,6 +59,7 @@ def serve_embedded(app: Flask, *, host: str, port: int, threads: int) -> None:
         "timeout": 60,
         "graceful_timeout": 10,
         "accesslog": "-",
+        "logger_class": "verify_service.observability.access_log.RedactingLogger",  # no launch tokens in the log
         "post_worker_init": post_worker_init,
         "worker_exit": worker_exit,
         # One shared control socket under $HOME would stop two local instances running side by side.

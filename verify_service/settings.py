@@ -63,10 +63,14 @@ class Settings:
     daily_session_limit: int = 3
     booking_default_capacity: int = 2
     booking_days: int = 7
-    # Appointment reminders (verification.appointment.reminder), hours before the call.
-    reminder_hours: tuple[int, ...] = (24, 1)
+    # Appointment reminders (verification.appointment.reminder), minutes before the call.
+    reminder_minutes: tuple[int, ...] = (1440, 15)
     # Public endpoints (client checks, support matrix), per client IP.
     client_check_rate_limit: str = "60/minute;10/second"
+    # Launch links per account (and per API key), staff sign-in per IP, call starts per freelancer session.
+    launch_link_rate_limit: str = "30/minute"
+    sign_in_rate_limit: str = "20/minute"
+    call_start_rate_limit: str = "10/minute"
     rate_limit_storage: str = "memory://"
     trusted_proxies: int = 0
     # Validate every API response against its schema (cheap; catches our own bugs).
@@ -89,6 +93,10 @@ class Settings:
     oidc_client_secret: str = ""
     oidc_discovery_url: str = "https://accounts.google.com/.well-known/openid-configuration"
     oidc_allowed_domain: str = ""          # the Workspace domain ("hd" claim) staff must belong to
+    # Operations.
+    redis_url: str = ""                    # shared rate-limit storage for several web processes
+    retention_days: int = 90               # ID evidence and reviewer notes, counted from the decision
+    log_format: str = "text"               # "json" (one object per line) or "text"; production defaults to json
     # Names of secrets generated for development, so the banner can say so.
     generated: tuple[str, ...] = ()
 
@@ -127,7 +135,12 @@ def _int(name: str, value: str | None, default: int, *, minimum: int = 1) -> int
     return number
 
 
-def _hours(name: str, value: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
+def _minutes(name: str, value: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
+    """A comma list of whole numbers (at least 1), deduplicated, largest first.
+
+    Raises:
+        ConfigurationError: a part is not a whole number of at least 1.
+    """
     if value is None or value.strip() == "":
         return default
     return tuple(sorted({_int(name, part, 1) for part in _split(value)}, reverse=True))
@@ -174,8 +187,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         booking_default_capacity=_int("VERIFY_BOOKING_DEFAULT_CAPACITY", get("VERIFY_BOOKING_DEFAULT_CAPACITY"), 2,
                                       minimum=0),
         booking_days=_int("VERIFY_BOOKING_DAYS", get("VERIFY_BOOKING_DAYS"), 7),
-        reminder_hours=_hours("VERIFY_REMINDER_HOURS", get("VERIFY_REMINDER_HOURS"), (24, 1)),
+        reminder_minutes=_minutes("VERIFY_REMINDER_MINUTES", get("VERIFY_REMINDER_MINUTES"), (1440, 15)),
         client_check_rate_limit=get("VERIFY_CLIENT_CHECK_RATE_LIMIT") or "60/minute;10/second",
+        launch_link_rate_limit=get("VERIFY_LAUNCH_LINK_RATE_LIMIT") or Settings.launch_link_rate_limit,
+        sign_in_rate_limit=get("VERIFY_SIGN_IN_RATE_LIMIT") or Settings.sign_in_rate_limit,
+        call_start_rate_limit=get("VERIFY_CALL_START_RATE_LIMIT") or Settings.call_start_rate_limit,
         rate_limit_storage=get("VERIFY_RATE_LIMIT_STORAGE") or "memory://",
         trusted_proxies=_int("VERIFY_TRUSTED_PROXIES", get("VERIFY_TRUSTED_PROXIES"), 0, minimum=0),
         validate_responses=_bool("VERIFY_VALIDATE_RESPONSES", get("VERIFY_VALIDATE_RESPONSES"), True),
@@ -189,6 +205,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         oidc_client_secret=get("VERIFY_OIDC_CLIENT_SECRET", ""),
         oidc_discovery_url=get("VERIFY_OIDC_DISCOVERY_URL") or Settings.oidc_discovery_url,
         oidc_allowed_domain=get("VERIFY_OIDC_ALLOWED_DOMAIN", ""),
+        redis_url=get("VERIFY_REDIS_URL", ""),
+        retention_days=_int("VERIFY_RETENTION_DAYS", get("VERIFY_RETENTION_DAYS"), 90),
+        log_format=get("VERIFY_LOG_FORMAT") or ("json" if env == "production" else "text"),
     )
     return finalize(settings)
 
@@ -225,6 +244,8 @@ def check(settings: Settings) -> None:
     problems: list[str] = []
     if settings.meet_backend not in MEET_BACKENDS:
         problems.append(f"VERIFY_MEET_BACKEND must be one of {', '.join(MEET_BACKENDS)}")
+    if settings.log_format not in ("json", "text"):
+        problems.append("VERIFY_LOG_FORMAT must be json or text")
     if settings.meet_access_type not in ("RESTRICTED", "TRUSTED"):
         problems.append("VERIFY_MEET_ACCESS_TYPE must be RESTRICTED or TRUSTED")
     if settings.calendar_send_updates not in ("all", "externalOnly", "none"):

@@ -37,7 +37,8 @@ MINUTES_15 = dt.timedelta(minutes=15)
 
 @pytest.fixture
 def settings(database_url, tmp_path):
-    return make_settings(database_url, tmp_path, booking_default_capacity=2, booking_days=7, reminder_hours=(24, 1))
+    return make_settings(database_url, tmp_path, booking_default_capacity=2, booking_days=7,
+                         reminder_minutes=(1440, 15))
 
 
 @pytest.fixture
@@ -406,7 +407,7 @@ def reminders(sessions) -> list[dict]:
             .order_by(OutboxEvent.id))]
 
 
-def test_reminders_go_24_hours_then_1_hour_before_each_once(sessions, clock, settings, gateway) -> None:
+def test_reminders_go_24_hours_then_15_minutes_before_each_once(sessions, clock, settings, gateway) -> None:
     add_account(sessions, clock)
     start = at(24, 12)
     call_id = book(sessions, gateway, clock, settings, "acc-1", start)
@@ -416,12 +417,12 @@ def test_reminders_go_24_hours_then_1_hour_before_each_once(sessions, clock, set
 
     timeline = [
         (start - dt.timedelta(hours=24, minutes=1), 0), (start - dt.timedelta(hours=24), 1),
-        (start - dt.timedelta(hours=23), 0), (start - dt.timedelta(hours=1, seconds=1), 0),
-        (start - dt.timedelta(hours=1), 1), (start - dt.timedelta(minutes=10), 0), (start + MINUTES_15, 0),
+        (start - dt.timedelta(hours=23), 0), (start - dt.timedelta(minutes=15, seconds=1), 0),
+        (start - MINUTES_15, 1), (start - dt.timedelta(minutes=10), 0), (start + MINUTES_15, 0),
     ]
     assert [run_reminders(sessions, settings, now) for now, _ in timeline] == [n for _, n in timeline]
     sent = reminders(sessions)
-    assert [data["hours_before"] for data in sent] == [24, 1]
+    assert [data["minutes_before"] for data in sent] == [1440, 15]
     assert sent[0]["session"] == {"id": call_id, "scheduled_for": "2026-11-24T12:00:00Z", "meet_uri": meet_uri}
     assert sent[0]["account_id"] == "acc-1" and sent[1]["seq"] == sent[0]["seq"] + 1
     with unit_of_work(sessions, write=False) as session:
@@ -432,9 +433,10 @@ def test_reminders_go_24_hours_then_1_hour_before_each_once(sessions, clock, set
 def test_a_late_booking_gets_only_the_latest_due_reminder(sessions, clock, settings, gateway) -> None:
     add_account(sessions, clock)
     soon = book(sessions, gateway, clock, settings, "acc-1", at(22, 9, 45))
-    assert run_reminders(sessions, settings, clock()) == 1
+    assert run_reminders(sessions, settings, clock()) == 1  # 45 minutes ahead: only the day-before one is due
     assert run_reminders(sessions, settings, clock() + dt.timedelta(minutes=5)) == 0
-    assert [(d["session"]["id"], d["hours_before"]) for d in reminders(sessions)] == [(soon, 1)]
+    assert run_reminders(sessions, settings, clock() + dt.timedelta(minutes=31)) == 1
+    assert [(d["session"]["id"], d["minutes_before"]) for d in reminders(sessions)] == [(soon, 1440), (soon, 15)]
     with unit_of_work(sessions, write=False) as session:
         assert session.get_one(CallSession, soon).reminders_sent == 2
 

@@ -14,7 +14,8 @@ EXPECTED_JOBS = {"deliver_outbox", "end_requested_conferences", "prepare_queued_
                  "purge_idempotency_keys", "purge_webhook_receipts", "prune_meet_creations", "purge_freelancer_links",
                  "purge_staff_sessions",
                  "refresh_release_catalog", "send_appointment_reminders", "release_idle_claims",
-                 "materialise_shifts"}
+                 "materialise_shifts",
+                 "enforce_deadlines", "purge_personal_data"}
 
 
 def test_register_jobs_registers_every_schedule_with_safe_defaults(app) -> None:

@@ -236,15 +236,29 @@ def test_the_backend_defaults_to_google_once_a_key_file_is_set(tmp_path: Path) -
 
 
 def test_journey_and_dashboard_settings_are_read_and_checked(tmp_path: Path) -> None:
-    settings = load_settings(production(tmp_path, VERIFY_DAILY_SESSION_LIMIT="5", VERIFY_REMINDER_HOURS="1, 24, 24",
+    settings = load_settings(production(tmp_path, VERIFY_DAILY_SESSION_LIMIT="5", VERIFY_REMINDER_MINUTES="15, 1440, 1440",
                                         VERIFY_FOUR_EYES_ON_FAIL="false", VERIFY_CHECKLIST="Face matches | ID valid"))
     assert settings.daily_session_limit == 5
-    assert settings.reminder_hours == (24, 1)
+    assert settings.reminder_minutes == (1440, 15)
+    assert load_settings(production(tmp_path)).reminder_minutes == (1440, 15)
     assert settings.four_eyes_on_fail is False
     assert settings.checklist == ("Face matches", "ID valid")
-    with pytest.raises(ConfigurationError, match="VERIFY_REMINDER_HOURS must be a whole number"):
-        load_settings(production(tmp_path, VERIFY_REMINDER_HOURS="soon"))
+    with pytest.raises(ConfigurationError, match="VERIFY_REMINDER_MINUTES must be a whole number"):
+        load_settings(production(tmp_path, VERIFY_REMINDER_MINUTES="soon"))
     with pytest.raises(ConfigurationError, match="VERIFY_IDENTITY_PEPPER must be at least"):
         load_settings(production(tmp_path, VERIFY_IDENTITY_PEPPER="short"))
     with pytest.raises(ConfigurationError, match="VERIFY_OIDC_ALLOWED_DOMAIN is required"):
         load_settings(production(tmp_path, VERIFY_OIDC_CLIENT_ID="client.apps.googleusercontent.com"))
+
+
+def test_rate_limits_have_defaults_and_read_the_environment(tmp_path: Path) -> None:
+    defaults = load_settings(production(tmp_path))
+    assert (defaults.launch_link_rate_limit, defaults.sign_in_rate_limit, defaults.call_start_rate_limit) == (
+        "30/minute", "20/minute", "10/minute")
+    assert defaults.redis_url == ""
+    chosen = load_settings(production(tmp_path, VERIFY_LAUNCH_LINK_RATE_LIMIT="5/minute",
+                                      VERIFY_SIGN_IN_RATE_LIMIT="3/minute", VERIFY_CALL_START_RATE_LIMIT="1/minute",
+                                      VERIFY_REDIS_URL="redis://cache:6379/0"))
+    assert (chosen.launch_link_rate_limit, chosen.sign_in_rate_limit, chosen.call_start_rate_limit) == (
+        "5/minute", "3/minute", "1/minute")
+    assert chosen.redis_url == "redis://cache:6379/0"

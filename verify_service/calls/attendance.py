@@ -9,9 +9,11 @@ and in ``call_participants``. Identification:
 * anonymous and phone participants are recorded but are never evidence
   that the freelancer attended.
 
-Consequences: the first join moves a waiting session to ``in_progress``
-(``verification.session.started``); nobody joining within the session TTL
-expires it (``verification.session.expired``); a reviewer who came while
+Consequences: the first join moves a waiting session (or a booked one whose
+time came) to ``in_progress`` (``verification.session.started``); nobody
+joining within the session TTL (counted from the booked time for a booked
+call) expires it (``verification.session.expired``) and asks for its Meet
+conference to be ended (``end_requested_conferences``); a reviewer who came while
 the freelancer never did gets a "no show" suggestion.
 """
 
@@ -143,16 +145,29 @@ def sync_attendance(sessions: sessionmaker[Session], gateway: MeetGateway, call_
         return SyncResult(call.status, freelancer, reviewer)
 
 
+def _expire(session: Session, call: CallSession, now: dt.datetime) -> None:
+    """Nobody came in time: expire, announce, and have the job end the conference if there is one."""
+    transition(call, SessionStatus.EXPIRED, now=now)
+    if call.meet_space is not None:
+        call.conference_end_requested_at = now  # end_requested_conferences closes it (no call from here)
+    _session_event(session, call, "verification.session.expired", now)
+
+
 def _apply_consequences(session: Session, call: CallSession, freelancer: Presence, reviewer: Presence, *,
                         ttl: dt.timedelta, now: dt.datetime) -> None:
     anyone = freelancer.joined_at or reviewer.joined_at
-    ready_since = call.meet_ready_at or call.created_at
+    # The TTL counts from when the meeting was ready, and for a booked call not before its time.
+    ready_since = max(call.meet_ready_at or call.created_at, call.scheduled_for or call.created_at)
+    if call.status is SessionStatus.SCHEDULED and call.scheduled_for is not None and call.scheduled_for <= now:
+        if anyone:  # the booked call's time came and someone joined: it is on
+            transition(call, SessionStatus.WAITING, now=now)
+        elif now - ready_since >= ttl:
+            _expire(session, call, now)
     if call.status is SessionStatus.WAITING and anyone:
         transition(call, SessionStatus.IN_PROGRESS, now=now)
         _session_event(session, call, "verification.session.started", now)
     elif call.status is SessionStatus.WAITING and now - ready_since >= ttl:
-        transition(call, SessionStatus.EXPIRED, now=now)
-        _session_event(session, call, "verification.session.expired", now)
+        _expire(session, call, now)
     if (reviewer.joined_at and not freelancer.joined_at and call.no_show_suggested_at is None
             and call.status is SessionStatus.IN_PROGRESS and now - ready_since >= ttl):
         call.no_show_suggested_at = now
@@ -160,11 +175,14 @@ def _apply_consequences(session: Session, call: CallSession, freelancer: Presenc
 
 
 def sessions_to_sync(session: Session, *, now: dt.datetime, limit: int = 500) -> list[str]:
-    """Active sessions with a meeting, and those ended within the last hour (final leave times)."""
+    """Active sessions with a meeting, those ended within the last hour (final leave times), and booked
+    sessions whose time has come (with or without a meeting: without one, only to expire them)."""
+    due_booking = sa.and_(CallSession.status == SessionStatus.SCHEDULED, CallSession.scheduled_for <= now)
     return list(session.scalars(
-        sa.select(CallSession.id).where(
-            CallSession.meet_status == MeetingStatus.READY,
-            sa.or_(CallSession.status.in_(ACTIVE),
-                   sa.and_(CallSession.ended_at.is_not(None), CallSession.ended_at > now - AFTERGLOW)))
+        sa.select(CallSession.id).where(sa.or_(
+            due_booking,
+            sa.and_(CallSession.meet_status == MeetingStatus.READY,
+                    sa.or_(CallSession.status.in_(ACTIVE),
+                           sa.and_(CallSession.ended_at.is_not(None), CallSession.ended_at > now - AFTERGLOW)))))
         .order_by(sa.func.coalesce(CallSession.attendance_synced_at, CallSession.created_at)).limit(limit)))
 

@@ -25,6 +25,7 @@ from verify_service.accounts.models import Account
 from verify_service.calls.models import CallSession, MeetHost, MeetingStatus, MeetSpaceCreation
 from verify_service.calls.state import SessionStatus
 from verify_service.db import for_update, unit_of_work
+from verify_service.observability.metrics import record_meet_error
 from verify_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ def prepare_meeting(sessions: sessionmaker[Session], gateway: MeetGateway, call_
         if email:
             gateway.add_member(space.name, email, host=host)
     except MeetRateLimited:
+        record_meet_error("rate_limited")
         with unit_of_work(sessions) as session:
             mark_saturated(session, host, now=now)
             _queue(session.get_one(CallSession, call_session_id), now)
@@ -121,6 +123,7 @@ def prepare_meeting(sessions: sessionmaker[Session], gateway: MeetGateway, call_
     except MeetConfigurationError:
         raise
     except MeetError as exc:
+        record_meet_error("error")
         # Transient (the adapter already retried): keep it queued for the job to try again.
         with unit_of_work(sessions) as session:
             call = session.get_one(CallSession, call_session_id)

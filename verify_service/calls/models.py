@@ -83,7 +83,7 @@ class CallSession(Base):
     # sets conference_ended_at once the gateway confirms.
     conference_end_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     conference_ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    # How many of the configured appointment reminders (settings.reminder_hours) went out.
+    # How many of the configured appointment reminders (settings.reminder_minutes) went out.
     reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
 
 

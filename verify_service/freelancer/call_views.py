@@ -18,11 +18,13 @@ from verify_service.freelancer import journey
 from verify_service.freelancer.auth import freelancer_page, pages
 from verify_service.freelancer.booking_views import time_zone
 from verify_service.freelancer.views import CAPABILITY_TEXT, verdict
+from verify_service.ratelimit import freelancer_key, limiter
 from verify_service.review.queue import compact_system_check
 from verify_service.registry import db_session, registry
 
 
 @pages.post("/calls")
+@limiter.limit(lambda: registry().settings.call_start_rate_limit, key_func=freelancer_key)
 @freelancer_page
 def start_call() -> Response:
     reg = registry()

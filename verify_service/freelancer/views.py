@@ -13,6 +13,7 @@ from verify_service.api.boundary import api_write, authenticate_api_request, che
 from verify_service.api.schemas import PROBLEMS, IdempotencyHeaders, Problem
 from verify_service.freelancer import journey, services
 from verify_service.freelancer.auth import cookie_name, freelancer_page, pages, secure
+from verify_service.ratelimit import account_key, limiter
 from verify_service.registry import db_session, registry
 from verify_service.support import classifier, hints
 from verify_service.support.classify import MEET_APP_LINKS, Verdict
@@ -39,8 +40,9 @@ class LaunchLinkOut(BaseModel):
     expires_at: AwareDatetime
 
 
-@api.post("/accounts/<account_id>/launch-links", responses={201: LaunchLinkOut, 409: Problem, **PROBLEMS},
+@api.post("/accounts/<account_id>/launch-links", responses={201: LaunchLinkOut, 409: Problem, 429: Problem, **PROBLEMS},
           summary="A single-use link (10 minutes) that signs the freelancer into the verification pages")
+@limiter.limit(lambda: registry().settings.launch_link_rate_limit, key_func=account_key)
 @api_write
 def post_launch_link(path: AccountPath, header: IdempotencyHeaders) -> Response:
     issued = services.issue_launch_link(db_session(write=True), path.account_id, actor=ACTOR, now=registry().now())

@@ -30,8 +30,8 @@ bp.after_request(private)
 RESULT_LABELS = {"passed": "Passed", "failed": "Failed", "inconclusive": "Inconclusive (may try again)",
                  "no_show": "No show"}
 # The session page shows the profile photo from the account service's (https) host.
-SESSION_PAGE_CSP = "default-src 'self'; img-src 'self' https:; frame-ancestors 'none'; base-uri 'none'; " \
-                   "form-action 'self'"
+SESSION_PAGE_CSP = "default-src 'self'; img-src 'self' https:; object-src 'none'; frame-ancestors 'none'; " \
+                   "base-uri 'none'; form-action 'self'"
 
 
 def _wants_json() -> bool:

@@ -16,6 +16,7 @@ from flask import (
 from sqlalchemy.orm import Session
 
 from verify_service.csrf import protect_posts
+from verify_service.ratelimit import limiter
 from verify_service.registry import db_session, registry
 from verify_service.staff import oidc, services, sessions
 from verify_service.staff.auth import (
@@ -83,6 +84,7 @@ def _refused(template: str, step: SignInStep, now: dt.datetime, **context: objec
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
+@limiter.limit(lambda: registry().settings.sign_in_rate_limit, methods=["POST"])
 def sign_in() -> Response:
     target, db, now = _target(), db_session(write=True), registry().now()
     if request.method == "GET":

@@ -1,0 +1,160 @@
+"""Prometheus metrics: what the process counts, what a scrape reads from the database, and ``/metrics``.
+
+Counters and histograms live in the process (``prometheus_client``'s default
+registry). Under gunicorn ``PROMETHEUS_MULTIPROC_DIR`` is set
+(``gunicorn.conf.py``) and every worker writes its values to files there; a
+scrape, answered by any worker, merges them (``MultiProcessCollector``).
+
+The business gauges (waiting sessions, outbox, Meet quota) are state, not
+events: :class:`BusinessCollector` reads them from the database on each
+scrape with cheap queries under a short statement timeout. A failing query
+never fails the scrape; it counts ``verify_metrics_collect_errors_total``.
+
+``/metrics`` has no authentication: bind it to a private network or allow-list
+the scraper at the proxy; never expose it publicly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+
+import sqlalchemy as sa
+from flask import Blueprint, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+STATEMENT_TIMEOUT_MS = 2000
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+REQUESTS = Counter("verify_http_requests_total", "HTTP requests answered, by endpoint, method and status class.",
+                   ["endpoint", "method", "status"])
+LATENCY = Histogram("verify_http_request_duration_seconds", "Time to answer an HTTP request, by endpoint.",
+                    ["endpoint", "method"], buckets=LATENCY_BUCKETS)
+COLLECT_ERRORS = Counter("verify_metrics_collect_errors_total",
+                         "Business gauges that could not be read from the database during a scrape.", ["group"])
+MEET_ERRORS = Counter("verify_meet_api_errors_total",
+                      "Meet API calls that failed while creating a meeting (kind: rate_limited or error).", ["kind"])
+
+bp = Blueprint("metrics", __name__)
+
+
+def multiprocess_dir() -> str | None:
+    """The directory gunicorn's workers share their values in, when running under gunicorn."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def record_meet_error(kind: str) -> None:
+    """Count one failed Meet call (``rate_limited`` or ``error``)."""
+    MEET_ERRORS.labels(kind=kind).inc()
+
+
+# ---------------------------------------------------------------- business gauges
+
+class BusinessCollector(Collector):
+    """Gauges read from the database at scrape time."""
+
+    def __init__(self, engine: sa.Engine, now: Callable[[], dt.datetime], project_budget: int) -> None:
+        self.engine = engine
+        self.now = now
+        self.project_budget = project_budget
+
+    def collect(self) -> Iterator[Metric]:
+        now = self.now()
+        for group, read in (("sessions", self._sessions), ("outbox", self._outbox), ("meet", self._meet)):
+            try:
+                with self.engine.connect() as connection, connection.begin():
+                    if connection.dialect.name == "postgresql":
+                        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+                    metrics = list(read(connection, now))
+            except Exception as exc:  # noqa: BLE001  (a slow or broken database must not take /metrics down)
+                COLLECT_ERRORS.labels(group=group).inc()
+                log.warning("metrics: reading %s gauges failed: %s", group, type(exc).__name__)
+                continue
+            yield from metrics
+
+    def _sessions(self, connection: sa.Connection, now: dt.datetime) -> Iterable[Metric]:
+        from verify_service.calls.models import CallSession
+        from verify_service.calls.state import SessionStatus
+
+        since = sa.func.coalesce(CallSession.meet_ready_at, CallSession.created_at)
+        count, oldest = connection.execute(
+            sa.select(sa.func.count(), sa.func.min(since)).where(CallSession.status == SessionStatus.WAITING)).one()
+        yield _gauge("verify_waiting_sessions", "Call sessions waiting for a reviewer.", count)
+        yield _gauge("verify_oldest_wait_seconds", "How long the longest-waiting freelancer has waited.",
+                     _age(oldest, now))
+
+    def _outbox(self, connection: sa.Connection, now: dt.datetime) -> Iterable[Metric]:
+        from verify_service.webhooks.models import DeliveryStatus, OutboxEvent
+
+        counts = dict(connection.execute(
+            sa.select(OutboxEvent.status, sa.func.count()).where(OutboxEvent.status != DeliveryStatus.DELIVERED)
+            .group_by(OutboxEvent.status)).all())
+        oldest = connection.scalar(sa.select(sa.func.min(OutboxEvent.created_at))
+                                   .where(OutboxEvent.status == DeliveryStatus.PENDING))
+        yield _gauge("verify_outbox_pending", "Webhook events not yet delivered.",
+                     counts.get(DeliveryStatus.PENDING, 0))
+        yield _gauge("verify_outbox_lag_seconds", "Age of the oldest undelivered webhook event.", _age(oldest, now))
+        yield _gauge("verify_outbox_dead_letters", "Webhook events dead-lettered after retries ran out.",
+                     counts.get(DeliveryStatus.DEAD, 0))
+
+    def _meet(self, connection: sa.Connection, now: dt.datetime) -> Iterable[Metric]:
+        from verify_service.calls.meetings import WINDOW
+        from verify_service.calls.models import MeetHost, MeetSpaceCreation
+
+        saturated = connection.scalar(sa.select(sa.func.count()).select_from(MeetHost)
+                                      .where(MeetHost.saturated_until > now))
+        created = connection.scalar(sa.select(sa.func.count()).select_from(MeetSpaceCreation)
+                                    .where(MeetSpaceCreation.created_at > now - WINDOW))
+        yield _gauge("verify_meet_hosts_saturated", "Meet host users resting after a rate limit (429).", saturated)
+        yield _gauge("verify_meet_quota_used_ratio",
+                     "Meet spaces created in the last minute, as a share of the project's per-minute budget.",
+                     (created or 0) / self.project_budget if self.project_budget else 0)
+
+
+def _gauge(name: str, documentation: str, value: float | None) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=float(value or 0))
+
+
+def _age(since: dt.datetime | None, now: dt.datetime) -> float:
+    return max((now - since).total_seconds(), 0.0) if since else 0.0
+
+
+# ---------------------------------------------------------------- exposition
+
+def exposition() -> bytes:
+    """The text exposition of every metric this process (or, under gunicorn, every worker) knows."""
+    from verify_service.registry import registry
+
+    reg = registry()
+    business = CollectorRegistry(auto_describe=False)
+    business.register(BusinessCollector(reg.engine, reg.now, reg.settings.meet_project_creates_per_minute))
+    directory = multiprocess_dir()
+    if directory:
+        process = CollectorRegistry()
+        MultiProcessCollector(process, path=directory)
+    else:
+        process = REGISTRY
+    # The business collector runs first so its own error counter is current in the same scrape.
+    business_text = generate_latest(business)
+    return generate_latest(process) + business_text
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text exposition (keep it off the public internet: see the module docstring)."""
+    return Response(exposition(), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
+                    headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})

@@ -1,0 +1,1 @@
+"""Operational state of the service's own processes (the scheduler's heartbeat)."""
