@@ -33,7 +33,9 @@ from verify_service.webhooks.relay import JITTER, LEASE, MAX_ATTEMPTS, RETRY_SCH
 
 @pytest.fixture
 def sender(receiver: Receiver) -> WebhookSender:
-    return WebhookSender(receiver.url, ACCOUNT_SERVICE_SECRET, connect_timeout=1, read_timeout=0.5)
+    # Short enough for the slow-receiver cases to time out quickly, long enough that a busy CI machine
+    # does not turn a prompt answer into a timeout (0.5 s did, once).
+    return WebhookSender(receiver.url, ACCOUNT_SERVICE_SECRET, connect_timeout=1, read_timeout=1.5)
 
 
 @pytest.fixture
@@ -86,7 +88,7 @@ def _flaky(seed: int):
         if roll < 0.1:
             raise DropConnection
         if roll < 0.2:
-            time.sleep(0.8)  # past the sender's read timeout
+            time.sleep(1.7)  # past the sender's read timeout
             return 204, {}
         if roll < 0.3:
             return 500, {}
