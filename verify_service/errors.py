@@ -115,12 +115,16 @@ def problem_response(problem: Problem) -> Response:
     return response
 
 
+def prefers_json() -> bool:
+    """Whether the caller asked for JSON rather than a page (the pages' own scripts: polling, the system check)."""
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json" \
+        and "text/html" not in request.accept_mimetypes
+
+
 def _wants_problem_json() -> bool:
     if request.path.startswith(("/api/", "/webhooks/")) or request.path in ("/healthz", "/readyz"):
         return True
-    # The pages' own scripts (status polling, the system check) ask for JSON.
-    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json" \
-        and "text/html" not in request.accept_mimetypes
+    return prefers_json()
 
 
 def _render(problem: Problem) -> Response:

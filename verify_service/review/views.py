@@ -16,7 +16,7 @@ from integrations.google_meet import MeetConfigurationError
 from verify_service.calls.state import Outcome as Result
 from verify_service.csrf import protect_posts
 from verify_service.db import unit_of_work
-from verify_service.errors import DomainError, InvalidInput, domain_error_response
+from verify_service.errors import DomainError, InvalidInput, domain_error_response, prefers_json
 from verify_service.registry import db_session, registry
 from verify_service.review import claims, decisions, identity, queue
 from verify_service.review.models import DocumentType, Reviewer, Role
@@ -34,14 +34,9 @@ SESSION_PAGE_CSP = "default-src 'self'; img-src 'self' https:; object-src 'none'
                    "base-uri 'none'; form-action 'self'"
 
 
-def _wants_json() -> bool:
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" and "text/html" not in request.accept_mimetypes
-
-
 @bp.errorhandler(DomainError)
 def _problem(error: DomainError) -> Response:
-    if _wants_json():
+    if prefers_json():
         return domain_error_response(error)
     call_id = (request.view_args or {}).get("call_id")
     return make_response(render_template("review/problem.html", error=error, call_id=call_id), error.status)
@@ -61,7 +56,7 @@ def queue_page() -> Any:
     reg = registry()
     rows = queue.waiting_sessions(db_session(), now=reg.now(),
                                   ttl=dt.timedelta(minutes=reg.settings.session_ttl_minutes))
-    if _wants_json():  # queue.js, every few seconds
+    if prefers_json():  # queue.js, every few seconds
         return jsonify({"count": len(rows), "sessions": [row.as_json() for row in rows],
                         "html": render_template("review/_queue_rows.html", rows=rows)})
     return render_template("review/queue.html", rows=rows)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from flask import Response, current_app, g, make_response, redirect, render_template, request, url_for
 
 from verify_service.audit.services import record
+from verify_service.errors import prefers_json
 from verify_service.registry import db_session, registry
 from verify_service.review.models import Role
 from verify_service.staff import sessions
@@ -82,10 +83,10 @@ def staff_page(role: Role = Role.REVIEWER) -> Callable[[Callable[..., Any]], Cal
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             session = db_session(write=True)
             now = registry().now()
-            found = sessions.current(session, request.cookies.get(cookie_name()), now=now, touch=not _wants_json())
+            found = sessions.current(session, request.cookies.get(cookie_name()), now=now, touch=not prefers_json())
             if found is None or found.session.stage is not Stage.ACTIVE:
                 session.commit()
-                if request.method == "GET" and not _wants_json():
+                if request.method == "GET" and not prefers_json():
                     return redirect(url_for("staff.sign_in", next=request.full_path.rstrip("?")), code=303)
                 return make_response(render_template("review/signed_out.html"), 401)
             if not found.reviewer.role.includes(role):
@@ -102,8 +103,3 @@ def staff_page(role: Role = Role.REVIEWER) -> Callable[[Callable[..., Any]], Cal
         return wrapper
 
     return decorate
-
-
-def _wants_json() -> bool:
-    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json" \
-        and "text/html" not in request.accept_mimetypes
