@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -25,9 +26,10 @@ from integrations.google_meet import (
     calendar_event_id,
 )
 from tests.conftest import make_settings
+from tests.support.concurrency import run_together
 from verify_service.accounts import services
 from verify_service.calls import attendance, meetings, scheduling
-from verify_service.calls.models import CallParticipant, CallSession, MeetingStatus
+from verify_service.calls.models import CallParticipant, CallSession, MeetingStatus, MeetSpaceCreation
 from verify_service.calls.state import SessionStatus
 from verify_service.db import unit_of_work
 from verify_service.review.models import Reviewer, Role
@@ -158,12 +160,49 @@ def test_preparing_twice_creates_one_space(sessions, clock, gateway, settings) -
     assert len(gateway.created) == 1
 
 
+def test_two_processes_preparing_one_session_at_once_create_one_space(sessions, clock, settings) -> None:
+    """Two schedulers (or a scheduler and a web request) racing: the creation lease lets one create."""
+
+    class SlowGateway(RecordingGateway):
+        def create_space(self, *, host: str, access_type: str = "RESTRICTED") -> MeetingSpace:
+            time.sleep(0.3)  # Google takes its time; the other process arrives meanwhile
+            return super().create_space(host=host, access_type=access_type)
+
+    gateway = SlowGateway()
+    call_id = new_session(sessions, clock)
+    results = run_together([lambda: meetings.prepare_meeting(sessions, gateway, call_id, settings=settings,
+                                                             now=clock())] * 2)
+    assert not [r for r in results if isinstance(r, Exception)]
+    assert len(gateway.created) == 1
+    assert sorted((r.status, r.in_progress) for r in results) == [
+        (MeetingStatus.NONE, True), (MeetingStatus.READY, False)]
+    ready = call(sessions, call_id)
+    assert (ready.meet_status, ready.meet_space, ready.meet_creating_until) == (MeetingStatus.READY, "spaces/s0", None)
+    with unit_of_work(sessions, write=False) as session:  # one creation charged to the budget, not two
+        assert session.scalar(sa.select(sa.func.count()).select_from(MeetSpaceCreation)) == 1
+
+
+def test_a_creation_cut_off_midway_is_retried_once_its_lease_runs_out(sessions, clock, gateway, settings) -> None:
+    call_id = new_session(sessions, clock)
+    with unit_of_work(sessions) as session:  # a process took the lease, then died before storing the space
+        session.get_one(CallSession, call_id).meet_creating_until = clock() + meetings.CREATION_LEASE
+    clock.advance(minutes=3)  # an orphan for the queue job…
+    with unit_of_work(sessions) as session:
+        session.get_one(CallSession, call_id).meet_creating_until = clock() + dt.timedelta(seconds=30)
+    assert meetings.prepare_queued(sessions, gateway, settings=settings, now=clock()) == 0  # …still leased
+    assert gateway.created == []
+    clock.advance(seconds=31)
+    assert meetings.prepare_queued(sessions, gateway, settings=settings, now=clock()) == 1
+    assert call(sessions, call_id).meet_status is MeetingStatus.READY
+
+
 def test_a_configuration_error_is_raised_not_queued(sessions, clock, gateway, settings) -> None:
     gateway.misconfigured = True
     call_id = new_session(sessions, clock)
     with pytest.raises(MeetConfigurationError):
         meetings.prepare_meeting(sessions, gateway, call_id, settings=settings, now=clock())
     assert call(sessions, call_id).meet_status is MeetingStatus.NONE
+    assert call(sessions, call_id).meet_creating_until is None  # the next attempt need not wait for the lease
 
 
 def test_the_claiming_reviewer_becomes_cohost(sessions, clock, gateway, settings) -> None:

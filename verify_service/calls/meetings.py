@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 WINDOW = dt.timedelta(seconds=60)
 SATURATION = dt.timedelta(seconds=60)  # after a 429, leave the host alone this long
+# How long a creation may take (the adapter's retries included) before another process may try again.
+CREATION_LEASE = dt.timedelta(minutes=2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,13 +90,18 @@ class Preparation:
     status: MeetingStatus
     meet_uri: str | None = None
     error: str | None = None
+    in_progress: bool = False  # another process is creating the space right now
 
 
 def prepare_meeting(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *,
                     settings: Settings, now: dt.datetime) -> Preparation:
     """Create the session's Meet space (freelancer added as a member), or queue it.
 
-    Idempotent: a session whose meeting is ready is left alone.
+    Idempotent: a session whose meeting is ready is left alone, and so is one
+    whose space another process is creating at this moment (its lease,
+    ``meet_creating_until``, is taken in the same transaction that charges the
+    budget), so racing schedulers or a scheduler and a web request never
+    create two spaces for one session.
 
     Raises:
         MeetConfigurationError: Meet cannot work as configured (nothing is queued).
@@ -104,11 +111,14 @@ def prepare_meeting(sessions: sessionmaker[Session], gateway: MeetGateway, call_
                                ).scalar_one()
         if call.meet_status is MeetingStatus.READY:
             return Preparation(MeetingStatus.READY, call.meet_uri)
+        if call.meet_creating_until is not None and call.meet_creating_until > now:
+            return Preparation(call.meet_status, in_progress=True)
         email = session.scalar(sa.select(Account.email).where(Account.id == call.account_id))
         host = reserve_host(session, gateway.hosts, Budget.from_settings(settings), now=now)
         if host is None:
             _queue(call, now)
             return Preparation(MeetingStatus.QUEUED)
+        call.meet_creating_until = now + CREATION_LEASE
     try:
         space = gateway.create_space(host=host, access_type=settings.meet_access_type)  # type: ignore[arg-type]
         if email:
@@ -117,22 +127,24 @@ def prepare_meeting(sessions: sessionmaker[Session], gateway: MeetGateway, call_
         record_meet_error("rate_limited")
         with unit_of_work(sessions) as session:
             mark_saturated(session, host, now=now)
-            _queue(session.get_one(CallSession, call_session_id), now)
+            _queue(_release_lease(session, call_session_id), now)
         log.warning("Meet host %s is rate limited; call session %s queued", host, call_session_id)
         return Preparation(MeetingStatus.QUEUED)
     except MeetConfigurationError:
+        with unit_of_work(sessions) as session:
+            _release_lease(session, call_session_id)
         raise
     except MeetError as exc:
         record_meet_error("error")
         # Transient (the adapter already retried): keep it queued for the job to try again.
         with unit_of_work(sessions) as session:
-            call = session.get_one(CallSession, call_session_id)
+            call = _release_lease(session, call_session_id)
             _queue(call, now)
             call.meet_error = str(exc)[:500]
         log.warning("creating the meeting of call session %s failed: %s; queued for retry", call_session_id, exc)
         return Preparation(MeetingStatus.QUEUED, error=str(exc))
     with unit_of_work(sessions) as session:
-        call = session.get_one(CallSession, call_session_id)
+        call = _release_lease(session, call_session_id)
         call.meet_space, call.meet_uri, call.meet_code = space.name, space.meeting_uri, space.meeting_code
         call.meet_host = host
         call.meet_status = MeetingStatus.READY
@@ -141,6 +153,12 @@ def prepare_meeting(sessions: sessionmaker[Session], gateway: MeetGateway, call_
         call.meet_error = None
         call.updated_at = now
     return Preparation(MeetingStatus.READY, space.meeting_uri)
+
+
+def _release_lease(session: Session, call_session_id: str) -> CallSession:
+    call = session.get_one(CallSession, call_session_id)
+    call.meet_creating_until = None
+    return call
 
 
 def _queue(call: CallSession, now: dt.datetime) -> None:
@@ -177,6 +195,8 @@ def prepare_queued(sessions: sessionmaker[Session], gateway: MeetGateway, *, set
     ready = 0
     for call_session_id in waiting:
         result = prepare_meeting(sessions, gateway, call_session_id, settings=settings, now=now)
+        if result.in_progress:
+            continue  # another process is creating it
         if result.status is not MeetingStatus.READY:
             break  # budget spent (or Google unhappy): the rest keep their place in the queue
         ready += 1

@@ -55,6 +55,9 @@ class CallSession(Base):
     meet_ready_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())  # the TTL counts from here
     invite_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     meet_error: Mapped[str | None] = mapped_column(sa.String(500))
+    # While a process is creating the space (outside any transaction), others leave the session alone
+    # until this time; a process that died mid-creation lets the lease run out and the queue job retries.
+    meet_creating_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # The calendar event of a scheduled call (on the host's calendar).
     calendar_event_id: Mapped[str | None] = mapped_column(sa.String(100))
     # Attendance, from Meet's conference records (kept: Google deletes them after 30 days).

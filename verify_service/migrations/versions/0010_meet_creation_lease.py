@@ -1,0 +1,32 @@
+"""meet creation lease
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-11-25
+
+``call_sessions.meet_creating_until``: the lease a process takes on a session
+while it creates the session's Meet space outside any transaction, so two
+schedulers (or a scheduler and a web request) never create two spaces for
+one session.
+"""
+
+from alembic import op
+import sqlalchemy as sa
+import verify_service.db
+
+
+revision = '0010'
+down_revision = '0009'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('call_sessions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('meet_creating_until', verify_service.db.UTCDateTime(timezone=True),
+                                      nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('call_sessions', schema=None) as batch_op:
+        batch_op.drop_column('meet_creating_until')
