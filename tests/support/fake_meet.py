@@ -32,7 +32,7 @@ class FakeMeetGateway:
 
     Tests start conferences with :meth:`start_conference`, make the next calls
     fail with :meth:`fail_next`, give a space attendance with
-    :meth:`add_attendance`, and read :attr:`ended`, :attr:`spaces` and
+    :meth:`add_attendance`, and read :attr:`ended`, :attr:`end_requests`, :attr:`spaces` and
     :attr:`invites` to see what the service did.
     """
 
@@ -43,6 +43,7 @@ class FakeMeetGateway:
         self._spaces: dict[str, FakeSpace] = {}
         self._live: set[str] = set()
         self._ended: list[str] = []
+        self._end_requests: list[str] = []
         self._attendance: dict[str, list[ConferenceAttendance]] = {}
         self._invites: dict[str, tuple[str, CalendarInvite]] = {}  # event id -> (host, invite)
         self._failures: list[MeetError] = []
@@ -79,6 +80,7 @@ class FakeMeetGateway:
             MeetError: a failure injected with :meth:`fail_next`.
         """
         with self._lock:
+            self._end_requests.append(space_name)
             self._fail_if_asked()
             if space_name in self._live:
                 self._live.remove(space_name)
@@ -132,6 +134,12 @@ class FakeMeetGateway:
         """Spaces whose live conference this gateway ended, in order."""
         with self._lock:
             return list(self._ended)
+
+    @property
+    def end_requests(self) -> list[str]:
+        """Every space the service asked to end a conference in, in order (a failed ask too)."""
+        with self._lock:
+            return list(self._end_requests)
 
     @property
     def spaces(self) -> dict[str, FakeSpace]:

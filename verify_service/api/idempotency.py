@@ -73,8 +73,11 @@ def remember(session: Session, *, scope: str, key: str, request_hash: str, respo
 
 
 def purge_expired(session: Session, *, now: dt.datetime, batch: int = 5000) -> int:
-    """Delete up to ``batch`` expired keys; returns how many were deleted."""
+    """Delete up to ``batch`` expired keys; returns how many were deleted.
+
+    The count is the DELETE's own: rows another run deleted meanwhile are not counted twice.
+    """
     ids = session.scalars(sa.select(IdempotencyKey.id).where(IdempotencyKey.expires_at <= now).limit(batch)).all()
-    if ids:
-        session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.id.in_(ids)))
-    return len(ids)
+    if not ids:
+        return 0
+    return session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.id.in_(ids))).rowcount or 0

@@ -86,6 +86,8 @@ class CallSession(Base):
     # sets conference_ended_at once the gateway confirms.
     conference_end_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     conference_ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The ending job's lease while it asks Meet (no two schedulers ask twice; a dead run's lease lapses).
+    conference_ending_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # How many of the configured appointment reminders (settings.reminder_minutes) went out.
     reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
 

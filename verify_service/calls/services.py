@@ -3,7 +3,9 @@
 Ending a conference is an outbound call, so it never happens inside the
 request that cancels a session: the cancel marks the session
 (``conference_end_requested_at``) and :func:`end_requested_conferences`, run
-by a job, asks the Meet gateway and records ``conference_ended_at``.
+by a job, asks the Meet gateway and records ``conference_ended_at``. While a
+run asks, it holds a lease on the session (``conference_ending_until``), so two
+schedulers never both ask to end one conference.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ log = logging.getLogger(__name__)
 # Statuses in which a Meet conference may be running (a scheduled session's
 # meeting is not open to the freelancer yet).
 LIVE = frozenset({SessionStatus.WAITING, SessionStatus.IN_PROGRESS})
+# How long a run holds a conference it is ending: well past a Meet call with its
+# timeout and retries (about a minute at worst).
+CLAIM = dt.timedelta(minutes=5)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,13 +63,42 @@ def cancel_open_sessions(session: Session, account_id: str, *, now: dt.datetime)
     return rows
 
 
-def _requested(session: Session, *, limit: int) -> list[tuple[str, str, str | None]]:
-    """(session id, space, host) of the conferences waiting to be ended, oldest request first."""
+def _unleased(now: dt.datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(CallSession.conference_ending_until.is_(None), CallSession.conference_ending_until <= now)
+
+
+def _requested(session: Session, *, now: dt.datetime, limit: int) -> list[tuple[str, str, str | None]]:
+    """(session id, space, host) of the conferences waiting to be ended and not leased, oldest request first."""
     return [tuple(row) for row in session.execute(  # type: ignore[misc]
         sa.select(CallSession.id, CallSession.meet_space, CallSession.meet_host)
         .where(CallSession.conference_end_requested_at.is_not(None), CallSession.conference_ended_at.is_(None),
-               CallSession.meet_space.is_not(None))
+               CallSession.meet_space.is_not(None), _unleased(now))
         .order_by(CallSession.conference_end_requested_at, CallSession.id).limit(limit))]
+
+
+def _claim(sessions: sessionmaker[Session], call_session_id: str, *, now: dt.datetime, until: dt.datetime) -> bool:
+    """Lease the ending of one conference to this run until ``until``; False when another run has it.
+
+    A conditional update: of two schedulers that read the same row, one
+    update matches (PostgreSQL re-checks the WHERE after the other's commit;
+    SQLite serialises writers).
+    """
+    with unit_of_work(sessions) as session:
+        return session.execute(sa.update(CallSession).where(
+            CallSession.id == call_session_id, CallSession.conference_ended_at.is_(None), _unleased(now))
+            .values(conference_ending_until=until)).rowcount == 1
+
+
+def _settle(sessions: sessionmaker[Session], call_session_id: str, *, claimed_until: dt.datetime,
+            ended_at: dt.datetime | None) -> None:
+    """Give the lease back; with ``ended_at``, record the conference as ended."""
+    values: dict[str, object] = {"conference_ending_until": None}
+    if ended_at is not None:
+        values.update(conference_ended_at=ended_at, updated_at=ended_at)
+    with unit_of_work(sessions) as session:
+        session.execute(sa.update(CallSession).where(
+            CallSession.id == call_session_id, CallSession.conference_ended_at.is_(None),
+            CallSession.conference_ending_until == claimed_until).values(**values))
 
 
 def end_requested_conferences(sessions: sessionmaker[Session], gateway: MeetGateway, *, now: dt.datetime,
@@ -72,27 +106,29 @@ def end_requested_conferences(sessions: sessionmaker[Session], gateway: MeetGate
     """End the conferences of up to ``limit`` sessions marked for it, oldest request first.
 
     No transaction stays open while Meet is called (on SQLite that would hold
-    the database's write lock). Ending is idempotent — "nothing live" and
-    "space gone" count as done — so two schedulers racing at worst ask Meet
-    twice; the conditional update records each end once. A gateway failure
-    is logged and the session stays marked for the next run.
+    the database's write lock). Instead each session is claimed first
+    (:func:`_claim`, a lease for :data:`CLAIM`), so two schedulers racing never both
+    ask Meet to end the same conference. A gateway failure is logged and the
+    lease given back for the next run; a run that dies mid-call leaves its
+    lease to lapse, and a later run asks Meet again (ending is idempotent).
 
     Raises nothing for gateway failures (``MeetError``); any other error propagates.
     """
     with unit_of_work(sessions, write=False) as session:
-        requested = _requested(session, limit=limit)
+        requested = _requested(session, now=now, limit=limit)
     ended = failed = 0
+    claimed_until = now + CLAIM
     for call_session_id, space, host in requested:
+        if not _claim(sessions, call_session_id, now=now, until=claimed_until):
+            continue  # another run is ending it (or has ended it)
         try:
             gateway.end_active_conference(space, host=host)
         except MeetError as exc:
             failed += 1
             log.warning("could not end the conference of call session %s (%s): %s; will retry",
                         call_session_id, space, exc)
+            _settle(sessions, call_session_id, claimed_until=claimed_until, ended_at=None)
             continue
-        with unit_of_work(sessions) as session:
-            session.execute(sa.update(CallSession).where(
-                CallSession.id == call_session_id, CallSession.conference_ended_at.is_(None))
-                .values(conference_ended_at=now, updated_at=now))
+        _settle(sessions, call_session_id, claimed_until=claimed_until, ended_at=now)
         ended += 1
     return ConferenceEnding(ended=ended, failed=failed)

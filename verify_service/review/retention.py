@@ -60,9 +60,16 @@ def purge_batch(session: Session, *, cutoff: dt.datetime, batch: int = 500) -> R
     stmt = (sa.select(Outcome.call_session_id)
             .where(_decided_before(cutoff), _holds_personal_data())
             .order_by(Outcome.decided_at, Outcome.id).limit(batch))
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(of=Outcome, skip_locked=True)  # the WHERE is re-evaluated under the lock
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        stmt = stmt.with_for_update(of=Outcome, skip_locked=True)
     call_ids = list(session.scalars(stmt))
+    if postgresql and call_ids:
+        # A row another run purged and committed while this statement ran is still claimed: the re-check
+        # of the locked row runs its EXISTS subqueries on the statement's old snapshot. A fresh statement
+        # sees that run's commit, so nothing is counted (or touched) twice.
+        call_ids = list(session.scalars(sa.select(Outcome.call_session_id).where(
+            Outcome.call_session_id.in_(call_ids), _holds_personal_data())))
     if not call_ids:
         return RetentionReport()
     session.execute(sa.update(Outcome).where(Outcome.call_session_id.in_(call_ids)).values(notes=None)

@@ -182,10 +182,14 @@ def _account_closed(session: Session, data: schemas.AccountClosedData, *, now: d
 
 
 def purge_receipts(session: Session, *, now: dt.datetime, batch: int = 5000) -> int:
-    """Delete up to ``batch`` receipts older than :data:`RECEIPT_RETENTION`; returns how many."""
+    """Delete up to ``batch`` receipts older than :data:`RECEIPT_RETENTION`; returns how many.
+
+    The count is the DELETE's own: rows another run deleted meanwhile are not counted twice.
+    """
     cutoff = now - RECEIPT_RETENTION
     ids = session.scalars(sa.select(InboundWebhookReceipt.webhook_id)
                           .where(InboundWebhookReceipt.received_at < cutoff).limit(batch)).all()
-    if ids:
-        session.execute(sa.delete(InboundWebhookReceipt).where(InboundWebhookReceipt.webhook_id.in_(ids)))
-    return len(ids)
+    if not ids:
+        return 0
+    return session.execute(sa.delete(InboundWebhookReceipt)
+                           .where(InboundWebhookReceipt.webhook_id.in_(ids))).rowcount or 0
