@@ -1,6 +1,7 @@
 """Production web processes: gunicorn -c gunicorn.conf.py "verify_service:create_app()".
 
-The scheduler runs separately (``verify-service scheduler``).
+The scheduler runs separately (``verify-service scheduler``) and serves its own
+metrics (job runs) on ``VERIFY_SCHEDULER_METRICS_PORT``: scrape both.
 
 Metrics: every worker writes its counters to files in ``PROMETHEUS_MULTIPROC_DIR``
 (a fresh temporary directory unless the operator sets one), and ``/metrics``

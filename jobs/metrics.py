@@ -1,4 +1,8 @@
-"""Prometheus metrics of the job runs (exposed by the app's ``/metrics`` from the default registry)."""
+"""Prometheus metrics of the job runs, counted in the process that runs the jobs.
+
+``verify-service run``: the app's ``/metrics``. ``verify-service scheduler``:
+its own exporter on ``VERIFY_SCHEDULER_METRICS_PORT`` (``verify_service/cli.py``).
+"""
 
 from __future__ import annotations
 

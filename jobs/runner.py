@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from jobs.metrics import JOB_DURATION, JOB_RUNS
 from verify_service.db import unit_of_work
+from verify_service.observability.logging import bind_request_id
 from verify_service.ops import heartbeat
 from verify_service.registry import KEY, Registry
 
@@ -48,14 +49,21 @@ def _record(what: str, write: Callable[[], None]) -> None:
 
 
 def run_recorded(job: Callable[[Flask], Any], app: Flask, guard: Callable[[], bool] | None = None) -> Any:
-    """Run ``job(app)`` as the scheduler does: leader check, heartbeat record, metrics.
+    """Run ``job(app)`` as the scheduler does: leader check, heartbeat record, metrics, a run id.
 
+    Every log line of the run carries a fresh run id (as ``request_id``) and
+    ``job``, so one run's lines can be found together.
     ``guard`` (the leader's lock check) runs first; when it says no, the run is
     skipped (counted as ``skipped``) so a scheduler that just lost its lock never
     acts.
 
     Raises: whatever the job raises (after recording it; APScheduler logs it).
     """
+    with bind_request_id(job=job.__name__):
+        return _run_recorded(job, app, guard)
+
+
+def _run_recorded(job: Callable[[Flask], Any], app: Flask, guard: Callable[[], bool] | None) -> Any:
     name = job.__name__
     if guard is not None and not guard():
         JOB_RUNS.labels(job=name, outcome="skipped").inc()

@@ -297,13 +297,23 @@ def scheduler_command(beat_seconds: float | None, poll_seconds: float | None) ->
 
     On PostgreSQL any number may run: one leads (an advisory lock), the others
     stand by and take over within seconds when it dies. On SQLite run only one.
+    Its metrics (job runs, Meet errors) are served on
+    ``VERIFY_SCHEDULER_METRICS_ADDR:VERIFY_SCHEDULER_METRICS_PORT`` (``/metrics``; port 0: off).
     """
+    import os
+
+    # This process's metrics are its own: never written into gunicorn's multiprocess directory (gunicorn
+    # would sum them in, or delete them at its start). Before prometheus_client is first imported below.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from jobs.leader import BEAT_SECONDS, POLL_SECONDS, Leadership, lock_for
+    from verify_service.observability.metrics import start_exporter
 
     app = _app()
     settings = _registry(app).settings
     if settings.database_is_sqlite:
         log.warning("SQLite: run this scheduler only if no 'verify-service run' uses the same database")
+    if settings.scheduler_metrics_port:
+        start_exporter(settings.scheduler_metrics_addr, settings.scheduler_metrics_port)
     leadership = Leadership(app, lock_for(settings.database_url), beat_seconds=beat_seconds or BEAT_SECONDS,
                             poll_seconds=poll_seconds or POLL_SECONDS)
     signal.signal(signal.SIGTERM, lambda *_: leadership.stop())

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+import datetime as dt
+import time
+
+from flask import Blueprint, Response, current_app, jsonify
 
 from verify_service import migrate
+from verify_service.ops.heartbeat import STALE_AFTER
 from verify_service.registry import registry
 from verify_service.webhooks.relay import endpoint_disabled
 
 bp = Blueprint("health", __name__)
+
+# When the app was built (time.monotonic()): a scheduler gets this long to show up before /readyz misses it.
+STARTED_KEY = "verify_service.started_monotonic"
+SCHEDULER_GRACE = STALE_AFTER
+# The oldest undelivered webhook event older than this is an alert (the gauge is verify_outbox_lag_seconds).
+OUTBOX_LAG_ALERT = dt.timedelta(minutes=10)
+
+
+@bp.record_once
+def _note_start(state: object) -> None:
+    state.app.extensions.setdefault(STARTED_KEY, time.monotonic())  # type: ignore[attr-defined]
 
 
 @bp.get("/healthz")
@@ -31,16 +46,18 @@ def _meet_check() -> dict[str, object]:
     return {"ok": True, "backend": reg.settings.meet_backend}
 
 
-def _alerts() -> list[dict[str, str]]:
+def _alerts(scheduler: dict[str, object] | None) -> list[dict[str, str]]:
     """Conditions that need a person but must not take the API out of service.
 
-    Webhook delivery being disabled (410 Gone) is one: the marketplace still
-    needs ``GET …/restrictions`` while events wait in the outbox. A broken or
-    stale release catalog is another: client checks go on with the last good data.
+    Webhook delivery being disabled (410 Gone) or lagging is one: the
+    marketplace still needs ``GET …/restrictions`` while events wait in the
+    outbox. A broken or stale release catalog is another: client checks go on
+    with the last good data. A missing or stale scheduler is a third.
     """
     from verify_service.support.store import catalog_alerts
 
-    return catalog_alerts(registry().catalog_store(), registry().now()) + _webhook_alerts() + _scheduler_alerts()
+    return (catalog_alerts(registry().catalog_store(), registry().now()) + _webhook_alerts() + _outbox_lag_alerts()
+            + _scheduler_alerts(scheduler))
 
 
 def _webhook_alerts() -> list[dict[str, str]]:
@@ -56,6 +73,20 @@ def _webhook_alerts() -> list[dict[str, str]]:
                            "'verify-service outbox enable'."}]
 
 
+def _outbox_lag_alerts() -> list[dict[str, str]]:
+    from verify_service.observability.metrics import oldest_pending_event
+
+    with registry().sessions() as session:
+        oldest = oldest_pending_event(session)
+    lag = registry().now() - oldest if oldest is not None else dt.timedelta(0)
+    if lag <= OUTBOX_LAG_ALERT:
+        return []
+    return [{"code": "outbox_lagging",
+             "detail": f"the oldest undelivered webhook event is {int(lag.total_seconds() // 60)} min old (alert "
+                       f"past {int(OUTBOX_LAG_ALERT.total_seconds() // 60)}). See 'verify-service outbox status' "
+                       "and the scheduler's deliver_outbox logs."}]
+
+
 def _scheduler_state() -> dict[str, object] | None:
     """The heartbeat's leader, processes and per-job latest runs; None when it cannot be read."""
     import sqlalchemy as sa
@@ -69,17 +100,29 @@ def _scheduler_state() -> dict[str, object] | None:
         return None
     return {"leader": state.leader,
             "leader_beat_at": state.leader_beat_at.isoformat() if state.leader_beat_at else None,
-            "stale": state.stale(registry().now()), "instances": state.instances, "jobs": state.jobs}
+            "stale": state.stale(registry().now()), "never_seen": state.never_seen,
+            "instances": state.instances, "jobs": state.jobs}
 
 
-def _scheduler_alerts() -> list[dict[str, str]]:
-    """A scheduler has run here, but no leader has beaten for a minute: jobs (deliveries, expiries) stand still.
+def _scheduler_alerts(state: dict[str, object] | None) -> list[dict[str, str]]:
+    """No leader has beaten for a minute, or no scheduler ever ran here: jobs (deliveries, expiries) stand still.
 
     An alert, not a failed check: the API serves fine without the scheduler.
-    A database no scheduler ever ran against gives no alert.
+    A database no scheduler has ever run against alerts only once this web
+    process has been up for :data:`SCHEDULER_GRACE` (``verify-service run``'s
+    embedded scheduler beats at once; a test app lives a few seconds).
     """
-    state = _scheduler_state()
-    if state is None or not state["stale"]:
+    if state is None:
+        return []
+    if state["never_seen"]:
+        up = time.monotonic() - current_app.extensions.get(STARTED_KEY, time.monotonic())
+        if up < SCHEDULER_GRACE.total_seconds():
+            return []
+        return [{"code": "scheduler_missing",
+                 "detail": f"scheduler: none — no scheduler has recorded a heartbeat in this database, and this "
+                           f"web process has been up {int(up)} s. Jobs (webhook deliveries, meetings, expiries) do "
+                           "not run: start 'verify-service scheduler'."}]
+    if not state["stale"]:
         return []
     since = state["leader_beat_at"] or "never"
     return [{"code": "scheduler_stale",
@@ -105,9 +148,10 @@ def readyz() -> Response:
             checks["migrations"]["detail"] = "run 'verify-service db upgrade'"
     checks["meet"] = _meet_check()
     ready = all(check["ok"] for check in checks.values())
+    scheduler = _scheduler_state() if checks["database"]["ok"] else None
     body: dict[str, object] = {"status": "ready" if ready else "not_ready", "checks": checks,
-                               "alerts": _alerts() if checks["database"]["ok"] else [],
-                               "scheduler": _scheduler_state() if checks["database"]["ok"] else None}
+                               "alerts": _alerts(scheduler) if checks["database"]["ok"] else [],
+                               "scheduler": scheduler}
     response = jsonify(body)
     response.status_code = 200 if ready else 503
     return response

@@ -97,6 +97,9 @@ class Settings:
     redis_url: str = ""                    # shared rate-limit storage for several web processes
     retention_days: int = 90               # ID evidence and reviewer notes, counted from the decision
     log_format: str = "text"               # "json" (one object per line) or "text"; production defaults to json
+    # Where `verify-service scheduler` serves its own /metrics (job runs, Meet errors); port 0 = off.
+    scheduler_metrics_port: int = 9464
+    scheduler_metrics_addr: str = "0.0.0.0"
     # Names of secrets generated for development, so the banner can say so.
     generated: tuple[str, ...] = ()
 
@@ -208,6 +211,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_url=get("VERIFY_REDIS_URL", ""),
         retention_days=_int("VERIFY_RETENTION_DAYS", get("VERIFY_RETENTION_DAYS"), 90),
         log_format=get("VERIFY_LOG_FORMAT") or ("json" if env == "production" else "text"),
+        scheduler_metrics_port=_int("VERIFY_SCHEDULER_METRICS_PORT", get("VERIFY_SCHEDULER_METRICS_PORT"), 9464,
+                                    minimum=0),
+        scheduler_metrics_addr=get("VERIFY_SCHEDULER_METRICS_ADDR") or Settings.scheduler_metrics_addr,
     )
     return finalize(settings)
 
@@ -246,6 +252,8 @@ def check(settings: Settings) -> None:
         problems.append(f"VERIFY_MEET_BACKEND must be one of {', '.join(MEET_BACKENDS)}")
     if settings.log_format not in ("json", "text"):
         problems.append("VERIFY_LOG_FORMAT must be json or text")
+    if settings.scheduler_metrics_port > 65535:
+        problems.append("VERIFY_SCHEDULER_METRICS_PORT must be a TCP port (0 to 65535; 0 turns it off)")
     if settings.meet_access_type not in ("RESTRICTED", "TRUSTED"):
         problems.append("VERIFY_MEET_ACCESS_TYPE must be RESTRICTED or TRUSTED")
     if settings.calendar_send_updates not in ("all", "externalOnly", "none"):

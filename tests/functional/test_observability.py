@@ -260,3 +260,38 @@ def test_a_page_policy_keeps_the_required_directives() -> None:
         assert directive in SESSION_PAGE_CSP
     hardened = _hardened_csp("default-src 'self'; img-src https:")
     assert hardened == "default-src 'self'; img-src https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+
+# ---------------------------------------------------------------- job runs
+
+def test_each_job_run_logs_under_its_own_run_id_and_job_name(json_app: Flask, capsys) -> None:
+    from jobs.runner import job_unit, run_recorded
+
+    def tidy_job(app: Flask) -> None:
+        with job_unit(app, "tidy_job"):
+            logging.getLogger("verify_service.test").info("tidying")
+
+    capsys.readouterr()
+    run_recorded(tidy_job, json_app)
+    run_recorded(tidy_job, json_app)
+    logging.getLogger("verify_service.test").info("after the runs")
+    lines = _json_lines(capsys.readouterr().err)
+    tidying = [line for line in lines if line["message"] == "tidying"]
+    done = [line for line in lines if line["message"].startswith("job tidy_job done in")]
+    assert len(tidying) == len(done) == 2
+    for inner, finished in zip(tidying, done):
+        assert inner["job"] == finished["job"] == "tidy_job"
+        assert inner["request_id"] == finished["request_id"] and len(inner["request_id"]) == 32
+    assert tidying[0]["request_id"] != tidying[1]["request_id"]  # one id per run
+    after = next(line for line in lines if line["message"] == "after the runs")
+    assert after["request_id"] == "-" and "job" not in after  # nothing leaks out of the run
+
+
+def test_an_explicit_extra_field_wins_over_a_bound_one(json_app: Flask, capsys) -> None:
+    from verify_service.observability.logging import bind_request_id
+
+    capsys.readouterr()
+    with bind_request_id("run-7", job="outer"):
+        logging.getLogger("verify_service.test").info("nested", extra={"job": "inner"})
+    line = next(line for line in _json_lines(capsys.readouterr().err) if line["message"] == "nested")
+    assert (line["request_id"], line["job"]) == ("run-7", "inner")

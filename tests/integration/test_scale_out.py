@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from tests.conftest import ACCOUNT_SERVICE_SECRET, API_KEY, PG_URL
@@ -88,6 +89,7 @@ class Cluster:
             VERIFY_MEET_CREATES_PER_MINUTE="1000", VERIFY_MEET_PROJECT_CREATES_PER_MINUTE="1000",
             VERIFY_CLIENT_CHECK_RATE_LIMIT="10000/second", VERIFY_WEB_WORKERS="1", VERIFY_WEB_THREADS="8")
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.metrics_ports: dict[str, int] = {}
 
     def start(self, name: str, command: list[str], **env: str) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"{name}.log").open("wb")
@@ -114,7 +116,18 @@ class Cluster:
         wait_until(up, 60, f"web process {number}")
 
     def start_scheduler(self, name: str) -> subprocess.Popen[bytes]:
-        return self.start(name, [str(BIN / "verify-service"), "scheduler"], VERIFY_BASE_URL=self.webs[0])
+        port = self.metrics_ports[name] = free_port()  # two schedulers on one host: one exporter port each
+        return self.start(name, [str(BIN / "verify-service"), "scheduler"], VERIFY_BASE_URL=self.webs[0],
+                          VERIFY_SCHEDULER_METRICS_PORT=str(port), VERIFY_SCHEDULER_METRICS_ADDR="127.0.0.1")
+
+    def job_runs(self, name: str, job: str) -> float:
+        """``verify_job_runs_total{job=…, outcome="ok"}`` from a scheduler's own /metrics."""
+        text = requests.get(f"http://127.0.0.1:{self.metrics_ports[name]}/metrics", timeout=5).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "verify_job_runs_total" and sample.labels == {"job": job, "outcome": "ok"}:
+                    return sample.value
+        return 0.0
 
     def kill(self, name: str) -> None:
         process = self.processes[name]
@@ -246,6 +259,8 @@ def test_two_web_processes_two_schedulers_and_a_killed_leader(cluster: Cluster) 
                     OutboxEvent.status != DeliveryStatus.DELIVERED)) == 0
 
         wait_until(all_delivered, 120, "every event to be delivered", every=1)
+        # The survivor's job runs are on its own /metrics (a separate scheduler is scraped on its own port).
+        assert cluster.job_runs(took_over, "deliver_outbox") > 0
         check_outcome(cluster, sessions, receiver)
     finally:
         engine.dispose()

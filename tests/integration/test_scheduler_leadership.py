@@ -31,6 +31,7 @@ from tests.support.concurrency import run_together
 from tests.support.fake_meet import FakeMeetGateway
 from verify_service.audit.models import AuditEntry
 from verify_service.db import make_engine, unit_of_work
+from verify_service.health import SCHEDULER_GRACE, STARTED_KEY
 from verify_service.ops import heartbeat
 from verify_service.ops.models import SchedulerHeartbeat, SchedulerJobRun
 from verify_service.registry import Registry
@@ -106,7 +107,7 @@ def test_readyz_alerts_on_a_stale_scheduler_heartbeat(app: Flask, client, regist
         return response.status_code, [a["code"] for a in body["alerts"]], body["scheduler"]
 
     status, codes, state = readyz()
-    assert "scheduler_stale" not in codes and state["leader"] is None  # no scheduler ever ran here
+    assert codes == [] and state["leader"] is None and state["never_seen"] is True  # no scheduler ran here yet
     heartbeat.beat(registry.sessions, "host:1:aa", role="leader", started_at=clock(), now=clock())
     heartbeat.beat(registry.sessions, "host:2:bb", role="standby", started_at=clock(), now=clock())
     heartbeat.job_finished(registry.sessions, "deliver_outbox", "host:1:aa", started_at=clock(), now=clock(),
@@ -120,6 +121,28 @@ def test_readyz_alerts_on_a_stale_scheduler_heartbeat(app: Flask, client, regist
     stale_status, codes, state = readyz()
     assert "scheduler_stale" in codes and state["stale"] is True
     assert stale_status == fresh_status == status  # an alert, never a readiness failure
+
+
+def test_readyz_alerts_when_no_scheduler_shows_up_after_the_grace_period(app: Flask, client, registry: Registry,
+                                                                         clock: FakeClock) -> None:
+    status = client.get("/readyz").status_code  # 503 here: the test schema has no Alembic revision
+
+    def codes() -> list[str]:
+        response = client.get("/readyz")
+        assert response.status_code == status  # an alert, never a readiness failure
+        return [a["code"] for a in response.get_json()["alerts"]]
+
+    assert codes() == []  # just started: the scheduler may be starting too
+    app.extensions[STARTED_KEY] = time.monotonic() - SCHEDULER_GRACE.total_seconds() + 5
+    assert codes() == []
+    app.extensions[STARTED_KEY] = time.monotonic() - SCHEDULER_GRACE.total_seconds() - 1
+    assert codes() == ["scheduler_missing"]
+    detail = client.get("/readyz").get_json()["alerts"][0]["detail"]
+    assert "verify-service scheduler" in detail and "no scheduler has recorded a heartbeat" in detail
+    heartbeat.beat(registry.sessions, "host:1:aa", role="standby", started_at=clock(), now=clock())
+    assert codes() == ["scheduler_stale"]  # one showed up, but nobody leads
+    heartbeat.beat(registry.sessions, "host:1:aa", role="leader", started_at=clock(), now=clock())
+    assert codes() == []
 
 
 # ---------------------------------------------------------------- the lock, in process
@@ -187,7 +210,8 @@ def lead_db() -> Iterator[str]:
 def scheduler_env(url: str, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERIFY_")}
     env.update(VERIFY_ENV="development", VERIFY_DATABASE_URL=url, VERIFY_INSTANCE_DIR=str(tmp_path / "instance"),
-               VERIFY_SCHEDULER_BEAT_SECONDS="1", VERIFY_SCHEDULER_POLL_SECONDS="1")
+               VERIFY_SCHEDULER_BEAT_SECONDS="1", VERIFY_SCHEDULER_POLL_SECONDS="1",
+               VERIFY_SCHEDULER_METRICS_PORT="0")  # two on one host: no exporter (test_scheduler_metrics.py has it)
     return env
 
 

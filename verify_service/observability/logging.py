@@ -4,6 +4,8 @@
 handler on the root logger (replacing its own earlier one, so calling it again
 is harmless). In ``json`` format every line is one JSON object with ``time``,
 ``level``, ``logger``, ``message``, ``request_id`` and any ``extra`` fields.
+Work outside a request binds its own id (and fields, e.g. a job run's ``job``)
+with :func:`bind_request_id`.
 
 Secrets and personal data never reach the output: ``extra`` keys that look
 sensitive are replaced, and launch-link tokens and bearer credentials are cut
@@ -37,6 +39,9 @@ _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+# Fields every record in the current context carries (e.g. the job of a job run); never mutated in place.
+current_log_fields: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar(
+    "log_fields", default=())
 
 
 def new_request_id() -> str:
@@ -52,19 +57,21 @@ def sane_request_id(value: str | None) -> str | None:
 
 
 @contextlib.contextmanager
-def bind_request_id(request_id: str | None = None) -> Iterator[str]:
-    """Tag every log record in this block with ``request_id`` (a new one when not given).
+def bind_request_id(request_id: str | None = None, **fields: str) -> Iterator[str]:
+    """Tag every log record in this block with ``request_id`` (a new one when not given) and ``fields``.
 
-    For work outside a request, e.g. one job run::
+    For work outside a request, e.g. one job run (``jobs/runner.py``)::
 
-        with bind_request_id() as run_id:
+        with bind_request_id(job="deliver_outbox") as run_id:
             ...
     """
     value = sane_request_id(request_id) or new_request_id()
     token = current_request_id.set(value)
+    fields_token = current_log_fields.set(current_log_fields.get() + tuple(fields.items()))
     try:
         yield value
     finally:
+        current_log_fields.reset(fields_token)
         current_request_id.reset(token)
 
 
@@ -92,11 +99,13 @@ def redact(value: Any) -> Any:
 
 
 class RequestIdFilter(logging.Filter):
-    """Sets ``record.request_id`` from the current request or job run (``-`` outside both)."""
+    """Sets ``record.request_id`` from the current request or job run (``-`` outside both), and bound fields."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "request_id", None):
             record.request_id = current_request_id.get() or "-"
+        for name, value in current_log_fields.get():
+            record.__dict__.setdefault(name, value)  # an explicit ``extra`` wins
         return True
 
 

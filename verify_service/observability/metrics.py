@@ -12,6 +12,11 @@ never fails the scrape; it counts ``verify_metrics_collect_errors_total``.
 
 ``/metrics`` has no authentication: bind it to a private network or allow-list
 the scraper at the proxy; never expose it publicly.
+
+A separate ``verify-service scheduler`` process serves no app, so it exposes
+its own metrics (job runs, Meet errors of the meetings it prepares) with
+:func:`start_exporter` on ``VERIFY_SCHEDULER_METRICS_PORT``: one more scrape
+target per scheduler machine.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
+from wsgiref.simple_server import WSGIServer
 
 import sqlalchemy as sa
 from flask import Blueprint, Response
@@ -30,15 +36,19 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
 STATEMENT_TIMEOUT_MS = 2000
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Waits for a reviewer: seconds to hours (a call expires after VERIFY_SESSION_TTL_MINUTES, 30 by default).
+WAIT_BUCKETS = (10, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200)
 
 REQUESTS = Counter("verify_http_requests_total", "HTTP requests answered, by endpoint, method and status class.",
                    ["endpoint", "method", "status"])
@@ -46,6 +56,9 @@ LATENCY = Histogram("verify_http_request_duration_seconds", "Time to answer an H
                     ["endpoint", "method"], buckets=LATENCY_BUCKETS)
 COLLECT_ERRORS = Counter("verify_metrics_collect_errors_total",
                          "Business gauges that could not be read from the database during a scrape.", ["group"])
+SESSION_WAIT = Histogram("verify_session_wait_seconds",
+                         "How long a freelancer waited for a reviewer: from the meeting being ready (a booked "
+                         "call: its time) to the claim.", buckets=WAIT_BUCKETS)
 MEET_ERRORS = Counter("verify_meet_api_errors_total",
                       "Meet API calls that failed while creating a meeting (kind: rate_limited or error).", ["kind"])
 
@@ -60,6 +73,27 @@ def multiprocess_dir() -> str | None:
 def record_meet_error(kind: str) -> None:
     """Count one failed Meet call (``rate_limited`` or ``error``)."""
     MEET_ERRORS.labels(kind=kind).inc()
+
+
+def record_session_wait(waiting_since: dt.datetime, claimed_at: dt.datetime) -> None:
+    """Observe one claim's wait (never negative: a booked call claimed before its time waited 0 s)."""
+    SESSION_WAIT.observe(_age(waiting_since, claimed_at))
+
+
+def start_exporter(addr: str, port: int) -> WSGIServer | None:
+    """Serve this process's metrics (default registry) on ``http://addr:port/metrics`` from a daemon thread.
+
+    Returns the server, or ``None`` when it could not listen: that fails open,
+    logged as an error, and the process goes on without an exporter (its
+    jobs matter more than their metrics).
+    """
+    try:
+        server, _thread = start_http_server(port, addr=addr)
+    except OSError as exc:
+        log.error("metrics exporter could not listen on %s:%d (%s); running without it", addr, port, exc)
+        return None
+    log.info("metrics exporter serving http://%s:%d/metrics", addr, port)
+    return server
 
 
 # ---------------------------------------------------------------- business gauges
@@ -103,8 +137,7 @@ class BusinessCollector(Collector):
         counts = dict(connection.execute(
             sa.select(OutboxEvent.status, sa.func.count()).where(OutboxEvent.status != DeliveryStatus.DELIVERED)
             .group_by(OutboxEvent.status)).all())
-        oldest = connection.scalar(sa.select(sa.func.min(OutboxEvent.created_at))
-                                   .where(OutboxEvent.status == DeliveryStatus.PENDING))
+        oldest = oldest_pending_event(connection)
         yield _gauge("verify_outbox_pending", "Webhook events not yet delivered.",
                      counts.get(DeliveryStatus.PENDING, 0))
         yield _gauge("verify_outbox_lag_seconds", "Age of the oldest undelivered webhook event.", _age(oldest, now))
@@ -123,6 +156,14 @@ class BusinessCollector(Collector):
         yield _gauge("verify_meet_quota_used_ratio",
                      "Meet spaces created in the last minute, as a share of the project's per-minute budget.",
                      (created or 0) / self.project_budget if self.project_budget else 0)
+
+
+def oldest_pending_event(connection: sa.Connection | Session) -> dt.datetime | None:
+    """When the oldest webhook event still waiting for delivery was created (``None``: none waits)."""
+    from verify_service.webhooks.models import DeliveryStatus, OutboxEvent
+
+    return connection.scalar(sa.select(sa.func.min(OutboxEvent.created_at))
+                             .where(OutboxEvent.status == DeliveryStatus.PENDING))
 
 
 def _gauge(name: str, documentation: str, value: float | None) -> GaugeMetricFamily:

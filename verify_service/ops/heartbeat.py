@@ -78,10 +78,16 @@ class SchedulerState:
     instances: list[dict[str, Any]]
     jobs: dict[str, dict[str, Any]]
 
+    @property
+    def never_seen(self) -> bool:
+        """No scheduler has recorded itself here: none ever ran (a fresh install, a test), or none runs now
+        and none ever ran a job."""
+        return not self.instances and not self.jobs
+
     def stale(self, now: dt.datetime) -> bool:
         """True when some scheduler has run here but no leader has beaten within :data:`STALE_AFTER`."""
-        if not self.instances and not self.jobs:
-            return False  # no scheduler has ever run against this database (a fresh install, the tests)
+        if self.never_seen:
+            return False  # nothing to be stale: /readyz reports a missing scheduler on its own
         return self.leader_beat_at is None or now - self.leader_beat_at > STALE_AFTER
 
 

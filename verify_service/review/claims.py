@@ -26,6 +26,7 @@ from verify_service.calls.models import CallSession
 from verify_service.calls.state import SessionStatus, transition
 from verify_service.db import for_update, unit_of_work
 from verify_service.errors import DomainError
+from verify_service.observability.metrics import record_session_wait
 from verify_service.review.decisions import claim_session, release_session
 from verify_service.review.models import Reviewer
 
@@ -62,6 +63,8 @@ def take_session(sessions: sessionmaker[Session], gateway: MeetGateway, call_ses
     with unit_of_work(sessions) as session:
         call = claim_session(session, call_session_id, reviewer_id=reviewer_id, now=now)
         email = session.get_one(Reviewer, reviewer_id).email
+    # claim_session stamps claimed_at only on a new claim (a repeated click keeps the first time).
+    new_claim = call.claimed_at == now
     try:
         add_reviewer(gateway, call, email)  # fails closed: no co-host, no claim
     except MeetError as exc:
@@ -71,7 +74,15 @@ def take_session(sessions: sessionmaker[Session], gateway: MeetGateway, call_ses
             release_session(session, call_session_id, reviewer_id=reviewer_id, now=now, reason="meet_error")
         raise CohostFailed("Google Meet did not accept you as co-host of this call, so the session went back to "
                            "the queue. Try claiming it again in a moment.") from exc
+    if new_claim:  # only a claim that stands ends the wait
+        record_session_wait(waiting_since(call), now)
     return call
+
+
+def waiting_since(call: CallSession) -> dt.datetime:
+    """When the freelancer started waiting: the meeting was ready, and for a booked call not before its time."""
+    ready = call.meet_ready_at or call.created_at
+    return max(ready, call.scheduled_for) if call.scheduled_for is not None else ready
 
 
 def note_activity(session: Session, call_session_id: str, *, reviewer_id: int, now: dt.datetime) -> None:
