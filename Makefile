@@ -6,6 +6,8 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 # The browser tests: Debian's Chromium (never a downloaded browser) and axe-core from the npm registry.
 CHROMIUM := /usr/bin/chromium
+# The HTTP load generator of the benchmarks: Debian's wrk.
+WRK := /usr/bin/wrk
 AXE := tests/browser/node_modules/axe-core/axe.min.js
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -45,8 +47,16 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 test: $(STAMP_TEST) $(CHROMIUM) $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## bench: every tests/bench/bench_*.py, one after the other (figures on stdout; not part of `make test`)
-bench: $(STAMP_TEST)
+$(WRK):
+	@echo "installing Debian's wrk package for the HTTP benchmarks"
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends wrk || \
+	  ( $(if $(filter 0,$(shell id -u)),,sudo) apt-get update && \
+	    $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends wrk )
+
+## bench: every tests/bench/bench_*.py, one after the other (figures on stdout; not part of `make test`).
+## PostgreSQL: VERIFY_BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/bench), created,
+## migrated and seeded by the scripts themselves.
+bench: $(STAMP_TEST) $(WRK)
 	@set -e; for script in tests/bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script $(BENCH_ARGS); echo; done
 
 clean:

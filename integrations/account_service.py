@@ -100,6 +100,13 @@ class WebhookSender:
         if session is None:
             session = requests.Session()
             session.headers["User-Agent"] = USER_AGENT
+            # The environment's proxy and CA settings for this URL, read once with requests' own rules
+            # rather than on every POST (that lookup walks os.environ twice: about a fifth of the relay's
+            # time per delivery in tests/bench/bench_relay.py).
+            found = session.merge_environment_settings(self.url, {}, None, None, None)
+            session.proxies.update(found["proxies"])
+            session.verify = found["verify"]
+            session.trust_env = False
             self._local.session = session
         return session
 

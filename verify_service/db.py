@@ -32,6 +32,8 @@ NAMING_CONVENTION = {
 
 # Execution option a write unit of work sets on its connection (see module doc).
 WRITE_OPTION = "verify_write"
+# PostgreSQL: how long opening a connection may take (libpq ``connect_timeout``).
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 class Base(DeclarativeBase):
@@ -84,9 +86,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
         return engine
+    # A restarted server leaves dead connections in the pool: each is pinged before use and replaced.
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    # An unreachable server (not a refusing one) must not hold a request past gunicorn's worker timeout:
+    # the request fails fast with a 503 instead (see errors.database_error_response).
+    kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **kwargs.get("connect_args", {})}
     return sa.create_engine(url, **kwargs)
 
 

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, Response, json, render_template, request
 from werkzeug.exceptions import HTTPException
 
@@ -158,12 +159,47 @@ def http_error_response(error: HTTPException) -> Response:
     return _render(problem)
 
 
+# How long a client should wait before retrying while the database is unreachable (a restart takes seconds).
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(error: sa.exc.DBAPIError) -> bool:
+    """Whether ``error`` means "the database cannot serve right now" rather than a bug.
+
+    Operational errors are the driver's word for it: a refused connection, a server shutting down or
+    starting up, a connection cut mid-transaction, too many connections, a lock or statement timeout.
+    SQLAlchemy also flags any error that invalidated its connection (a disconnect).
+    """
+    return isinstance(error, sa.exc.OperationalError) or error.connection_invalidated
+
+
+def internal_error_response(_error: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _render(Problem(500, "internal_error", "Internal error",
+                           "Something went wrong on our side. Nothing was changed; please try again."))
+
+
+def database_error_response(error: sa.exc.DBAPIError) -> Response:
+    """503 with Retry-After while the database is unreachable; any other driver error is a bug (500).
+
+    Fails closed: nothing is served from a guess. The pool pings connections before use
+    (``pool_pre_ping``), so once the database is back the next request gets a fresh connection.
+    """
+    if not database_unavailable(error):
+        return internal_error_response(error)
+    # The driver's class and first line, never the statement or its parameters (personal data).
+    first_line = str(error.orig).splitlines()[0][:200] if str(error.orig) else ""
+    log.warning("database unavailable on %s %s: %s: %s", request.method, request.path,
+                type(error.orig).__name__, first_line)
+    detail = "The service cannot reach its database right now; please try again in a few seconds."
+    if _wants_problem_json():
+        detail += " A POST retried with the same Idempotency-Key takes effect at most once."
+    return _render(Problem(503, "database_unavailable", "Temporarily unavailable", detail,
+                           headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}))
+
+
 def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(DomainError, domain_error_response)
     app.register_error_handler(HTTPException, http_error_response)
-
-    @app.errorhandler(Exception)
-    def _unexpected(error: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return _render(Problem(500, "internal_error", "Internal error",
-                               "Something went wrong on our side. Nothing was changed; please try again."))
+    app.register_error_handler(sa.exc.DBAPIError, database_error_response)
+    app.register_error_handler(Exception, internal_error_response)

@@ -61,6 +61,16 @@ def test_the_api_refuses_unknown_and_closed_accounts_and_callers_without_a_key(f
                    409, "account_closed")
 
 
+def test_a_mail_scanner_probing_with_head_does_not_spend_the_link(freelancer: Api) -> None:
+    url = path_of(launch_url(freelancer))
+    client = freelancer.client.application.test_client()
+    probed = client.head(url)
+    assert probed.status_code == 200 and "Set-Cookie" not in probed.headers
+    assert probed.headers["Cache-Control"] == "no-store"
+    assert client.get(url).status_code == 303  # the freelancer's click still opens the session
+    assert client.get(url).status_code == 410
+
+
 def test_a_link_opens_a_session_once(freelancer: Api) -> None:
     url = path_of(launch_url(freelancer))
     client = freelancer.client.application.test_client()

@@ -79,7 +79,8 @@ class Receiver:
                 time.sleep(0.1)
         assert self._server is not None
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # A short poll, so stop() (waiting for the serving loop to notice) takes ~50 ms, not 0.5 s.
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def stop(self) -> None:
         if self._server is not None:

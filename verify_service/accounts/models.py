@@ -32,6 +32,13 @@ class Account(Base):
     """
 
     __tablename__ = "accounts"
+    __table_args__ = (
+        # The leads' account list without a search: held accounts, then the rest, changed last first.
+        sa.Index("ix_accounts_updated_at", "updated_at", "id"),
+        # The leads' search by id prefix (LIKE 'q%'): PostgreSQL needs the pattern operator class for LIKE
+        # to use an index under a non-C collation. (SQLite gets a plain index.)
+        sa.Index("ix_accounts_id_pattern", "id", postgresql_ops={"id": "varchar_pattern_ops"}),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     display_name: Mapped[str | None] = mapped_column(sa.String(200))
@@ -82,6 +89,8 @@ class Hold(Base):
         # The hot path reads an account's active holds.
         sa.Index("ix_holds_account_active", "account_id",
                  sqlite_where=sa.text("lifted_at IS NULL"), postgresql_where=sa.text("lifted_at IS NULL")),
+        # The lead's account page lists every hold, lifted ones too.
+        sa.Index("ix_holds_account_id", "account_id"),
         # At most one active hold of each automatic kind per account.
         sa.Index("uq_holds_active_automatic_kind", "account_id", "kind", unique=True,
                  sqlite_where=sa.text("lifted_at IS NULL AND kind <> 'manual'"),

@@ -2,13 +2,72 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StrictBool, field_validator
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    StrictBool,
+    UrlConstraints,
+    field_validator,
+)
 
 from verify_service.accounts.domain import Capability, HoldKind, RequestReason, RequestStatus, VerificationStatus
 
 ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
+# IANA zone names this machine knows, listed in the OpenAPI document so that it says exactly what
+# is accepted. "localtime" (the server's own zone) and "Factory" (a placeholder) mean nothing for a person.
+TIME_ZONES = frozenset(zoneinfo.available_timezones() - {"localtime", "Factory"})
+
+# Domains no one can receive mail at (.test, .local, .invalid ...): EmailStr refuses them, and the
+# document says so, as a pattern of what is *not* accepted (any letter case, as the domain is compared).
+_ANY_CASE = "|".join("".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in name)
+                     for name in SPECIAL_USE_DOMAIN_NAMES)
+EMAIL_SCHEMA = {"not": {"pattern": f"[@.]({_ANY_CASE})$"},
+                "description": "An address people can receive mail at: special-use domains such as `.test`, "
+                               "`.local` or `.invalid` are refused."}
+
+# Not only spaces, and no NUL (U+0000): PostgreSQL text cannot hold it (it was a 500 there).
+NAME_PATTERN = r"^[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$"
+# What HttpUrl takes beyond "format: uri": the http or https scheme, and a host.
+HTTP_URL_PATTERN = r"^[hH][tT][tT][pP][sS]?://([^/?#@]*@)?[^/?#@:]"
+# The column's size. Input is held to less: normalising may lengthen a URL ("http://a" -> "http://a/").
+PHOTO_URL_MAX = 2048
+
+
+def _stored_url_fits(value: HttpUrl) -> HttpUrl:
+    if len(str(value)) > PHOTO_URL_MAX:
+        raise ValueError(f"must be at most {PHOTO_URL_MAX} characters once normalised")
+    return value
+
+
+def _text_only(value: Any) -> Any:
+    # Pydantic would also read a number as seconds since the epoch; the document says "a date-time string".
+    if isinstance(value, (str, dt.datetime)):
+        return value
+    raise ValueError("must be a date-time string with a time zone, e.g. 2026-11-29T12:00:00Z")
+
+
+def _fits_in_utc(value: dt.datetime) -> dt.datetime:
+    # "9999-12-31T23:59:59-12:00" is a valid date-time, but past the last one Python holds once in UTC.
+    try:
+        value.astimezone(dt.timezone.utc)
+    except OverflowError as exc:
+        raise ValueError("is out of range (years 1 to 9999 in UTC)") from exc
+    return value
+
+
+# A date-time with a time zone, given as text (RFC 3339), that can be stored (in UTC).
+DateTimeText = Annotated[AwareDatetime, BeforeValidator(_text_only), AfterValidator(_fits_in_utc)]
 
 
 class AccountPath(BaseModel):
@@ -18,13 +77,18 @@ class AccountPath(BaseModel):
 class ProfileIn(BaseModel):
     """The profile snapshot a reviewer confirms during the call."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # No whitespace stripping: the document's lengths and patterns then hold for the text as sent.
+    model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, description="Name as shown on the profile.")
-    email: EmailStr
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN,
+                      description="Name as shown on the profile (not only spaces; no NUL characters).")
+    email: EmailStr = Field(json_schema_extra=EMAIL_SCHEMA)
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code, e.g. `DE`.")
-    photo_url: HttpUrl | None = Field(None, description="The profile photo the reviewer compares with.")
-    timezone: str | None = Field(None, max_length=64, description="IANA time zone, e.g. `Europe/Berlin`.")
+    photo_url: Annotated[HttpUrl, UrlConstraints(max_length=2000), AfterValidator(_stored_url_fits),
+                         Field(json_schema_extra={"pattern": HTTP_URL_PATTERN})] | None = Field(
+        None, description="The profile photo the reviewer compares with: an http(s) URL with a host.")
+    timezone: Annotated[str, Field(max_length=64, json_schema_extra={"enum": sorted(TIME_ZONES)})] | None = Field(
+        None, description="IANA time zone, e.g. `Europe/Berlin`.")
     locale: str | None = Field(None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35,
                                description="BCP 47 language tag, e.g. `en-GB`.")
 
@@ -33,10 +97,8 @@ class ProfileIn(BaseModel):
     def _known_zone(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+        if value not in TIME_ZONES:
+            raise ValueError(f"unknown time zone {value!r}")
         return value
 
 
@@ -58,7 +120,7 @@ class VerificationRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: RequestReason
-    deadline: AwareDatetime | None = Field(
+    deadline: DateTimeText | None = Field(
         None, description="When verification must be done by (with a time zone). Must be in the future; "
                           "once it passes without a pass, the pending hold is placed.")
     place_hold: StrictBool = Field(False, description="Place the `verification_pending` hold now.")

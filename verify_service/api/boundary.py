@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from verify_service.api import idempotency
 from verify_service.api.auth import require_api_key
-from verify_service.errors import MalformedRequest, UnsupportedMediaType
+from verify_service.errors import InvalidInput, MalformedRequest, UnsupportedMediaType
 from verify_service.registry import db_session, registry
 
 
@@ -23,11 +23,13 @@ def authenticate_api_request() -> None:
 
 
 def check_json_body() -> None:
-    """``before_request``: a body must be JSON that parses, so the error says what is wrong.
+    """``before_request``: a body must be a JSON object, so the error says what is wrong.
 
     Raises:
         UnsupportedMediaType: the body is not declared as JSON.
         MalformedRequest: the body is not valid JSON.
+        InvalidInput: the body is JSON but not an object (every API body is one; flask-openapi3
+            would otherwise parse a JSON *string* body a second time, as if it were the object).
     """
     if request.method not in ("POST", "PUT", "PATCH"):
         return
@@ -36,17 +38,22 @@ def check_json_body() -> None:
     if not request.is_json:
         raise UnsupportedMediaType("send the body as JSON with 'Content-Type: application/json'")
     try:
-        json.loads(request.get_data(cache=True) or b"")
-    except ValueError as exc:
+        body = json.loads(request.get_data(cache=True) or b"")
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise MalformedRequest(f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise InvalidInput.for_field("body", "must be a JSON object")
 
 
 def _stored(response: Response) -> idempotency.StoredResponse:
     headers = {name: response.headers[name] for name in idempotency.REPLAYED_HEADERS if name in response.headers}
-    return idempotency.StoredResponse(response.status_code, response.get_json(silent=True), headers)
+    stored = idempotency.StoredResponse(response.status_code, response.get_json(silent=True), headers)
+    return idempotency.seal(stored, registry().settings.secret_key)
 
 
 def _replay(stored: idempotency.StoredResponse) -> Response:
+    """Raises: IdempotentResponseUnreadable (a sealed response, and the secret key has changed since)."""
+    stored = idempotency.unseal(stored, registry().settings.secret_key)
     response = make_response(json.dumps(stored.body), stored.status)
     response.headers.update(stored.headers)
     response.headers["Idempotent-Replayed"] = "true"
@@ -57,7 +64,7 @@ def api_write(view: Callable[..., Any]) -> Callable[..., Response]:
     """Run ``view`` as one write transaction, committing once at the end.
 
     For POSTs with an ``Idempotency-Key``: replay the remembered response, or
-    remember this one in the same transaction as its effect.
+    remember this one in the same transaction as its effect (sealed when it is ``Cache-Control: no-store``).
     """
 
     @functools.wraps(view)

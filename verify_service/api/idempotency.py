@@ -5,10 +5,16 @@ operation's effect, so either both exist or neither does. Two requests
 racing with one key meet at the unique constraint: the loser rolls back and
 replays the winner's response. Only successful (2xx) responses are
 remembered; an error leaves no trace, so the client may retry the key.
+
+A response marked ``Cache-Control: no-store`` carries a secret (a launch
+link's sign-in token, otherwise kept only as a hash): its body is encrypted
+with a key derived from ``VERIFY_SECRET_KEY`` before it is written down, so
+the table (a backup, a read replica) never holds the secret in the clear.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import hashlib
@@ -16,12 +22,14 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.orm import Session
 
 from verify_service.api.models import IdempotencyKey
 from verify_service.errors import Conflict
 
-REPLAYED_HEADERS = ("Content-Type", "Location", "ETag")
+REPLAYED_HEADERS = ("Content-Type", "Location", "ETag", "Cache-Control")
+SEALED = "sealed"
 
 
 class IdempotencyKeyReused(Conflict):
@@ -29,11 +37,50 @@ class IdempotencyKeyReused(Conflict):
     title = "This Idempotency-Key was used for a different request"
 
 
+class IdempotentResponseUnreadable(Conflict):
+    code = "idempotency_key_unreadable"
+    title = "The response remembered for this Idempotency-Key cannot be read"
+
+
 @dataclasses.dataclass(frozen=True)
 class StoredResponse:
     status: int
     body: Any
     headers: dict[str, str]
+
+    @property
+    def secret(self) -> bool:
+        return "no-store" in self.headers.get("Cache-Control", "")
+
+
+def _fernet(secret_key: str) -> Fernet:
+    digest = hashlib.sha256(b"verify-service idempotent responses\n" + secret_key.encode("utf-8")).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def seal(stored: StoredResponse, secret_key: str) -> StoredResponse:
+    """``stored`` as it may be written down: a secret response's body encrypted."""
+    if not stored.secret:
+        return stored
+    token = _fernet(secret_key).encrypt(json.dumps(stored.body).encode("utf-8")).decode("ascii")
+    return dataclasses.replace(stored, body={SEALED: token})
+
+
+def unseal(stored: StoredResponse, secret_key: str) -> StoredResponse:
+    """The response :func:`seal` was given.
+
+    Raises:
+        IdempotentResponseUnreadable: it was sealed with another secret key (rotated since).
+    """
+    if not stored.secret:
+        return stored
+    try:
+        body = json.loads(_fernet(secret_key).decrypt(str(stored.body[SEALED]).encode("ascii")))
+    except (InvalidToken, KeyError, TypeError, ValueError) as exc:
+        raise IdempotentResponseUnreadable(
+            "the response to this Idempotency-Key was sealed with a secret key that has since changed; "
+            "send the request again with a new key") from exc
+    return dataclasses.replace(stored, body=body)
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:

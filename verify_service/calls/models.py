@@ -96,6 +96,13 @@ class Outcome(Base):
     """A reviewer's decision on a session; a fail becomes final only after a lead's second review."""
 
     __tablename__ = "outcomes"
+    __table_args__ = (
+        # "My sessions": what a reviewer decided lately, newest first.
+        sa.Index("ix_outcomes_decided_by_decided_at", "decided_by_id", "decided_at"),
+        # The second-review list: fails not final yet, oldest first (few rows among all outcomes).
+        sa.Index("ix_outcomes_awaiting_second_review", "decided_at",
+                 sqlite_where=sa.text("final IS 0"), postgresql_where=sa.text("final IS false")),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     # One decision per session: the database refuses a second (optimistic concurrency's last line).

@@ -50,11 +50,16 @@ def post_launch_link(path: AccountPath, header: IdempotencyHeaders) -> Response:
     response = jsonify({"url": f"{base}{url_for('freelancer.launch', token=issued.token)}",
                         "expires_at": accounts.isoformat(issued.expires_at)})
     response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"  # a sign-in secret: never cached, kept for replays only sealed
     return response
 
 
 @pages.get("/launch/<token>")
 def launch(token: str) -> Response:
+    if request.method == "HEAD":  # mail scanners probe links with HEAD: never spend the single use on one
+        response = make_response("", 200)
+        response.headers["Cache-Control"] = "no-store"
+        return response
     session = db_session(write=True)
     opened = services.open_session(session, token, now=registry().now())
     if opened is None:

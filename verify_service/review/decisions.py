@@ -370,9 +370,16 @@ def second_review(session: Session, outcome_id: str, *, lead_id: int, decision: 
 
 # ---------------------------------------------------------------- queries
 
+def pending_second_reviews_query(limit: int = 50) -> sa.Select[tuple[Outcome]]:
+    """Fails waiting for a lead, oldest first (closed accounts' are left out: they can no longer be decided).
+
+    Joined to ``Account``, so a caller can add its columns without another query.
+    """
+    return (sa.select(Outcome).join(Account, Account.id == Outcome.account_id)
+            .where(Outcome.result == OutcomeResult.FAILED, Outcome.final.is_(False), Account.closed_at.is_(None))
+            .order_by(Outcome.decided_at, Outcome.id).limit(limit))
+
+
 def pending_second_reviews(session: Session, *, limit: int = 50) -> Sequence[Outcome]:
-    """Fails waiting for a lead, oldest first (closed accounts' are left out: they can no longer be decided)."""
-    return session.scalars(
-        sa.select(Outcome).join(Account, Account.id == Outcome.account_id)
-        .where(Outcome.result == OutcomeResult.FAILED, Outcome.final.is_(False), Account.closed_at.is_(None))
-        .order_by(Outcome.decided_at, Outcome.id).limit(limit)).all()
+    """See :func:`pending_second_reviews_query`."""
+    return session.scalars(pending_second_reviews_query(limit)).all()

@@ -16,7 +16,12 @@ from sqlalchemy.orm import Session
 from verify_service.accounts.models import Account
 from verify_service.calls.models import CallParticipant, CallSession, MeetingStatus, Outcome
 from verify_service.calls.state import SessionStatus
-from verify_service.review.decisions import APPOINTMENT_LEAD, CallSessionNotFound, Forbidden, pending_second_reviews
+from verify_service.review.decisions import (
+    APPOINTMENT_LEAD,
+    CallSessionNotFound,
+    Forbidden,
+    pending_second_reviews_query,
+)
 from verify_service.review.identity import matching_accounts
 from verify_service.review.models import IdentityDocument, Reviewer, Role
 
@@ -175,9 +180,7 @@ class PendingReview:
 
 
 def second_reviews(session: Session) -> list[PendingReview]:
-    """Fails waiting for a lead, oldest first, with what the list shows about each."""
-    found = []
-    for outcome in pending_second_reviews(session):
-        found.append(PendingReview(outcome, session.get_one(Account, outcome.account_id),
-                                   session.get_one(Reviewer, outcome.decided_by_id)))
-    return found
+    """Fails waiting for a lead, oldest first, with what the list shows about each (one query)."""
+    rows = session.execute(pending_second_reviews_query().add_columns(Account, Reviewer)
+                           .join(Reviewer, Reviewer.id == Outcome.decided_by_id)).all()
+    return [PendingReview(outcome, account, reviewer) for outcome, account, reviewer in rows]

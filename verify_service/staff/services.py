@@ -90,7 +90,7 @@ def sign_in_with_password(session: Session, email: str, password: str, *, ip: st
     email = normalize_email(email)[:320]
     keys = [throttle.account_key(email), throttle.ip_key(ip)]
     reviewer = find_reviewer(session, email) if email else None
-    lock = throttle.active_lock(session, keys, now=now)
+    lock = throttle.begin_attempt(session, keys, now=now)
     if lock is not None:
         _audit_failure(session, reviewer, "locked", "password", now)
         return SignInStep(refusal=Refusal.LOCKED, retry_at=lock.until)
@@ -148,7 +148,7 @@ def verify_second_step(session: Session, staff_session: StaffSession, code: str,
             or reviewer is None or not reviewer.active or reviewer.totp_confirmed_at is None):
         return SignInStep(refusal=Refusal.STEP_EXPIRED)
     keys = [throttle.account_key(reviewer.email), throttle.ip_key(staff_session.ip)]
-    lock = throttle.active_lock(session, keys, now=now)
+    lock = throttle.begin_attempt(session, keys, now=now)
     if lock is not None:
         _audit_failure(session, reviewer, "locked", "second_step", now)
         return SignInStep(refusal=Refusal.LOCKED, retry_at=lock.until)

@@ -67,6 +67,18 @@ def active_lock(session: Session, keys: list[Key], *, now: dt.datetime) -> Lock 
     return Lock(row.kind, row.locked_until or now, row.failures)
 
 
+def begin_attempt(session: Session, keys: list[Key], *, now: dt.datetime) -> Lock | None:
+    """Start a sign-in attempt on ``keys`` (the account's key first); returns the lock that refuses it, if any.
+
+    The account's counter row is locked until the transaction ends (PostgreSQL: FOR UPDATE, the row
+    created if missing), so attempts on one account are checked one after another: each sees the
+    failures of those before it. Without this, a burst of parallel guesses would all pass the lock
+    check before any failure was counted, and get as many password checks as the burst is wide.
+    """
+    _locked_row(session, keys[0], now=now)
+    return active_lock(session, keys, now=now)
+
+
 def note_failure(session: Session, key: Key, *, now: dt.datetime) -> Lock | None:
     """Count one failure against ``key``; returns the lock when this failure starts one, else None."""
     row = _locked_row(session, key, now=now)

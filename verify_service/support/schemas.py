@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 
 class BrandIn(BaseModel):
@@ -19,10 +19,10 @@ class ClientHintsIn(BaseModel):
 
     brands: list[BrandIn] = Field(default_factory=list, max_length=10)
     fullVersionList: list[BrandIn] = Field(default_factory=list, max_length=10)  # noqa: N815 (the browser's name)
-    mobile: bool | None = None
+    mobile: StrictBool | None = None
     platform: str | None = Field(None, max_length=50)
     platformVersion: str | None = Field(None, max_length=50)  # noqa: N815
-    touchMac: bool = Field(False, description="The page's iPadOS test: a Mac user agent with a touch screen.")  # noqa: N815
+    touchMac: StrictBool = Field(False, description="The page's iPadOS test: a Mac user agent with a touch screen.")  # noqa: N815
 
 
 class ClientCheckIn(BaseModel):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from verify_service.accounts.schemas import ACCOUNT_ID_PATTERN, ProfileIn, VerificationRequestIn
+from verify_service.accounts.schemas import ACCOUNT_ID_PATTERN, DateTimeText, ProfileIn, VerificationRequestIn
 from verify_service.errors import MalformedRequest
 
 IGNORE_UNKNOWN = ConfigDict(extra="ignore")
@@ -24,9 +24,9 @@ class Envelope(BaseModel):
 
     model_config = IGNORE_UNKNOWN
 
-    # The length fits the receipts table, which keeps the type of every event.
-    type: str = Field(min_length=1, max_length=100)
-    timestamp: AwareDatetime = Field(description="When the account service emitted the event.")
+    # The length fits the receipts table, which keeps the type of every event (and PostgreSQL text holds no NUL).
+    type: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00]+$")
+    timestamp: DateTimeText = Field(description="When the account service emitted the event.")
     data: dict[str, Any]
 
 
