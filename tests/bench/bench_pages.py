@@ -59,7 +59,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 import sqlalchemy as sa  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
 
-from tests.bench.common import bench_settings, database_url, describe_machine, prepared_engine  # noqa: E402
+from tests.bench.support import (  # noqa: E402
+    PAGES_DATABASE_URL, bench_settings, database_url, describe_machine, prepared_engine)
 from tests.bench.support import percentile  # noqa: E402
 from verify_service import create_app  # noqa: E402
 from verify_service.db import make_engine, unit_of_work  # noqa: E402
@@ -391,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", help="base URL; default: $VERIFY_BENCH_DATABASE_URL or bench_pages")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args, _unknown = parser.parse_known_args(argv)  # make bench passes one BENCH_ARGS to every script
-    base = database_url(args.database_url)
+    base = database_url(args.database_url, PAGES_DATABASE_URL)
     if sa.make_url(base).get_backend_name() != "postgresql":
         raise SystemExit("bench_pages generates its data with PostgreSQL SQL: give a postgresql URL")
     sizes = [Size(int(s), size_url(base, int(s))) for s in args.sizes.split(",")]

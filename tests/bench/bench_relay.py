@@ -50,7 +50,8 @@ from standardwebhooks import Webhook  # noqa: E402
 
 from integrations.account_service import OutboundMessage  # noqa: E402
 from jobs.outbox import deliver_outbox, relay_for  # noqa: E402
-from tests.bench.common import bench_settings, database_url, describe_machine, prepared_engine  # noqa: E402
+from tests.bench.support import (  # noqa: E402
+    PAGES_DATABASE_URL, bench_settings, database_url, describe_machine, prepared_engine)
 from verify_service import create_app  # noqa: E402
 from verify_service.accounts.models import Account  # noqa: E402
 from verify_service.registry import KEY  # noqa: E402
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     args, _unknown = parser.parse_known_args(argv)  # make bench passes one BENCH_ARGS to every script
     per_account = max(1, args.events // args.accounts)
 
-    url = database_url(args.database_url)
+    url = database_url(args.database_url, PAGES_DATABASE_URL)
     engine = prepared_engine(url)
     receiver = ReceiverProcess()
     instance = tempfile.TemporaryDirectory(prefix="bench-relay-")

@@ -9,6 +9,7 @@ and seeded once: a later run finds the accounts and reuses them.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import math
 import os
 import platform
@@ -27,6 +28,10 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from verify_service import migrate
+from verify_service.db import make_engine
+from verify_service.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
@@ -44,8 +49,13 @@ SERVICE_SECRETS = {
 }
 
 
-def database_url() -> str:
-    return os.environ.get("VERIFY_BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
+# The relay and pages benchmarks keep their data apart from the restrictions seed.
+PAGES_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_pages"
+
+
+def database_url(given: str | None = None, default: str = DEFAULT_DATABASE_URL) -> str:
+    """``given`` (a --database-url flag), else ``VERIFY_BENCH_DATABASE_URL``, else ``default``."""
+    return given or os.environ.get("VERIFY_BENCH_DATABASE_URL") or default
 
 
 def _libpq(url: str, database: str | None = None) -> str:
@@ -275,3 +285,31 @@ def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     rank = min(len(ordered), max(1, math.ceil(pct / 100 * len(ordered))))
     return ordered[rank - 1]
+
+
+def prepared_engine(url: str) -> sa.Engine:
+    """An engine on ``url``, the database created when missing and migrated (``verify-service db upgrade``)."""
+    if sa.make_url(url).get_backend_name() == "postgresql":
+        prepare_database(url)
+        return make_engine(url)
+    engine = make_engine(url)  # SQLite (the relay bench allows it): migrated in-process
+    migrate.upgrade(engine)
+    return engine
+
+
+def describe_machine(url: str, packages: tuple[str, ...]) -> list[str]:
+    """Lines naming the machine (with its load), the database server and the packages that matter."""
+    versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in packages)
+    database = postgres_line(url) if sa.make_url(url).get_backend_name() == "postgresql" else f"database: {url}"
+    return [machine_line(), f"packages: {versions}", database]
+
+
+def bench_settings(database_url: str, instance_dir: Path, **overrides: object) -> Settings:
+    """Settings for an in-process app on the bench database (fixed secrets: nothing here is real)."""
+    values: dict[str, object] = {
+        "env": "testing", "instance_dir": instance_dir, "database_url": database_url, "secret_key": "b" * 48,
+        "api_keys": ("bench-key-" + "k" * 32,), "identity_pepper": "pepper-" + "p" * 40,
+        "inbound_webhook_secrets": ("whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",),
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
