@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify
+import sqlalchemy.orm
+from flask import Flask, Request, Response, jsonify
+from flask.sessions import SecureCookieSessionInterface
 from flask_openapi3 import Info, OpenAPI
 
 from verify_service.observability import register_observability
@@ -59,7 +62,20 @@ def _make_flask(settings: Settings) -> OpenAPI:
     )
     app.config.update(SECRET_KEY=settings.secret_key,
                       MAX_CONTENT_LENGTH=1024 * 1024, TESTING=settings.env == "testing")
+    app.session_interface = _SignedCookieSessionWhenSent()
     return app
+
+
+class _SignedCookieSessionWhenSent(SecureCookieSessionInterface):
+    """Flask's signed cookie session, which builds its signer only when a request sends the cookie.
+
+    API calls never send one (the hot path among them): they get an empty session for free.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> Any:
+        if self.get_cookie_name(app) not in request.cookies and app.secret_key:
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def register_extensions(app: Flask, settings: Settings) -> None:
@@ -70,6 +86,9 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     from verify_service.ratelimit import init_rate_limits
     from verify_service.support import classifier
 
+    import verify_service.models  # noqa: F401  (every mapped class)
+
+    sqlalchemy.orm.configure_mappers()  # now, once, and not in each gunicorn worker's first request
     engine = make_engine(settings.database_url)
     app.extensions[KEY] = Registry(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
     app.teardown_appcontext(close_session)
@@ -133,6 +152,7 @@ REQUIRED_CSP = {"object-src": "'none'", "base-uri": "'none'", "frame-ancestors":
 HSTS = "max-age=31536000; includeSubDomains"
 
 
+@functools.lru_cache(maxsize=64)  # a handful of policies: the default and a few pages' own
 def _hardened_csp(policy: str) -> str:
     present = {part.split()[0].lower() for part in policy.split(";") if part.strip()}
     missing = [f"{name} {value}" for name, value in REQUIRED_CSP.items() if name not in present]

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
-from typing import Any
+import time
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -34,6 +36,12 @@ NAMING_CONVENTION = {
 WRITE_OPTION = "verify_write"
 # PostgreSQL: how long opening a connection may take (libpq ``connect_timeout``).
 CONNECT_TIMEOUT_SECONDS = 5
+# PostgreSQL: a pooled connection idle for longer than this is pinged before it is handed out.
+IDLE_PING_SECONDS = 10.0
+_IDLE_SINCE = "verify_idle_since"  # key in a pool record's info: when the connection was checked in
+
+
+T = TypeVar("T")
 
 
 class Base(DeclarativeBase):
@@ -86,14 +94,43 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    # A restarted server leaves dead connections in the pool: each is pinged before use and replaced.
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     # An unreachable server (not a refusing one) must not hold a request past gunicorn's worker timeout:
     # the request fails fast with a 503 instead (see errors.database_error_response).
     kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **kwargs.get("connect_args", {})}
-    return sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_idle_connections(engine)
+    return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Ping a pooled connection before use when it has been idle for ``IDLE_PING_SECONDS``; replace it if dead.
+
+    Idle connections are the ones a restarted server, or a firewall or proxy that drops quiet
+    connections, leaves dead in the pool. A busy connection is not pinged: SQLAlchemy's
+    ``pool_pre_ping`` pings on every checkout, which doubled the round trips (and half again the
+    CPU) of the restrictions lookup. A busy connection that died anyway fails its one request
+    with a 503 (errors.database_error_response), and SQLAlchemy then retires every connection
+    pooled before it, so the next requests get fresh ones. Raising ``DisconnectionError`` from a
+    checkout listener is the pool's documented way to say "discard this one and check out another".
+    """
+
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise sa.exc.DisconnectionError(f"an idle pooled connection is dead: {type(exc).__name__}") from exc
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -146,3 +183,29 @@ def for_update(session: Session, stmt: sa.Select[Any]) -> sa.Select[Any]:
     if session.get_bind().dialect.name == "postgresql":
         return stmt.with_for_update()
     return stmt
+
+
+def run_read(engine: Engine, read: Callable[[sa.Connection], T]) -> T:
+    """``read(connection)`` on a pooled connection, for reads of one statement each (no ORM session).
+
+    Each statement is consistent on its own, so on PostgreSQL the connection is in autocommit:
+    no BEGIN and ROLLBACK round trips. (SQLite keeps its transaction: its BEGIN recipe above
+    relies on the driver's isolation setting, which AUTOCOMMIT would reset.) A read that met a
+    dead connection runs once more on a fresh one: a read is safe to repeat, and after a database
+    restart the pool's other connections are already retired (see ``_ping_idle_connections``).
+    """
+    try:
+        with _reader(engine).connect() as connection:
+            return read(connection)
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with _reader(engine).connect() as connection:
+        return read(connection)
+
+
+@functools.lru_cache(maxsize=16)
+def _reader(engine: Engine) -> Engine:
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")  # the same pool
+    return engine

@@ -182,8 +182,9 @@ def internal_error_response(_error: Exception) -> Response:
 def database_error_response(error: sa.exc.DBAPIError) -> Response:
     """503 with Retry-After while the database is unreachable; any other driver error is a bug (500).
 
-    Fails closed: nothing is served from a guess. The pool pings connections before use
-    (``pool_pre_ping``), so once the database is back the next request gets a fresh connection.
+    Fails closed: nothing is served from a guess. A disconnect retires every pooled connection older
+    than it, and idle ones are pinged before use (``db.make_engine``), so once the database is back
+    the next requests get fresh connections.
     """
     if not database_unavailable(error):
         return internal_error_response(error)

@@ -13,6 +13,11 @@ process). Behind a proxy, ``VERIFY_TRUSTED_PROXIES`` says how many
 ``X-Forwarded-For`` hops to trust, so the limit applies to the real client.
 A refused request is a 429 with ``Retry-After``: problem+json on the API, the
 HTML error page elsewhere (``errors.py``).
+
+Never limited, and skipped before any of the limiter's bookkeeping: the
+restrictions lookup (``UNLIMITED_ENDPOINTS``). Only the account service calls
+it, with an API key, on the marketplace's hot path; a refusal there would stop
+freelancers' work on a count rather than a fact.
 """
 
 from __future__ import annotations
@@ -31,6 +36,13 @@ from verify_service.settings import Settings
 # No X-RateLimit-*/Retry-After on every response: Flask-Limiter would rewrite a view's own
 # Retry-After (the sign-in lockout's). Only a refusal says when to come back (too_many_requests).
 limiter = Limiter(key_func=get_remote_address, headers_enabled=False)
+
+UNLIMITED_ENDPOINTS = frozenset({"accounts_api.get_restrictions"})
+
+
+@limiter.request_filter
+def _unlimited() -> bool:
+    return request.endpoint in UNLIMITED_ENDPOINTS
 
 
 def storage_uri_for(settings: Settings) -> str:

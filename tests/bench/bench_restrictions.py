@@ -23,7 +23,10 @@ account's ETag in If-None-Match (every answer a 304), the anchor. Every run
 checks the status of every response. After a warm-up, --rounds rounds run
 every row back to back (in a rotating order); a row shows its medians over the
 rounds, and its ratio is the median of its per-round ratios to the anchor (the
-machine may be shared: each ratio compares runs that saw the same load).
+machine may be shared: each ratio compares runs that saw the same load). Each
+row also shows the CPU time its server's processes spent per request, and that
+figure's ratio to the anchor's: the cost of the code itself, which moves less
+than the rates when other work comes and goes.
 
 Targets (32 connections, 2 cores): service >= 0.8 x the anchor's requests/s
 with p99 < 50 ms; with If-None-Match, above the anchor. wrk, PostgreSQL and
@@ -43,8 +46,10 @@ import shutil
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,10 +75,16 @@ class Run:
     p99_ms: float
     statuses: dict[int, int]
     socket_errors: int
+    cpu_seconds: float = 0.0  # used by the server's processes (gunicorn's master and workers) during the run
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        """The server's CPU time per request: its own cost, whatever else the machine ran meanwhile."""
+        return 1000 * self.cpu_seconds / max(self.requests, 1)
 
     def unexpected(self, status: int) -> int:
         """Responses with another status than ``status``, and socket errors."""
@@ -95,6 +106,26 @@ def wrk(url: str, *, data: Path, conditional: bool, seconds: float, connections:
                p50_ms=result["p50_us"] / 1000, p90_ms=result["p90_us"] / 1000, p99_ms=result["p99_us"] / 1000,
                statuses={int(k): v for k, v in result["statuses"].items()},
                socket_errors=sum(v for k, v in result["errors"].items() if k != "status"))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and its children (a gunicorn master and its workers)."""
+    total = 0.0
+    master = psutil.Process(pid)
+    for process in [master, *master.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def measured(pid: int, run: Callable[[], Run]) -> Run:
+    """``run()``, with the CPU time the server ``pid`` spent on it."""
+    before = cpu_seconds(pid)
+    result = run()
+    return dataclasses.replace(result, cpu_seconds=cpu_seconds(pid) - before)
 
 
 def write_wrk_data(path: Path, etags: list[tuple[str, str]]) -> None:
@@ -144,16 +175,21 @@ class Row:
 
     runs: list[Run]
     ratios: list[float]
+    cpu_ratios: list[float]
 
     @property
     def ratio(self) -> float:
         return statistics.median(self.ratios)
 
+    @property
+    def cpu_ratio(self) -> float:
+        return statistics.median(self.cpu_ratios)
+
     def median(self, field: str) -> float:
         return statistics.median(getattr(run, field) for run in self.runs)
 
 
-def measure(urls: dict[str, str], args: argparse.Namespace, data: Path) -> dict[str, Row]:
+def measure(urls: dict[str, str], pids: dict[str, int], args: argparse.Namespace, data: Path) -> dict[str, Row]:
     """Warm each server up, then --rounds rounds of every row, in a rotating order.
 
     Each round's rows run back to back, so a ratio compares runs that saw the
@@ -166,9 +202,12 @@ def measure(urls: dict[str, str], args: argparse.Namespace, data: Path) -> dict[
     runs: dict[str, list[Run]] = {name: [] for name in names}
     for round_number in range(args.rounds):
         for name in names[round_number % len(names):] + names[:round_number % len(names)]:
-            runs[name].append(wrk(urls[name], conditional=ROWS[name][1], seconds=args.duration, **load))
+            runs[name].append(measured(pids[name], lambda name=name: wrk(
+                urls[name], conditional=ROWS[name][1], seconds=args.duration, **load)))
     return {name: Row(runs[name], [mine.rate / anchor.rate
-                                   for mine, anchor in zip(runs[name], runs["anchor"], strict=True)])
+                                   for mine, anchor in zip(runs[name], runs["anchor"], strict=True)],
+                      [mine.cpu_ms / anchor.cpu_ms
+                       for mine, anchor in zip(runs[name], runs["anchor"], strict=True)])
             for name in names}
 
 
@@ -188,10 +227,12 @@ def report(rows: dict[str, Row], args: argparse.Namespace, url: str, seeded: flo
     print(f"load:    wrk {args.threads} threads, {args.connections} connections, random accounts; {args.rounds} "
           f"rounds of {args.duration:g} s runs after a {args.warmup:g} s warm-up; medians over the rounds")
     print()
-    print(f"{'':34}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}  {'x anchor':<10}{'target':<24}")
+    print(f"{'':34}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}  {'x anchor':<10}{'target':<24}"
+          f"{'CPU ms/req':>11}{'x anchor':>10}")
     for name, row in rows.items():
         print(f"{ROWS[name][0]:34}{row.median('rate'):>9,.0f}{row.median('p50_ms'):>9.1f}"
-              f"{row.median('p90_ms'):>9.1f}{row.median('p99_ms'):>9.1f}  {row.ratio:<10.2f}{targets[name]:<24}")
+              f"{row.median('p90_ms'):>9.1f}{row.median('p99_ms'):>9.1f}  {row.ratio:<10.2f}{targets[name]:<24}"
+              f"{row.median('cpu_ms'):>11.2f}{row.cpu_ratio:>10.2f}")
     print()
     print(f"service/anchor = {service.ratio:.2f} ({'met' if ok_rate else 'MISSED'}: target {RATIO_TARGET}); "
           f"service p99 = {service.median('p99_ms'):.1f} ms ({'met' if ok_p99 else 'MISSED'}: "
@@ -242,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         write_wrk_data(scratch / "accounts.lua", etags)
         urls = start_servers(started, scratch, url, sizing)
         check_answers(urls["service"], urls["anchor"], etags)
-        rows = measure(urls, args, scratch / "accounts.lua")
+        pids = {"service": started[0].process.pid, "conditional": started[0].process.pid,
+                "anchor": started[1].process.pid}
+        rows = measure(urls, pids, args, scratch / "accounts.lua")
 
     met = report(rows, args, url, seeded, sizing)
     unexpected = {name: sum(run.unexpected(ROWS[name][2]) for run in row.runs) for name, row in rows.items()}

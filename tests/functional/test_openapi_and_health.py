@@ -64,7 +64,7 @@ def test_readyz_is_ready_after_upgrade(tmp_path) -> None:
 def test_readyz_reports_an_unreachable_database(app, client, registry) -> None:
     from verify_service.db import make_engine
 
-    registry.engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", pool_pre_ping=False)
+    registry.engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["database"]["ok"] is False

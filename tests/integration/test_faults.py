@@ -404,7 +404,8 @@ def run_passes(relay: Relay, sessions: Any, clock: FakeClock, *, until: dt.datet
 # ---------------------------------------------------------------- 503, not 500, in-process
 
 def test_an_unreachable_database_is_a_503_for_the_api_and_the_pages(client, registry) -> None:
-    registry.sessions = make_sessionmaker(make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none"))
+    registry.engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    registry.sessions = make_sessionmaker(registry.engine)
     api = client.get("/api/v1/accounts/acc-1/restrictions", headers=AUTH)
     body = assert_problem(api, 503, "database_unavailable")
     assert api.headers["Retry-After"] == "5" and "Idempotency-Key" in body["detail"]

@@ -149,6 +149,9 @@ def test_boolean_spellings(tmp_path: Path, value: str, expected: bool) -> None:
 def test_boolean_defaults(tmp_path: Path) -> None:
     settings = load_settings(development(tmp_path))
     assert settings.validate_responses is True
+    # Production does not parse every response back; it can be switched on.
+    assert load_settings(production(tmp_path)).validate_responses is False
+    assert load_settings(production(tmp_path, VERIFY_VALIDATE_RESPONSES="on")).validate_responses is True
 
 
 def test_bad_idempotency_ttl_refused(tmp_path: Path) -> None:

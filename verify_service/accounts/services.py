@@ -194,16 +194,21 @@ _VERSION = sa.select(Account.restrictions_version).where(Account.id == sa.bindpa
 
 
 def restrictions_for(session: Session, account_id: str) -> Restrictions:
-    """The account's current restrictions, read with one indexed statement (consistent on its own).
-
-    A Core read on the session's connection (no ORM objects: half the work);
-    pending changes are flushed first, so the session's own writes are seen.
+    """The account's current restrictions, as ``session`` sees them (its pending changes flushed first).
 
     Raises:
         AccountNotFound: no such account.
     """
     session.flush()
-    rows = session.connection().execute(_RESTRICTIONS, {"account_id": account_id}).all()
+    return read_restrictions(session.connection(), account_id)
+
+
+def read_restrictions(connection: sa.Connection, account_id: str) -> Restrictions:
+    """The account's current restrictions, read with one indexed statement (consistent on its own).
+
+    A Core read (no ORM objects: half the work). Raises: AccountNotFound.
+    """
+    rows = connection.execute(_RESTRICTIONS, {"account_id": account_id}).all()
     if not rows:
         raise AccountNotFound(account_id)
     first = rows[0]
@@ -213,10 +218,9 @@ def restrictions_for(session: Session, account_id: str) -> Restrictions:
     return _restrictions(account_id, version, status, changed_at, request, holds)
 
 
-def restrictions_version(session: Session, account_id: str) -> int:
+def read_restrictions_version(connection: sa.Connection, account_id: str) -> int:
     """Just the version (for conditional GETs), one primary-key read. Raises: AccountNotFound."""
-    session.flush()
-    version = session.connection().execute(_VERSION, {"account_id": account_id}).scalar()
+    version = connection.execute(_VERSION, {"account_id": account_id}).scalar()
     if version is None:
         raise AccountNotFound(account_id)
     return version

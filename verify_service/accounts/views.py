@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify, request, url_for
 from flask_openapi3 import APIBlueprint, Tag
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from verify_service.accounts import services
 from verify_service.accounts.models import Account
@@ -19,6 +19,7 @@ from verify_service.accounts.schemas import (
 from verify_service.accounts.services import isoformat
 from verify_service.api.boundary import api_write, authenticate_api_request, check_json_body
 from verify_service.api.schemas import PROBLEMS, ConditionalHeaders, IdempotencyHeaders, Problem
+from verify_service.db import run_read
 from verify_service.registry import db_session, registry
 
 ACTOR = "account-service"
@@ -43,27 +44,17 @@ def _account_json(account: Account) -> dict[str, object]:
          responses={200: RestrictionsOut, 304: None, **PROBLEMS},
          summary="What the account may not do right now (the marketplace's hot path)")
 def get_restrictions(path: AccountPath, header: ConditionalHeaders) -> Response:
-    session = _single_statement_reads()
+    return run_read(registry().engine, lambda connection: _restrictions_response(connection, path.account_id))
+
+
+def _restrictions_response(connection: Connection, account_id: str) -> Response:
     if request.if_none_match:
         # A conditional GET needs only the version: one primary-key read.
-        version = services.restrictions_version(session, path.account_id)
+        version = services.read_restrictions_version(connection, account_id)
         if request.if_none_match.contains_weak(str(version)):
             return _with_etag(Response(status=304), version)
-    snapshot = services.restrictions_for(session, path.account_id)
+    snapshot = services.read_restrictions(connection, account_id)
     return _with_etag(jsonify(snapshot.as_dict()), snapshot.version)
-
-
-def _single_statement_reads() -> Session:
-    """The request's session, for reads that are one statement each: no transaction around them.
-
-    One statement is consistent on its own; on PostgreSQL leaving out BEGIN and ROLLBACK saves
-    two of the hot path's round trips. (SQLite keeps its transaction: its BEGIN recipe in db.py
-    relies on the driver's isolation setting, which AUTOCOMMIT would reset.)
-    """
-    session = db_session()
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    return session
 
 
 def _with_etag(response: Response, version: int) -> Response:
