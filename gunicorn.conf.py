@@ -14,7 +14,11 @@ import shutil
 import tempfile
 
 bind = os.environ.get("VERIFY_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("VERIFY_WEB_WORKERS", multiprocessing.cpu_count() * 2))
+# One process per core, each with a few threads for the requests that wait on the network (Meet,
+# sign-in providers). Requests are mostly CPU here (a primary-key read and JSON): more processes
+# or threads than cores only queue them behind each other (with 2 x cores, p99 of the restrictions
+# lookup was higher and its throughput lower; see README "Performance").
+workers = int(os.environ.get("VERIFY_WEB_WORKERS", max(2, multiprocessing.cpu_count())))
 worker_class = "gthread"
 threads = int(os.environ.get("VERIFY_WEB_THREADS", "4"))
 timeout = 30

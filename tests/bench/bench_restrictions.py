@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     support.prepare_database(url)
     seeded = support.seed_accounts(url, args.accounts)
     etags = support.seeded_etags(url, args.accounts)
-    sizing = {"VERIFY_WEB_WORKERS": os.environ.get("VERIFY_WEB_WORKERS") or str(multiprocessing.cpu_count() * 2),
+    sizing = {"VERIFY_WEB_WORKERS": os.environ.get("VERIFY_WEB_WORKERS") or str(max(2, multiprocessing.cpu_count())),
               "VERIFY_WEB_THREADS": os.environ.get("VERIFY_WEB_THREADS") or "4"}
     with support.servers() as (started, scratch):
         write_wrk_data(scratch / "accounts.lua", etags)
