@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -176,6 +177,15 @@ def unit_of_work(factory: sessionmaker[Session], *, write: bool = True) -> Itera
         raise
     finally:
         session.close()
+
+
+def upsert_insert(session: Session, model: Any) -> Any:
+    """``INSERT`` into ``model`` in the session's dialect, which has ``on_conflict_do_nothing`` / ``_do_update``.
+
+    PostgreSQL and SQLite spell ``ON CONFLICT`` alike, but SQLAlchemy keeps the construct per dialect.
+    """
+    dialects = {"postgresql": postgresql, "sqlite": sqlite}
+    return dialects[session.get_bind().dialect.name].insert(model)
 
 
 def for_update(session: Session, stmt: sa.Select[Any]) -> sa.Select[Any]:

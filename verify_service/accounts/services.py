@@ -15,7 +15,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from verify_service.accounts.domain import (
@@ -30,7 +29,7 @@ from verify_service.accounts.domain import (
 )
 from verify_service.accounts.models import Account, Hold, VerificationRequest
 from verify_service.audit.services import record
-from verify_service.db import for_update
+from verify_service.db import for_update, upsert_insert
 from verify_service.errors import Conflict, InvalidInput, NotFound
 from verify_service.webhooks.outbox import enqueue_event
 
@@ -315,9 +314,8 @@ def upsert_account(session: Session, account_id: str, profile: Profile, *, actor
     Raises:
         AccountClosed: the account was closed (its personal data was erased).
     """
-    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(Account)
     result = session.execute(
-        insert.values(id=account_id, created_at=now, updated_at=now,
+        upsert_insert(session, Account).values(id=account_id, created_at=now, updated_at=now,
                       verification_status=VerificationStatus.NOT_REQUIRED,
                       restrictions_version=0, last_event_seq=0)
         .on_conflict_do_nothing(index_elements=["id"])

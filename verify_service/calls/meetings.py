@@ -17,14 +17,13 @@ import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.google_meet import MeetConfigurationError, MeetError, MeetGateway, MeetRateLimited
 from verify_service.accounts.models import Account
 from verify_service.calls.models import CallSession, MeetHost, MeetingStatus, MeetSpaceCreation
 from verify_service.calls.state import SessionStatus
-from verify_service.db import for_update, unit_of_work
+from verify_service.db import for_update, unit_of_work, upsert_insert
 from verify_service.observability.metrics import record_meet_error
 from verify_service.settings import Settings
 
@@ -52,8 +51,7 @@ def reserve_host(session: Session, hosts: Sequence[str], budget: Budget, *, now:
     The host rows are locked (in a fixed order) for the check-and-charge, so
     concurrent reservations never overspend a host.
     """
-    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(MeetHost)
-    session.execute(insert.values([{"email": h} for h in hosts]).on_conflict_do_nothing(index_elements=["email"]))
+    session.execute(upsert_insert(session, MeetHost).values([{"email": h} for h in hosts]).on_conflict_do_nothing(index_elements=["email"]))
     rows = session.scalars(for_update(session, sa.select(MeetHost).where(MeetHost.email.in_(hosts))
                                       .order_by(MeetHost.email))).all()
     used = dict(session.execute(

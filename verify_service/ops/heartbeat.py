@@ -11,10 +11,9 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from verify_service.db import unit_of_work
+from verify_service.db import unit_of_work, upsert_insert
 from verify_service.ops.models import LEADER, SchedulerHeartbeat, SchedulerJobRun
 
 # A leader that has not beaten for this long is considered gone (/readyz alert).
@@ -24,8 +23,7 @@ FORGET_AFTER = dt.timedelta(days=1)
 
 
 def _upsert(session: Session, model: type, values: dict[str, Any], key: str) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model).values(**values)
+    insert = upsert_insert(session, model).values(**values)
     changes = {name: value for name, value in values.items() if name != key}
     session.execute(insert.on_conflict_do_update(index_elements=[key], set_=changes))
 

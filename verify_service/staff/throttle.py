@@ -16,11 +16,9 @@ import datetime as dt
 import hashlib
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from verify_service.db import for_update
+from verify_service.db import for_update, upsert_insert
 from verify_service.review.services import normalize_email
 from verify_service.staff.models import SignInThrottle, ThrottleKind
 
@@ -124,8 +122,7 @@ def _locked_row(session: Session, key: Key, *, now: dt.datetime) -> SignInThrott
     ON CONFLICT DO NOTHING lets two processes create the same key at once without an error; the
     second then waits on the row lock, so no failure is lost.
     """
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(SignInThrottle).values(key_hash=key.hash, kind=key.kind, failures=0,
+    session.execute(upsert_insert(session, SignInThrottle).values(key_hash=key.hash, kind=key.kind, failures=0,
                                                   last_failure_at=now).on_conflict_do_nothing(
         index_elements=["key_hash"]))
     stmt = for_update(session, sa.select(SignInThrottle).where(SignInThrottle.key_hash == key.hash))

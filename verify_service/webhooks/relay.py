@@ -39,11 +39,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from integrations.account_service import AccountServiceSender, DeliveryResult, OutboundMessage
-from verify_service.db import UTCDateTime, for_update, unit_of_work
+from verify_service.db import UTCDateTime, for_update, unit_of_work, upsert_insert
 from verify_service.errors import database_unavailable
 from verify_service.webhooks.models import DeliveryStatus, OutboxEvent, WebhookEndpoint
 
@@ -343,9 +342,7 @@ class Relay:
     def _record_failure(self, session: Session, attempt: Attempt) -> str:
         """Write a failed attempt; returns ``failed`` or ``dead`` (``delivered`` if another relay got there)."""
         claimed, result, now = attempt
-        stmt = sa.select(OutboxEvent).where(OutboxEvent.id == claimed.id)
-        if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
+        stmt = for_update(session, sa.select(OutboxEvent).where(OutboxEvent.id == claimed.id))
         row = session.scalars(stmt.execution_options(populate_existing=True)).one()
         row.attempts += 1
         row.last_attempt_at = now
@@ -376,8 +373,7 @@ def _contiguous(claimed: list[Claimed], first_seq: int) -> list[Claimed]:
 def _disable_endpoint(session: Session, url: str, reason: str, now: dt.datetime) -> None:
     # Several workers (or relays) can meet the 410 at once: the row is inserted if absent without
     # failing on another's insert, then locked, so exactly one of them disables it (and alerts).
-    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)
-    session.execute(insert(WebhookEndpoint).values(url=url, updated_at=now)
+    session.execute(upsert_insert(session, WebhookEndpoint).values(url=url, updated_at=now)
                     .on_conflict_do_nothing(index_elements=["url"]))
     endpoint = session.execute(for_update(session, sa.select(WebhookEndpoint).where(WebhookEndpoint.url == url))
                                .execution_options(populate_existing=True)).scalar_one()
