@@ -54,8 +54,9 @@ $(WRK):
 	    $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends wrk )
 
 ## bench: every tests/bench/bench_*.py, one after the other (figures on stdout; not part of `make test`).
-## PostgreSQL: VERIFY_BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/bench), created,
-## migrated and seeded by the scripts themselves.
+## PostgreSQL: VERIFY_BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/bench; the relay and
+## pages benchmarks default to .../bench_pages), created, migrated and seeded by the scripts themselves.
+## BENCH_ARGS go to every script; each takes the flags it knows (--check is common to all).
 bench: $(STAMP_TEST) $(WRK)
 	@set -e; for script in tests/bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script $(BENCH_ARGS); echo; done
 

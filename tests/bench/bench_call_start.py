@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -50,6 +49,7 @@ from flask.testing import FlaskClient  # noqa: E402
 
 from integrations.google_meet import MeetGateway, MeetingSpace  # noqa: E402
 from tests.bench import support  # noqa: E402
+from tests.support.staff import csrf_token  # noqa: E402
 from verify_service import create_app  # noqa: E402
 from verify_service.calls.models import MeetingStatus  # noqa: E402
 from verify_service.freelancer import journey  # noqa: E402
@@ -57,7 +57,6 @@ from verify_service.registry import KEY  # noqa: E402
 
 OWN_P50_TARGET_MS = 50.0
 WARM_STARTS = 5
-CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
           "Chrome/142.0.0.0 Safari/537.36")
 SYSTEM_CHECK = {"verdict": "supported", "browser": "chrome 142", "os": "windows 10"}
@@ -138,10 +137,7 @@ def signed_in(app: Flask, link: str) -> tuple[FlaskClient, str]:
     browser.environ_base["HTTP_USER_AGENT"] = CHROME
     if browser.get(urlsplit(link).path).status_code != 303:
         raise SystemExit("the launch link did not sign the freelancer in")
-    token = CSRF.search(browser.get("/verify").get_data(as_text=True))
-    if token is None:
-        raise SystemExit("no CSRF token on the freelancer's page")
-    return browser, token.group(1)
+    return browser, csrf_token(browser, "/verify")
 
 
 def time_function(app: Flask, meet: TimedMeet, links: dict[str, str], timings: Timings) -> None:
@@ -183,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--starts", type=int, default=100, help="timed starts per row (default 100)")
     parser.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
-    args = parser.parse_args(argv)
+    args, _unknown = parser.parse_known_args(argv)  # make bench passes one BENCH_ARGS to every script
     args.load_before = os.getloadavg()
 
     url = support.database_url()

@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-calls", type=int, default=200_000, help="calls in a warm run (default 200000)")
     parser.add_argument("--seed", type=int, default=20261101)
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
-    args = parser.parse_args(argv)
+    args, _unknown = parser.parse_known_args(argv)  # make bench passes one BENCH_ARGS to every script
 
     catalog = catalog_module.load()
     uas = unique_user_agents(args.n, args.seed)

@@ -60,7 +60,8 @@ import sqlalchemy as sa  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
 
 from tests.bench.support import (  # noqa: E402
-    PAGES_DATABASE_URL, bench_settings, database_url, describe_machine, prepared_engine)
+    PAGES_DATABASE_URL, database_url, describe_machine, prepared_engine)
+from tests.conftest import make_settings  # noqa: E402
 from tests.bench.support import percentile  # noqa: E402
 from verify_service import create_app  # noqa: E402
 from verify_service.db import make_engine, unit_of_work  # noqa: E402
@@ -342,7 +343,7 @@ def signed_in_client(app: Any, registry: Registry, reviewer_id: int) -> FlaskCli
 
 def time_pages(size: Size, requests: int, warmup: int, seed: int) -> list[PageTiming]:
     with tempfile.TemporaryDirectory(prefix="bench-pages-") as instance:
-        app = create_app(bench_settings(size.url, Path(instance)))
+        app = create_app(make_settings(size.url, Path(instance)))
         registry: Registry = app.extensions[KEY]
         registry.clock = lambda: NOW
         counter = [0]

@@ -10,9 +10,10 @@ own accounts (``bench-relay-*``) and outbox events straight into the tables,
 and removes them again on the next run; other data in the database stays.
 
 Rows:
-  anchor  a bare loop: for each event, sign it (standardwebhooks) and POST it
-          with one kept-alive ``requests.Session``; no database. The floor any
-          relay built on requests pays per delivery.
+  anchor  a bare loop: each event signed and POSTed by the relay's own sender
+          (integrations/account_service.WebhookSender: standardwebhooks, one
+          kept-alive ``requests.Session``); no database. The floor the relay
+          pays per delivery.
   relay   the real relay (jobs/outbox.py ``deliver_outbox`` → Relay.run_once,
           its default worker pool) delivering the same events from the outbox
           table: claims, per-account order, recording every acknowledgement.
@@ -48,10 +49,11 @@ import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from standardwebhooks import Webhook  # noqa: E402
 
-from integrations.account_service import OutboundMessage  # noqa: E402
+from integrations.account_service import OutboundMessage, WebhookSender  # noqa: E402
 from jobs.outbox import deliver_outbox, relay_for  # noqa: E402
 from tests.bench.support import (  # noqa: E402
-    PAGES_DATABASE_URL, bench_settings, database_url, describe_machine, prepared_engine)
+    PAGES_DATABASE_URL, database_url, describe_machine, prepared_engine)
+from tests.conftest import make_settings  # noqa: E402
 from verify_service import create_app  # noqa: E402
 from verify_service.accounts.models import Account  # noqa: E402
 from verify_service.registry import KEY  # noqa: E402
@@ -109,12 +111,11 @@ def serve_receiver(secret: str, conn: Any) -> None:
                 ledger.reset()
                 return self._answer(204)
             try:
-                webhook.verify(body, {k.lower(): v for k, v in self.headers.items()})
+                data = webhook.verify(body, dict(self.headers))["data"]
             except Exception:  # any verification failure is a rejection
                 with ledger.lock:
                     ledger.rejected += 1
                 return self._answer(401)
-            data = json.loads(body)["data"]
             ledger.take(data["account_id"], data["seq"])
             self._answer(204)
 
@@ -223,20 +224,13 @@ def run_anchor(engine: sa.Engine, url: str) -> tuple[int, float]:
         events = connection.execute(sa.select(OutboxEvent.event_id, OutboxEvent.type, OutboxEvent.created_at,
                                               OutboxEvent.data).where(OutboxEvent.account_id.like(f"{PREFIX}%"))
                                     .order_by(OutboxEvent.created_at, OutboxEvent.id)).all()
-    webhook = Webhook(SECRET)
-    session = requests.Session()
+    sender = WebhookSender(url, SECRET)  # the relay's own signing and kept-alive session, nothing else
     start = time.perf_counter()
     for event_id, event_type, created_at, data in events:
-        now = dt.datetime.now(dt.timezone.utc)
-        body = OutboundMessage(event_id, event_type, created_at, data, 1).body()
-        headers = {"webhook-id": event_id, "webhook-timestamp": str(int(now.timestamp())),
-                   "webhook-signature": webhook.sign(event_id, now, body), "Content-Type": "application/json"}
-        response = session.post(url, data=body.encode("utf-8"), headers=headers, timeout=(3.05, 10))
-        if response.status_code != 204:
-            raise SystemExit(f"the receiver answered {response.status_code} to the anchor")
-    elapsed = time.perf_counter() - start
-    session.close()
-    return len(events), elapsed
+        result = sender.send(OutboundMessage(event_id, event_type, created_at, data, 1))
+        if not result.delivered:
+            raise SystemExit(f"the receiver refused the anchor: {result.status_code} {result.error}")
+    return len(events), time.perf_counter() - start
 
 
 def run_relay(app: Any, engine: sa.Engine) -> tuple[int, float]:
@@ -282,8 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         write_events(engine, args.accounts, per_account)
         total = args.accounts * per_account
-        app = create_app(bench_settings(url, Path(instance.name), account_service_webhook_url=receiver.url,
-                                        account_service_webhook_secret=SECRET))
+        app = create_app(make_settings(url, Path(instance.name), account_service_webhook_url=receiver.url,
+                                       account_service_webhook_secret=SECRET))
         relay = relay_for(app)
         assert relay is not None
         anchor_rates, relay_rates, problems = [], [], []

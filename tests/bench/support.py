@@ -30,7 +30,6 @@ from sqlalchemy.engine import make_url
 
 from verify_service import migrate
 from verify_service.db import make_engine
-from verify_service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -303,13 +302,3 @@ def describe_machine(url: str, packages: tuple[str, ...]) -> list[str]:
     database = postgres_line(url) if sa.make_url(url).get_backend_name() == "postgresql" else f"database: {url}"
     return [machine_line(), f"packages: {versions}", database]
 
-
-def bench_settings(database_url: str, instance_dir: Path, **overrides: object) -> Settings:
-    """Settings for an in-process app on the bench database (fixed secrets: nothing here is real)."""
-    values: dict[str, object] = {
-        "env": "testing", "instance_dir": instance_dir, "database_url": database_url, "secret_key": "b" * 48,
-        "api_keys": ("bench-key-" + "k" * 32,), "identity_pepper": "pepper-" + "p" * 40,
-        "inbound_webhook_secrets": ("whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",),
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]

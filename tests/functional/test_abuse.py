@@ -16,10 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -28,9 +26,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from standardwebhooks import Webhook
 
 from tests.conftest import API_KEY, Api, FakeClock, assert_problem, make_settings
+from tests.functional.test_inbound_webhooks import URL, count, signed_headers
+from tests.functional.test_launch_links import launch_url, path_of
 from tests.functional.test_staff_sign_in import audit, password_step
 from tests.support.concurrency import run_together
 from tests.support.staff import PASSWORD, staff_member
@@ -48,7 +47,6 @@ from verify_service.webhooks.models import InboundWebhookReceipt, OutboxEvent
 
 # ================================================================ the inbound webhook, fuzzed
 
-URL = "/webhooks/account-service"
 STATE = (Account, Hold, VerificationRequest, InboundWebhookReceipt, OutboxEvent, AuditEntry)
 REFUSALS = {400, 401, 404, 409, 413, 422}
 
@@ -115,14 +113,6 @@ BODY = st.one_of(st.binary(max_size=300), JSON.map(json.dumps), EVENT, EVENT.map
 HEADERS_KEPT = st.sampled_from(["all"] * 4 + ["none", "id", "timestamp", "signature", "id+timestamp"])
 
 
-def _signed(registry: Registry, body: bytes) -> dict[str, str]:
-    msg_id = f"msg_{uuid.uuid4().hex}"
-    now = dt.datetime.now(dt.timezone.utc)
-    return {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(registry.settings.inbound_webhook_secrets[0]).sign(
-                msg_id, now, body.decode("utf-8", errors="replace"))}
-
-
 def _is_utf8(raw: bytes) -> bool:
     try:
         raw.decode("utf-8")
@@ -132,8 +122,7 @@ def _is_utf8(raw: bytes) -> bool:
 
 
 def _state(registry: Registry) -> dict[str, int]:
-    with registry.sessions() as session:
-        return {model.__name__: session.scalar(sa.select(sa.func.count()).select_from(model)) for model in STATE}
+    return {model.__name__: count(registry, model) for model in STATE}
 
 
 @pytest.fixture
@@ -152,7 +141,7 @@ def test_fuzzed_webhooks_never_fail_and_refusals_change_nothing(webhook_target, 
                                                                 fuzzed: dict[str, str], content_type: str) -> None:
     client, registry = webhook_target
     raw = body if isinstance(body, bytes) else body.encode("utf-8")
-    signed = _signed(registry, raw)
+    signed = signed_headers(registry.settings.inbound_webhook_secrets[0], raw.decode("utf-8", errors="replace"))
     headers = {name: value for name, value in signed.items() if kept == "all" or name.split("-")[1] in kept}
     # The others fuzzed, or missing.
     headers.update({name: value for name, value in fuzzed.items() if kept != "all" and name not in headers})
@@ -226,12 +215,12 @@ def test_spoofed_x_forwarded_for_does_not_escape_the_address_lock(database_url: 
     try:
         staff_member(registry, email=REVIEWER)
         attacker = app.test_client()
+        address = "10.9.9.9" if trusted_proxies else "203.0.113.9"  # the proxy's, or the attacker's own
         codes = []
         for n in range(7):  # a new email and a new made-up origin every time
             # Behind one trusted proxy the proxy appends the real client, 203.0.113.9, to what was sent.
             sent = f"10.0.{n}.1, 172.16.0.{n}"
             forwarded = f"{sent}, 203.0.113.9" if trusted_proxies else sent
-            address = "10.9.9.9" if trusted_proxies else "203.0.113.9"  # the proxy's, or the attacker's own
             codes.append(password_step(_from(attacker, address, forwarded), f"guess{n}@example.com",
                                        "wrong password!").status_code)
         assert codes == [401] * 5 + [429, 429]
@@ -273,19 +262,14 @@ def _issue(api: Api, key: str | None = None) -> Any:
     return response
 
 
-def _path(url: str) -> str:
-    return urlsplit(url).path
-
-
 def _sessions(registry: Registry) -> int:
-    with registry.sessions() as session:
-        return session.scalar(sa.select(sa.func.count()).select_from(FreelancerSession))
+    return count(registry, FreelancerSession)
 
 
 @pytest.fixture
 def link(api: Api) -> str:
     api.put_account("acc-1")
-    return _path(_issue(api).get_json()["url"])
+    return path_of(launch_url(api))
 
 
 def test_a_used_link_replayed_from_elsewhere_is_refused_and_the_owner_keeps_the_session(api: Api, registry: Registry,
@@ -338,8 +322,8 @@ def test_an_idempotent_retry_returns_the_same_link_which_is_never_stored_in_the_
     assert token not in json.dumps(stored)  # sealed: a database dump does not sign anyone in
 
     client = api.client.application.test_client()
-    assert client.get(_path(url)).status_code == 303
-    assert client.get(_path(_issue(api, key="link-1").get_json()["url"])).status_code == 410  # replayed, still spent
+    assert client.get(path_of(url)).status_code == 303
+    assert client.get(path_of(_issue(api, key="link-1").get_json()["url"])).status_code == 410  # replayed, still spent
 
     # After the secret key changed, the sealed response cannot be read back: a clear refusal, not a 500.
     rotated = create_app(make_settings(database_url, tmp_path, secret_key="r" * 48))

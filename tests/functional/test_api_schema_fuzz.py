@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 import schemathesis
-import sqlalchemy as sa
 from flask import Flask
 from hypothesis import HealthCheck, settings
 
 from tests.conftest import API_KEY, FakeClock, make_settings
+from tests.functional.test_inbound_webhooks import count
 from verify_service import create_app
 from verify_service.accounts.models import Account, VerificationRequest
 from verify_service.accounts.schemas import NAME_PATTERN, TIME_ZONES
@@ -136,9 +136,7 @@ def test_what_the_fuzzing_found_is_refused_with_a_problem_and_writes_nothing(api
 
 
 def _rows(registry: Registry) -> dict[str, int]:
-    with registry.sessions() as session:
-        return {model.__name__: session.scalar(sa.select(sa.func.count()).select_from(model))
-                for model in (Account, VerificationRequest)}
+    return {model.__name__: count(registry, model) for model in (Account, VerificationRequest)}
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the document does not depend on the database

@@ -268,7 +268,8 @@ def hold_events(sessions: Any, clock: FakeClock, account_id: str, count: int) ->
 
 
 @PG_ONLY
-def test_the_relay_killed_mid_delivery(processes_on_pg: Cluster, sessions: Any, receiver: Receiver) -> None:
+def test_the_relay_killed_mid_delivery(processes_on_pg: Cluster, sessions: Any, engine: sa.Engine,
+                                       receiver: Receiver) -> None:
     cluster = processes_on_pg
     clock = FakeClock(dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))  # the events are due by the real clock
     accounts = [f"acc-{n}" for n in range(4)]
@@ -304,8 +305,7 @@ def test_the_relay_killed_mid_delivery(processes_on_pg: Cluster, sessions: Any, 
     assert "delivered 12, failed 0" in cluster.log("relay-2")
     with sessions() as session:
         events = {(e.account_id, e.seq): e.event_id for e in session.scalars(sa.select(OutboxEvent))}
-        assert session.scalar(sa.select(sa.func.count()).select_from(OutboxEvent)
-                              .where(OutboxEvent.status != DeliveryStatus.DELIVERED)) == 0
+    assert undelivered(engine) == 0
     seen: dict[tuple[str, int], list[str]] = {}
     for delivery in receiver.deliveries:
         seen.setdefault((delivery.account_id, delivery.seq), []).append(delivery.webhook_id)
@@ -403,9 +403,11 @@ def run_passes(relay: Relay, sessions: Any, clock: FakeClock, *, until: dt.datet
 
 # ---------------------------------------------------------------- 503, not 500, in-process
 
-def test_an_unreachable_database_is_a_503_for_the_api_and_the_pages(client, registry) -> None:
-    registry.engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    registry.sessions = make_sessionmaker(registry.engine)
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the app's own database is swapped out
+def test_an_unreachable_database_is_a_503_for_the_api_and_the_pages(client, registry, monkeypatch) -> None:
+    unreachable = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    monkeypatch.setattr(registry, "engine", unreachable)
+    monkeypatch.setattr(registry, "sessions", make_sessionmaker(unreachable))
     api = client.get("/api/v1/accounts/acc-1/restrictions", headers=AUTH)
     body = assert_problem(api, 503, "database_unavailable")
     assert api.headers["Retry-After"] == "5" and "Idempotency-Key" in body["detail"]

@@ -81,7 +81,7 @@ def test_a_crash_mid_run_resends_only_what_was_not_written(sessions, clock, rece
     assert receiver.applied == {"acc-0": [1, 2, 3, 4, 5, 6]} and receiver.violations == []
 
 
-def test_database_statements_per_delivered_event_stay_under_one(sessions, clock, receiver: Receiver) -> None:
+def test_database_statements_per_delivered_event_stay_under_one(sessions, engine, clock, receiver: Receiver) -> None:
     make_events(sessions, clock, accounts=4, per_account=10)
     relay = Relay(sessions, WebhookSender(receiver.url, ACCOUNT_SERVICE_SECRET), clock=clock, workers=2)
     statements: list[str] = []
@@ -90,7 +90,6 @@ def test_database_statements_per_delivered_event_stay_under_one(sessions, clock,
         if statement.strip().upper() not in ("BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"):
             statements.append(statement)
 
-    engine = sessions.kw["bind"]
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
         assert relay.run_once().delivered == 40

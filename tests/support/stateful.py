@@ -35,7 +35,7 @@ from tests.support.staff import staff_member
 from verify_service import create_app
 from verify_service.db import Base, make_engine, make_sessionmaker
 from verify_service.registry import KEY, Registry
-from verify_service.review.models import Reviewer, Role
+from verify_service.review.models import Role
 from verify_service.webhooks.relay import Relay
 
 # ---------------------------------------------------------------- the reference model
@@ -243,15 +243,15 @@ class Harness:
         self.staff = staff
         self.read_timeout = read_timeout
         self.template = tmp_path / "template.sqlite3"
-        self.url = database_url if pg_engine is not None else f"sqlite:///{tmp_path / 'example.sqlite3'}"
+        url = database_url if pg_engine is not None else f"sqlite:///{tmp_path / 'example.sqlite3'}"
         if pg_engine is None:
             engine = make_engine(f"sqlite:///{self.template}")
             Base.metadata.create_all(engine)
             engine.dispose()
-        self.app = create_app(make_settings(self.url, tmp_path, **settings))
+        self.app = create_app(make_settings(url, tmp_path, **settings))
         self.registry: Registry = self.app.extensions[KEY]
-        if pg_engine is None:
-            self._add_staff(self.template)
+        # SQLite: every example starts from a copy of the template, staff included (the same ids each time).
+        self.template_staff = self._add_staff(self.template) if pg_engine is None else {}
 
     def _add_staff(self, database: Path | None = None) -> dict[str, int]:
         registry = self.registry
@@ -283,6 +283,4 @@ class Harness:
                                                rng=random.Random(0))
         if self.pg_engine is not None:
             return self._add_staff()
-        with registry.sessions() as session:
-            return {name: session.scalar(sa.select(Reviewer.id).where(Reviewer.email == f"{name}@example.com"))
-                    for name in self.staff}
+        return dict(self.template_staff)
