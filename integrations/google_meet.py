@@ -42,7 +42,7 @@ class MeetNotFound(MeetError):
 
 
 class MeetRateLimited(MeetError):
-    """Google kept answering 429 for a host user: its creation budget is spent for now."""
+    """Google answered 429 (or a rate-limit 403) for a host user: its creation budget is spent for now."""
 
 
 # ---------------------------------------------------------------- values

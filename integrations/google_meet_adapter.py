@@ -117,8 +117,9 @@ class GoogleMeetGateway:
     ``http_factory(host)`` makes the bare transport the credentials wrap
     (``httplib2.Http(timeout=timeout)`` by default); tests pass mocks.
     ``spaces.create`` is not idempotent, so it is retried by this class's own
-    loop (429, 5xx, network errors) rather than googleapiclient's; everything
-    else uses googleapiclient's retries (``num_retries``).
+    loop (5xx, network errors) rather than googleapiclient's; everything else
+    uses googleapiclient's retries (``num_retries``). A rate-limit answer to
+    ``spaces.create`` is never retried here: see :meth:`create_space`.
     """
 
     def __init__(self, hosts: Sequence[str], credentials_for: CredentialsFor, *,
@@ -172,12 +173,18 @@ class GoogleMeetGateway:
     # ------------------------------------------------------------ Meet
 
     def create_space(self, *, host: str, access_type: AccessType = "RESTRICTED") -> MeetingSpace:
-        """Create a verification space as ``host``, retrying 429, 5xx and network errors with backoff.
+        """Create a verification space as ``host``, retrying 5xx and network errors with backoff.
+
+        A rate-limit answer (429, or a 403 whose reason means "slow down")
+        raises at once, without sleeping: Google's creation limit is per
+        minute and per host user, so waiting a few seconds inside the
+        freelancer's request would rarely help, while another host user (or
+        the queue job, a minute later) can create the space now.
 
         A retry after a lost response may leave an unused space behind; that
         costs quota, never correctness (nobody learns its address).
 
-        Raises: MeetRateLimited (429 on the last attempt), MeetConfigurationError, MeetError.
+        Raises: MeetRateLimited (at the first rate-limit answer), MeetConfigurationError, MeetError.
         """
         meet = self._meet(host)
         body = space_body(access_type)
@@ -187,8 +194,11 @@ class GoogleMeetGateway:
                 response = meet.spaces().create(body=body).execute(num_retries=0)
             except HttpError as exc:
                 error: BaseException = exc
-                status = exc.resp.status
-                retryable = status == 429 or status >= 500
+                if _rate_limited(exc):
+                    log.warning("Meet spaces.create as %s: attempt %d/%d rate limited (%s); not retried",
+                                host, attempt, attempts, _describe(exc))
+                    raise self._error(exc, host=host, action="create a Meet space") from exc
+                retryable = exc.resp.status >= 500
                 retry_after = _retry_after(exc)
             except google.auth.exceptions.RefreshError as exc:
                 error, retryable, retry_after = exc, bool(getattr(exc, "retryable", False)), None
@@ -349,7 +359,7 @@ class GoogleMeetGateway:
         if isinstance(exc, HttpError):
             status, google_status, reason, message = _error_fields(exc)
             detail = f"HTTP {status} {google_status or reason or ''}".rstrip() + f": {message}"
-            if status == 429 or reason in RATE_LIMIT_REASONS or google_status == "RESOURCE_EXHAUSTED":
+            if _rate_limited(exc):
                 return MeetRateLimited(f"cannot {action} as {host}: Google is rate limiting ({detail})")
             if status in (401, 403):
                 return MeetConfigurationError(self._delegation_help(host, f"cannot {action}: {detail}"))
@@ -384,6 +394,12 @@ def _error_fields(exc: HttpError) -> tuple[int, str | None, str | None, str]:
                if isinstance(item, dict) and item.get("reason")]
     message = str(error.get("message") or exc.reason or "")[:300]
     return status, error.get("status"), reasons[0] if reasons else None, message
+
+
+def _rate_limited(exc: HttpError) -> bool:
+    """Google asks us to slow down: 429, or a 403 (Calendar's usage limits) with a rate-limit reason."""
+    status, google_status, reason, _message = _error_fields(exc)
+    return status == 429 or reason in RATE_LIMIT_REASONS or google_status == "RESOURCE_EXHAUSTED"
 
 
 def _retry_after(exc: HttpError) -> float | None:

@@ -41,14 +41,20 @@ def end_requested_conferences(app: Flask) -> ConferenceEnding:
 # during a call), so they are not a single unit of work; each step is.
 
 def prepare_queued_meetings(app: Flask) -> int:
-    """Create the meetings queued by Meet's creation budget, then their pending invites."""
+    """Create the meetings queued by Meet's creation budget, then their pending invites.
+
+    A host user's configuration error is noted against that host for /readyz
+    (and cleared by a space created as it); the other hosts create the
+    queued meetings meanwhile.
+    """
     registry: Registry = app.extensions[KEY]
     try:
         gateway, settings, now = registry.meet_gateway(), registry.settings, registry.now()
-        ready = meetings.prepare_queued(registry.sessions, gateway, settings=settings, now=now)
+        ready = meetings.prepare_queued(registry.sessions, gateway, settings=settings, now=now,
+                                        on_host=registry.note_meet_host)
         invited = scheduling.send_pending_invites(registry.sessions, gateway, settings=settings, now=now)
     except MeetConfigurationError as exc:
-        registry.note_meet(str(exc))  # /readyz shows it; queued sessions wait for the fix
+        registry.note_meet_error(exc)  # /readyz shows it; queued sessions wait for the fix
         log.error("Meet is misconfigured: %s", exc)
         return 0
     registry.note_meet(None)
@@ -58,23 +64,46 @@ def prepare_queued_meetings(app: Flask) -> int:
 
 
 def sync_attendance(app: Flask) -> int:
-    """Read attendance for active sessions (and those ended within the hour); returns how many were read."""
+    """Read attendance for active sessions (and those ended within the hour); returns how many were read.
+
+    A configuration error met acting as one host user (suspended, delegation
+    revoked) is noted against that host for /readyz, and that host's other
+    sessions wait for the next run (Meet is not asked again as it now); the
+    other hosts' sessions are still read. A read that works as a host clears
+    its problem.
+    """
     registry: Registry = app.extensions[KEY]
-    gateway, now = registry.meet_gateway(), registry.now()
-    ttl = dt.timedelta(minutes=registry.settings.session_ttl_minutes)
+    gateway, now, settings = registry.meet_gateway(), registry.now(), registry.settings
+    timing = {"ttl": dt.timedelta(minutes=settings.session_ttl_minutes),
+              "no_show_wait": dt.timedelta(minutes=settings.no_show_wait_minutes),
+              "abandon_after": dt.timedelta(minutes=settings.abandoned_call_minutes)}
     with unit_of_work(registry.sessions, write=False) as session:
         due = attendance.sessions_to_sync(session, now=now)
+        hosts = meetings.hosts_of(session, due)
+    failing: set[str] = set()
     synced = 0
     for call_session_id in due:
+        host = hosts.get(call_session_id)
+        if host is not None and host in failing:
+            continue
         try:
-            attendance.sync_attendance(registry.sessions, gateway, call_session_id, ttl=ttl, now=now)
+            attendance.sync_attendance(registry.sessions, gateway, call_session_id, now=now, **timing)
             synced += 1
         except MeetConfigurationError as exc:
-            registry.note_meet(str(exc))  # /readyz shows it; nothing more can be read until it is fixed
-            log.error("Meet is misconfigured; attendance is not read: %s", exc)
-            break
+            if host is None:  # no host's credentials involved: nothing to isolate
+                registry.note_meet(str(exc))
+                log.error("Meet is misconfigured; attendance of call session %s is not read: %s",
+                          call_session_id, exc)
+                continue
+            failing.add(host)
+            registry.note_meet_host(host, str(exc))  # /readyz names the host
+            log.error("Meet is misconfigured for host %s; its sessions' attendance is not read: %s", host, exc)
+            continue
         except MeetError as exc:  # one session's trouble must not stop the others
             log.warning("attendance of call session %s could not be read: %s", call_session_id, exc)
+            continue
+        if host is not None:
+            registry.note_meet_host(host, None)
     return synced
 
 

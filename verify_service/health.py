@@ -33,17 +33,29 @@ def healthz() -> Response:
 
 
 def _meet_check() -> dict[str, object]:
-    """The Meet backend can be built, and no configuration error was met since the last success."""
+    """The Meet backend can be built, and no configuration error was met since the last success.
+
+    A host user that failed (e.g. suspended, or its delegation revoked) is
+    named in ``hosts`` with its problem, until a call as it works again; the
+    other hosts keep serving, but the failing one needs a person.
+    """
     from integrations.google_meet import MeetConfigurationError
 
     reg = registry()
+    backend = reg.settings.meet_backend
     try:
         reg.meet_gateway()
     except MeetConfigurationError as exc:
-        return {"ok": False, "backend": reg.settings.meet_backend, "detail": str(exc)}
-    if reg.meet_problem:
-        return {"ok": False, "backend": reg.settings.meet_backend, "detail": reg.meet_problem}
-    return {"ok": True, "backend": reg.settings.meet_backend}
+        return {"ok": False, "backend": backend, "detail": str(exc)}
+    hosts = reg.meet_host_problems()
+    problems = ([reg.meet_problem] if reg.meet_problem else []) + [
+        f"host user {host}: {problem}" for host, problem in sorted(hosts.items())]
+    if not problems:
+        return {"ok": True, "backend": backend}
+    check: dict[str, object] = {"ok": False, "backend": backend, "detail": "; ".join(problems)}
+    if hosts:
+        check["hosts"] = dict(sorted(hosts.items()))
+    return check
 
 
 def _alerts(scheduler: dict[str, object] | None) -> list[dict[str, str]]:

@@ -16,7 +16,7 @@ from verify_service.db import begin_write, utcnow
 from verify_service.settings import Settings
 
 if TYPE_CHECKING:
-    from integrations.google_meet import MeetGateway
+    from integrations.google_meet import MeetConfigurationError, MeetGateway
     from verify_service.support.store import CatalogStore
     from verify_service.webhooks.inbound import WebhookVerifier
 
@@ -46,11 +46,44 @@ class Registry:
     def now(self) -> dt.datetime:
         return self.clock()
 
-    # The last Meet configuration error this process met (None after a success): /readyz shows it.
+    # The last Meet configuration error this process met that names no host user (None after a
+    # success): /readyz shows it.
     meet_problem: str | None = dataclasses.field(default=None, init=False)
+    # The last configuration error met acting as each host user (a suspended user, a revoked delegation),
+    # by host; a host leaves once a call as it works again. Kept apart from meet_problem so that a job
+    # that never called a broken host (nothing to do) cannot clear that host's problem.
+    _meet_host_problems: dict[str, str] = dataclasses.field(default_factory=dict, init=False, repr=False)
+    _problems_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, init=False, repr=False)
 
     def note_meet(self, problem: str | None) -> None:
+        """Record (or, with ``None``, clear) a Meet configuration error that names no host user."""
         self.meet_problem = problem
+
+    def note_meet_host(self, host: str, problem: str | None) -> None:
+        """Record the configuration error met acting as ``host``; ``None`` (a call as it worked) clears it."""
+        with self._problems_lock:
+            if problem is None:
+                self._meet_host_problems.pop(host, None)
+            else:
+                self._meet_host_problems[host] = problem
+
+    def note_meet_error(self, error: MeetConfigurationError) -> None:
+        """Record a Meet configuration error a request or job met, so /readyz shows it at once.
+
+        Against its host user when the error names one
+        (:class:`~verify_service.calls.meetings.HostMisconfigured`, from
+        ``prepare_meeting``), else as the general problem.
+        """
+        host = getattr(error, "host", None)
+        if isinstance(host, str) and host:
+            self.note_meet_host(host, str(error))
+        else:
+            self.note_meet(str(error))
+
+    def meet_host_problems(self) -> dict[str, str]:
+        """A copy of the current configuration errors by host user (empty when every host works)."""
+        with self._problems_lock:
+            return dict(self._meet_host_problems)
 
     def meet_gateway(self) -> MeetGateway:
         """The Meet gateway the settings choose, built once.
@@ -67,7 +100,7 @@ class Registry:
             return self.meet
 
     def catalog_store(self) -> CatalogStore:
-        """The release catalog of this app (DESIGN §4.5), read from its file and reloaded when it changes."""
+        """The release catalog of this app, read from its file and reloaded when it changes."""
         from verify_service.support.store import CatalogStore
 
         with self._lock:

@@ -143,14 +143,17 @@ def test_per_host_budget_without_project_limit(sessions, clock, gateway, databas
     assert sorted(gateway.created) == sorted(HOSTS)
 
 
-def test_a_429_rests_the_host_and_queues_the_session(sessions, clock, gateway, settings) -> None:
+def test_a_429_rests_the_host_and_the_next_host_creates_the_space(sessions, clock, gateway, settings) -> None:
     gateway.rate_limited = {"host-a@example.com"}
     first = new_session(sessions, clock, "acc-1")
     assert meetings.prepare_meeting(sessions, gateway, first, settings=settings, now=clock()).status \
-        is MeetingStatus.QUEUED
-    # The queue job skips the resting host.
-    assert meetings.prepare_queued(sessions, gateway, settings=settings, now=clock()) == 1
+        is MeetingStatus.READY
     assert gateway.created == ["host-b@example.com"]
+    # The resting host is skipped by the next sessions too, with no new 429.
+    gateway.rate_limited = set()
+    second = new_session(sessions, clock, "acc-2")
+    meetings.prepare_meeting(sessions, gateway, second, settings=settings, now=clock())
+    assert gateway.created == ["host-b@example.com", "host-c@example.com"]
 
 
 def test_preparing_twice_creates_one_space(sessions, clock, gateway, settings) -> None:

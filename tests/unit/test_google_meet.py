@@ -178,30 +178,47 @@ def test_end_uses_googleapiclients_retries(monkeypatch: pytest.MonkeyPatch) -> N
 
 # ---------------------------------------------------------------- create retries
 
-def test_create_retries_429_and_5xx_with_backoff_and_logs_each_attempt(caplog: pytest.LogCaptureFixture) -> None:
-    gateway, transport, sleeps = make(error(429, "RESOURCE_EXHAUSTED"), error(503, "UNAVAILABLE"), ok(SPACE))
+def test_create_retries_5xx_with_backoff_and_logs_each_attempt(caplog: pytest.LogCaptureFixture) -> None:
+    gateway, transport, sleeps = make(error(500, "INTERNAL"), error(503, "UNAVAILABLE"), ok(SPACE))
     with caplog.at_level(logging.WARNING, logger="integrations.google_meet_adapter"):
         assert gateway.create_space(host=HOST).name == "spaces/abc"
     assert len(transport.requests()) == 3
     assert sleeps == [0.75, 1.5]  # 1s then 2s, each jittered into [half, full]: 0.5 -> three quarters
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 2
-    assert "attempt 1/4" in messages[0] and "429" in messages[0] and HOST in messages[0]
+    assert "attempt 1/4" in messages[0] and "500" in messages[0] and HOST in messages[0]
     assert "attempt 2/4" in messages[1] and "503" in messages[1] and "retrying in 1.50s" in messages[1]
 
 
 def test_create_retries_network_errors_and_honours_retry_after() -> None:
     gateway, transport, sleeps = make(ConnectionResetError(104, "reset"), TimeoutError("timed out"),
-                                      error(429, "RESOURCE_EXHAUSTED", **{"retry-after": "7"}), ok(SPACE))
+                                      error(503, "UNAVAILABLE", **{"retry-after": "7"}), ok(SPACE))
     assert gateway.create_space(host=HOST).name == "spaces/abc"
     assert sleeps == [0.75, 1.5, 7.0]
 
 
-def test_create_gives_up_with_rate_limited_after_the_last_attempt() -> None:
-    gateway, transport, sleeps = make(*[error(429, "RESOURCE_EXHAUSTED")] * 4)
-    with pytest.raises(MeetRateLimited, match="rate limiting"):
+@pytest.mark.parametrize("answer", [
+    error(429, "RESOURCE_EXHAUSTED", **{"retry-after": "7"}),
+    error(429),
+    error(403, reason="rateLimitExceeded"),
+    error(403, reason="userRateLimitExceeded"),
+], ids=["429-retry-after", "429-bare", "403-rateLimitExceeded", "403-userRateLimitExceeded"])
+def test_a_rate_limit_on_create_raises_at_once_without_sleeping(answer: Any,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """The limit is per minute per host user: another host (or the queue job) does better than waiting."""
+    gateway, transport, sleeps = make(answer, ok(SPACE))
+    with caplog.at_level(logging.WARNING, logger="integrations.google_meet_adapter"), \
+            pytest.raises(MeetRateLimited, match="rate limiting"):
         gateway.create_space(host=HOST)
-    assert len(transport.requests()) == 4 and sleeps == [0.75, 1.5, 3.0]
+    assert len(transport.requests()) == 1 and sleeps == []
+    assert [r.getMessage() for r in caplog.records if "not retried" in r.getMessage() and HOST in r.getMessage()]
+
+
+def test_a_rate_limit_after_a_retried_5xx_stops_the_retries() -> None:
+    gateway, transport, sleeps = make(error(503, "UNAVAILABLE"), error(429, "RESOURCE_EXHAUSTED"), ok(SPACE))
+    with pytest.raises(MeetRateLimited):
+        gateway.create_space(host=HOST)
+    assert len(transport.requests()) == 2 and sleeps == [0.75]  # the 503's backoff only
 
 
 def test_create_gives_up_on_5xx_with_a_plain_meet_error() -> None:
