@@ -89,7 +89,8 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     import verify_service.models  # noqa: F401  (every mapped class)
 
     sqlalchemy.orm.configure_mappers()  # now, once, and not in each gunicorn worker's first request
-    engine = make_engine(settings.database_url)
+    # A request waits this long for a pooled connection, then answers 503 (not 500 after 30 s).
+    engine = make_engine(settings.database_url, pool_timeout=settings.db_pool_timeout_seconds)
     app.extensions[KEY] = Registry(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
     app.teardown_appcontext(close_session)
     init_rate_limits(app, settings.rate_limit_storage, settings.trusted_proxies)

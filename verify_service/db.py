@@ -90,8 +90,17 @@ def utcnow() -> dt.datetime:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create the engine for ``url`` with the per-backend settings the service relies on."""
+    """Create the engine for ``url`` with the per-backend settings the service relies on.
+
+    ``pool_timeout`` (seconds) bounds how long a checkout waits while every pooled connection is busy;
+    past it the checkout raises ``sqlalchemy.exc.TimeoutError``, which a request answers with a 503
+    (errors.pool_timeout_response). The app passes ``Settings.db_pool_timeout_seconds``.
+    """
     if url.startswith("sqlite"):
+        if _sqlite_in_memory(sa.make_url(url)):
+            # One connection per thread (SingletonThreadPool): a checkout never waits, and that
+            # pool refuses the argument.
+            kwargs.pop("pool_timeout", None)
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
         return engine
@@ -132,6 +141,10 @@ def _ping_idle_connections(engine: Engine) -> None:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as exc:
             raise sa.exc.DisconnectionError(f"an idle pooled connection is dead: {type(exc).__name__}") from exc
+
+
+def _sqlite_in_memory(url: sa.URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -16,6 +16,9 @@ import sqlalchemy as sa
 from flask import Flask, Response, json, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from integrations.google_meet import MeetConfigurationError
+from verify_service.registry import registry
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -192,6 +195,24 @@ def database_error_response(error: sa.exc.DBAPIError) -> Response:
     first_line = str(error.orig).splitlines()[0][:200] if str(error.orig) else ""
     log.warning("database unavailable on %s %s: %s: %s", request.method, request.path,
                 type(error.orig).__name__, first_line)
+    return _database_unavailable_response()
+
+
+def pool_timeout_response(error: sa.exc.TimeoutError) -> Response:
+    """503 with Retry-After when every pooled connection stayed busy for the pool timeout.
+
+    The same answer as an unreachable database: the caller cannot tell the two apart, and either way
+    retrying in a few seconds is right. The wait is ``Settings.db_pool_timeout_seconds`` (see
+    ``create_app``), not SQLAlchemy's default 30 s: that is gunicorn's whole worker timeout, so a burst
+    would pile requests up until workers were killed instead of answering.
+    """
+    # SQLAlchemy's own message: the pool's size, overflow and timeout. No statement ran, so none is logged.
+    limits = str(error).split(" (Background", 1)[0].splitlines()[0][:200] if str(error) else ""
+    log.warning("database pool exhausted on %s %s: %s", request.method, request.path, limits)
+    return _database_unavailable_response()
+
+
+def _database_unavailable_response() -> Response:
     detail = "The service cannot reach its database right now; please try again in a few seconds."
     if _wants_problem_json():
         detail += " A POST retried with the same Idempotency-Key takes effect at most once."
@@ -199,8 +220,25 @@ def database_error_response(error: sa.exc.DBAPIError) -> Response:
                            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}))
 
 
+def meet_unavailable_response(error: MeetConfigurationError) -> Response:
+    """503 when a request needs Meet and the Meet backend cannot be used as configured (nothing was changed).
+
+    Noted for /readyz at once. The views that change something call Meet only after the change, so
+    reaching this means the change was not made: the page says so.
+    """
+    registry().note_meet_error(error)
+    log.error("Meet is misconfigured on %s %s: %s", request.method, request.path, error)
+    return _render(Problem(503, "meet_unavailable", "Video calls are not available right now",
+                           "Our video call service is not set up correctly at the moment, so nothing was changed. "
+                           "Please try again later; the team has been alerted.",
+                           headers={"Retry-After": "60"}))
+
+
 def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(DomainError, domain_error_response)
     app.register_error_handler(HTTPException, http_error_response)
     app.register_error_handler(sa.exc.DBAPIError, database_error_response)
+    # Not a DBAPIError (the driver never saw the request), so it needs its own mapping.
+    app.register_error_handler(sa.exc.TimeoutError, pool_timeout_response)
+    app.register_error_handler(MeetConfigurationError, meet_unavailable_response)
     app.register_error_handler(Exception, internal_error_response)
