@@ -66,7 +66,7 @@ def enforce_deadlines(app: Flask) -> int:
 
 
 def purge_personal_data(app: Flask) -> retention.RetentionReport:
-    """Erase notes, ID evidence and Meet display names of calls decided over ``retention_days`` ago.
+    """Erase notes, ID evidence and Meet display names of calls that ended over ``retention_days`` ago.
 
     Batched, one transaction per batch (see verify_service/review/retention.py).
     """

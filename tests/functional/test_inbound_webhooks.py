@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from standardwebhooks import Webhook
 
 from tests.conftest import FakeClock, assert_problem, make_settings
 from verify_service import create_app
+from verify_service.accounts import services as account_services
 from verify_service.accounts.models import Account, Hold, VerificationRequest
 from verify_service.audit.models import AuditEntry
 from verify_service.registry import KEY
@@ -164,19 +166,95 @@ def test_verification_for_an_unknown_account_is_404_and_a_retry_succeeds_later(c
     assert count(registry, Hold) == 1
 
 
-def test_closed_account_and_past_deadline_are_problems_without_receipts(client, registry) -> None:
+def test_a_past_deadline_is_a_problem_without_a_receipt(client, registry) -> None:
     ok(send(client, registry, "account.upserted", {"account_id": "acc-1", **PROFILE}))
     receipts = count(registry, InboundWebhookReceipt)
     past = (registry.now() - dt.timedelta(minutes=1)).isoformat()
     body = assert_problem(send(client, registry, "verification.requested",
                         {"account_id": "acc-1", "reason": "manual", "deadline": past}), 422, "validation_failed")
     assert body["errors"][0]["field"] == "deadline"
-    ok(send(client, registry, "account.closed", {"account_id": "acc-1"}))
-    assert_problem(send(client, registry, "verification.requested", {"account_id": "acc-1", "reason": "manual"}),
-            409, "account_closed")
-    assert_problem(send(client, registry, "account.upserted", {"account_id": "acc-1", **PROFILE}), 409, "account_closed")
-    assert count(registry, InboundWebhookReceipt) == receipts + 1  # only the account.closed
+    assert count(registry, InboundWebhookReceipt) == receipts
     assert count(registry, VerificationRequest) == 0
+
+
+# ---------------------------------------------------------------- a closed account: acknowledged, ignored
+
+CLOSED_ACCOUNT_EVENTS = {
+    "account.upserted": {"account_id": "acc-1", **PROFILE, "name": "Ana M. Lima", "timezone": "Europe/Lisbon"},
+    "verification.requested": {"account_id": "acc-1", "reason": "risk_signal", "place_hold": True},
+}
+
+
+def ignored_as_closed(response) -> None:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json() == {"status": "ignored", "reason": "account_closed"}
+
+
+def closed_account(client, registry) -> None:
+    ok(send(client, registry, "account.upserted", {"account_id": "acc-1", **PROFILE}))
+    ok(send(client, registry, "account.closed", {"account_id": "acc-1"}))
+
+
+def snapshot(registry) -> dict[str, Any]:
+    """Everything an event about acc-1 could change, but its receipts."""
+    with registry.sessions() as session:
+        account = session.get_one(Account, "acc-1")
+        profile = {name: getattr(account, name) for name in (
+            "display_name", "email", "country", "photo_url", "timezone", "locale", "profile_source_at",
+            "updated_at", "restrictions_version", "verification_status", "last_event_seq")}
+    return {"account": profile, "requests": count(registry, VerificationRequest), "holds": count(registry, Hold),
+            "events": count(registry, OutboxEvent), "audit": count(registry, AuditEntry)}
+
+
+@pytest.mark.parametrize("event_type", sorted(CLOSED_ACCOUNT_EVENTS))
+def test_an_event_for_a_closed_account_is_ignored_its_receipt_kept(client, registry, clock, caplog,
+                                                                   event_type: str) -> None:
+    closed_account(client, registry)
+    clock.advance(minutes=5)
+    before = snapshot(registry)
+    with caplog.at_level(logging.INFO, logger="verify_service.webhooks.inbound"):
+        ignored_as_closed(send(client, registry, event_type, CLOSED_ACCOUNT_EVENTS[event_type], msg_id="msg_late"))
+    assert any(r.levelno == logging.INFO and "msg_late" in r.getMessage() and "closed" in r.getMessage()
+               for r in caplog.records)
+    with registry.sessions() as session:
+        receipt = session.get_one(InboundWebhookReceipt, "msg_late")
+        assert (receipt.type, receipt.received_at) == (event_type, clock())
+    assert snapshot(registry) == before  # no profile written back, no request, hold, event or audit entry
+    # The sender missed our 200 and sends it again: the receipt answers.
+    ok(send(client, registry, event_type, CLOSED_ACCOUNT_EVENTS[event_type], msg_id="msg_late"), "duplicate")
+    assert snapshot(registry) == before
+
+
+def test_a_closed_account_ignores_a_verification_request_whose_deadline_has_passed(client, registry, clock) -> None:
+    # Closing is final: no redelivery could ever apply the request, whatever it holds.
+    closed_account(client, registry)
+    before = snapshot(registry)
+    past = (registry.now() - dt.timedelta(minutes=1)).isoformat()
+    ignored_as_closed(send(client, registry, "verification.requested",
+                           {"account_id": "acc-1", "reason": "manual", "deadline": past}, msg_id="msg_past"))
+    assert count(registry, InboundWebhookReceipt) == 3 and snapshot(registry) == before
+
+
+@pytest.mark.parametrize("event_type", sorted(CLOSED_ACCOUNT_EVENTS))
+def test_an_account_closed_while_the_event_is_applied_is_ignored_too(client, registry, monkeypatch,
+                                                                    event_type: str) -> None:
+    # The closure commits between the first check and the service's lock: the service refuses, under the
+    # lock, and the event is ignored as well; whatever the service did before refusing is undone.
+    closed_account(client, registry)
+    before = snapshot(registry)
+    monkeypatch.setattr(inbound, "is_closed", lambda session, account_id: False)
+    name = {"account.upserted": "upsert_account", "verification.requested": "request_verification"}[event_type]
+    service = getattr(account_services, name)
+
+    def writes_then_refuses(session, account_id: str, *args: Any, **kwargs: Any) -> Any:
+        session.get_one(Account, account_id).restrictions_version += 1  # a write before the refusal
+        session.flush()
+        return service(session, account_id, *args, **kwargs)
+
+    monkeypatch.setattr(account_services, name, writes_then_refuses)
+    ignored_as_closed(send(client, registry, event_type, CLOSED_ACCOUNT_EVENTS[event_type], msg_id="msg_race"))
+    assert count(registry, InboundWebhookReceipt) == 3 and snapshot(registry) == before
+    ok(send(client, registry, event_type, CLOSED_ACCOUNT_EVENTS[event_type], msg_id="msg_race"), "duplicate")
 
 
 # ---------------------------------------------------------------- bodies

@@ -23,6 +23,7 @@ from verify_service.calls.models import (
 from verify_service.calls.state import SessionStatus
 from verify_service.db import unit_of_work
 from verify_service.review.models import DocumentType, IdentityDocument
+from verify_service.review.retention import RetentionReport
 from verify_service.webhooks.models import OutboxEvent
 
 
@@ -176,3 +177,84 @@ def test_the_retention_period_is_a_setting(app, registry, clock) -> None:
     call_id = decided_call(registry, "acc-1", clock() - dt.timedelta(days=31), tag="a")
     assert maintenance.purge_personal_data(app).sessions == 1
     assert personal_data(registry, call_id)[1] == 0
+
+
+def ended_call(registry, account_id: str, status: SessionStatus, ended_at: dt.datetime, *, tag: str) -> str:
+    """A call that ended without a decision (expired or canceled), with two participants' display names."""
+    with unit_of_work(registry.sessions) as session:
+        call = CallSession(account_id=account_id, status=status, created_at=ended_at - dt.timedelta(hours=1),
+                           updated_at=ended_at, ended_at=ended_at)
+        session.add(call)
+        session.flush()
+        for role, name in (("freelancer", "Ana Lima"), ("reviewer", "Rui Reviewer")):
+            session.add(CallParticipant(call_session_id=call.id, participant=f"p-{tag}-{role}", kind="signed_in",
+                                        role=role, display_name=name, first_joined_at=ended_at - dt.timedelta(hours=1),
+                                        last_left_at=ended_at, connected_seconds=600))
+        return call.id
+
+
+def attendance(registry, call_id: str) -> list[tuple[object, ...]]:
+    """(display name, first joined, last left, seconds connected) of each participant, the freelancer first."""
+    with unit_of_work(registry.sessions, write=False) as session:
+        return [tuple(row) for row in session.execute(
+            sa.select(CallParticipant.display_name, CallParticipant.first_joined_at, CallParticipant.last_left_at,
+                      CallParticipant.connected_seconds)
+            .where(CallParticipant.call_session_id == call_id).order_by(CallParticipant.role))]
+
+
+@pytest.mark.parametrize("status", [SessionStatus.EXPIRED, SessionStatus.CANCELED])
+def test_display_names_of_a_call_that_ended_undecided_go_after_the_period(app, registry, clock,
+                                                                         status: SessionStatus) -> None:
+    add_account(registry)
+    ended_at = clock()
+    call_id = ended_call(registry, "acc-1", status, ended_at, tag="a")
+    clock.advance(days=89)
+    assert maintenance.purge_personal_data(app) == RetentionReport(0, 0)
+    assert [row[0] for row in attendance(registry, call_id)] == ["Ana Lima", "Rui Reviewer"]
+    clock.advance(days=1, seconds=1)
+    assert maintenance.purge_personal_data(app) == RetentionReport(1, 0)
+    joined = ended_at - dt.timedelta(hours=1)
+    assert attendance(registry, call_id) == [(None, joined, ended_at, 600)] * 2  # the attendance times stay
+    assert maintenance.purge_personal_data(app).sessions == 0  # counted once
+
+
+def test_a_fail_awaiting_its_second_review_is_kept_until_the_lead_decides(app, registry, clock) -> None:
+    add_account(registry)
+    first_decision = clock()
+    call_id = decided_call(registry, "acc-1", first_decision, tag="fail")
+    with unit_of_work(registry.sessions) as session:
+        session.get_one(CallSession, call_id).status = SessionStatus.AWAITING_SECOND_REVIEW
+        outcome = session.scalars(sa.select(Outcome).where(Outcome.call_session_id == call_id)).one()
+        outcome.result, outcome.final = OutcomeResult.FAILED, False
+    clock.advance(days=200)  # the call ended long ago, but it is not over for the lead yet
+    assert maintenance.purge_personal_data(app).sessions == 0
+    assert personal_data(registry, call_id) == ("notes fail", 1, ["Ana Lima"])
+    second_decision = clock()
+    with unit_of_work(registry.sessions) as session:
+        session.get_one(CallSession, call_id).status = SessionStatus.COMPLETED
+        outcome = session.scalars(sa.select(Outcome).where(Outcome.call_session_id == call_id)).one()
+        outcome.final, outcome.second_decision, outcome.second_decided_at = True, "confirmed", second_decision
+    clock.advance(days=89)  # its end is now the second review: the first decision is 289 days old
+    assert maintenance.purge_personal_data(app).sessions == 0
+    assert personal_data(registry, call_id) == ("notes fail", 1, ["Ana Lima"])
+    clock.advance(days=2)
+    assert maintenance.purge_personal_data(app) == RetentionReport(1, 1)
+    assert personal_data(registry, call_id) == (None, 0, [None])
+
+
+@pytest.mark.parametrize("batch", [500, 1])
+def test_every_kind_of_ended_call_is_purged_and_counted_once(app, registry, clock, batch, monkeypatch) -> None:
+    from verify_service.review import retention
+    monkeypatch.setitem(retention.purge_personal_data.__kwdefaults__, "batch", batch)
+    add_account(registry)
+    old = clock() - dt.timedelta(days=91)
+    decided = decided_call(registry, "acc-1", old, tag="decided")
+    expired = ended_call(registry, "acc-1", SessionStatus.EXPIRED, old, tag="expired")
+    canceled = ended_call(registry, "acc-1", SessionStatus.CANCELED, old - dt.timedelta(days=1), tag="canceled")
+    recent = ended_call(registry, "acc-1", SessionStatus.EXPIRED, clock() - dt.timedelta(days=89), tag="recent")
+    assert maintenance.purge_personal_data(app) == RetentionReport(3, 1)
+    assert personal_data(registry, decided) == (None, 0, [None])
+    for call_id in (expired, canceled):
+        assert [row[0] for row in attendance(registry, call_id)] == [None, None]
+    assert [row[0] for row in attendance(registry, recent)] == ["Ana Lima", "Rui Reviewer"]
+    assert maintenance.purge_personal_data(app).sessions == 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -21,7 +23,13 @@ from jobs import calls as call_jobs
 from jobs import maintenance
 from jobs.shifts import materialise_shifts
 from tests.conftest import FakeClock
-from tests.integration.test_deadline_and_retention_jobs import add_account, decided_call, personal_data
+from tests.integration.test_deadline_and_retention_jobs import (
+    add_account,
+    attendance,
+    decided_call,
+    ended_call,
+    personal_data,
+)
 from tests.integration.test_jobs import SEEDS
 from tests.integration.test_review_claims import waiting_call
 from tests.support.concurrency import run_together
@@ -196,6 +204,70 @@ def test_two_schedulers_purge_each_call_once(backend, app: Flask, registry: Regi
     assert sum(r.documents for r in reports) == len(old)  # type: ignore[attr-defined]
     assert [personal_data(registry, call_id) for call_id in old] == [(None, 0, [None])] * len(old)
     assert audit_count(registry) == audit_before  # the audit log is left as it is
+
+
+def test_two_schedulers_purge_each_ended_call_once_decided_or_not(backend, app: Flask, registry: Registry,
+                                                                  clock: FakeClock,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from verify_service.review import retention
+    monkeypatch.setitem(retention.purge_personal_data.__kwdefaults__, "batch", 2)  # batches interleave
+    add_account(registry)
+    decided = [decided_call(registry, "acc-1", clock() - dt.timedelta(days=91 + n), tag=f"d{n}")
+               for n in range(ACCOUNTS)]
+    undecided = [ended_call(registry, "acc-1", status, clock() - dt.timedelta(days=91 + n, hours=1),
+                            tag=f"{status.value}-{n}")
+                 for n in range(ACCOUNTS) for status in (SessionStatus.EXPIRED, SessionStatus.CANCELED)]
+    reports = []
+    for _ in range(3):
+        reports += race(app, maintenance.purge_personal_data)
+        clock.advance(days=1)
+    assert sum(r.sessions for r in reports) == len(decided) + len(undecided)  # type: ignore[attr-defined]
+    assert sum(r.documents for r in reports) == len(decided)  # type: ignore[attr-defined]
+    assert [personal_data(registry, call_id) for call_id in decided] == [(None, 0, [None])] * len(decided)
+    assert {row[0] for call_id in undecided for row in attendance(registry, call_id)} == {None}
+
+
+def test_a_call_purged_while_a_claim_was_running_is_not_counted_twice(backend, app: Flask, registry: Registry,
+                                                                     clock: FakeClock,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window the re-check under the lock closes, made deterministic.
+
+    The slow run's claim takes its snapshot, then waits (``pg_sleep`` in its condition); meanwhile the
+    other run purges the call and commits; the slow run then locks the call, free again and unchanged.
+    """
+    from verify_service.review import retention
+    holds_personal_data = retention._holds_personal_data
+    slow = "slow-purge"
+
+    def slowed() -> sa.ColumnElement[bool]:
+        if threading.current_thread().name != slow:
+            return holds_personal_data()
+        return sa.and_(holds_personal_data(), sa.func.pg_sleep(1.0).is_not(None))
+
+    monkeypatch.setattr(retention, "_holds_personal_data", slowed)
+    add_account(registry)
+    call_id = ended_call(registry, "acc-1", SessionStatus.EXPIRED, clock() - dt.timedelta(days=91), tag="x")
+    cutoff = clock() - dt.timedelta(days=90)
+    reports: list[retention.RetentionReport] = []
+
+    def slow_purge() -> None:
+        with unit_of_work(registry.sessions) as session:
+            reports.append(retention.purge_batch(session, cutoff=cutoff))
+
+    thread = threading.Thread(target=slow_purge, name=slow)
+    thread.start()
+    deadline = time.monotonic() + 10
+    asleep = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'"
+    with registry.engine.connect() as connection:  # wait until the slow claim is asleep, its snapshot taken
+        while not connection.exec_driver_sql(asleep).scalar_one():
+            assert time.monotonic() < deadline, "the slow claim never started"
+            time.sleep(0.02)
+    with unit_of_work(registry.sessions) as session:
+        fast = retention.purge_batch(session, cutoff=cutoff)
+    thread.join(20)
+    assert fast == retention.RetentionReport(1, 0)
+    assert reports == [retention.RetentionReport(0, 0)]  # claimed, re-checked, found clean: not counted
+    assert [row[0] for row in attendance(registry, call_id)] == [None, None]
 
 
 # ---------------------------------------------------------------- shifts

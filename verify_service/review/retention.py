@@ -1,7 +1,12 @@
-"""Retention: personal data of a decided call goes ``settings.retention_days`` after the decision.
+"""Retention: personal data of an ended call goes ``settings.retention_days`` after its end.
 
-What goes, per call session whose outcome was decided (the lead's second
-decision counts, when there is one) longer ago than the retention period:
+Every call session that ended — ``completed``, ``expired`` or ``canceled``
+(:data:`~verify_service.calls.state.TERMINAL`), decided or not — is purged
+once its end is older than the retention period. Its end is the latest of
+``CallSession.ended_at`` and, when the call has an outcome, the lead's
+``Outcome.second_decided_at`` (a second review can come well after the
+call). A fail still waiting for its second review has not ended: it is left
+alone until the lead decides (or the account is closed). What goes:
 
 * the reviewer's free-text ``Outcome.notes`` (set to NULL; the result, the
   reason codes and the checklist stay — they are not personal data);
@@ -10,13 +15,14 @@ decision counts, when there is one) longer ago than the retention period:
   detection no longer sees that document, so an ID shown again on another
   account more than the retention period later is not flagged;
 * the Meet display names of the call's participants (set to NULL; the
-  attendance times stay).
+  attendance times stay) — also of calls that expired or were canceled
+  without a decision.
 
 The audit log stays as it is: its entries never hold personal data.
 Work goes in batches, each its own transaction, so a backlog never holds
-locks for long; on PostgreSQL the outcome rows are claimed with
+locks for long; on PostgreSQL the call session rows are claimed with
 ``FOR UPDATE SKIP LOCKED`` and the condition is re-checked under the lock,
-so two schedulers never work on the same rows.
+so two schedulers never work on (or count) the same call twice.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from verify_service.calls.models import CallParticipant, Outcome
+from verify_service.calls.models import CallParticipant, CallSession, Outcome
+from verify_service.calls.state import TERMINAL
 from verify_service.db import unit_of_work
 from verify_service.review.models import IdentityDocument
 
@@ -42,41 +49,50 @@ class RetentionReport:
 
 def _holds_personal_data() -> sa.ColumnElement[bool]:
     return sa.or_(
-        Outcome.notes.is_not(None),
-        sa.exists().where(IdentityDocument.call_session_id == Outcome.call_session_id),
-        sa.exists().where(CallParticipant.call_session_id == Outcome.call_session_id,
+        sa.exists().where(Outcome.call_session_id == CallSession.id, Outcome.notes.is_not(None)),
+        sa.exists().where(IdentityDocument.call_session_id == CallSession.id),
+        sa.exists().where(CallParticipant.call_session_id == CallSession.id,
                           CallParticipant.display_name.is_not(None)))
 
 
-def _decided_before(cutoff: dt.datetime) -> sa.ColumnElement[bool]:
-    return sa.func.coalesce(Outcome.second_decided_at, Outcome.decided_at) < cutoff
+def _ended_before(cutoff: dt.datetime) -> sa.ColumnElement[bool]:
+    """The call is over, and its end (the latest of ``ended_at`` and a second review) is before ``cutoff``."""
+    return sa.and_(
+        CallSession.status.in_(sorted(TERMINAL)),
+        # Implied by the next line (a call is created before it ends); it lets the scan use the
+        # (status, created_at) index instead of reading every ended call there is.
+        CallSession.created_at < cutoff,
+        CallSession.ended_at < cutoff,
+        ~sa.exists().where(Outcome.call_session_id == CallSession.id, Outcome.second_decided_at >= cutoff))
 
 
 def purge_batch(session: Session, *, cutoff: dt.datetime, batch: int = 500) -> RetentionReport:
-    """Erase the personal data of up to ``batch`` call sessions decided before ``cutoff``.
+    """Erase the personal data of up to ``batch`` call sessions that ended before ``cutoff``.
 
     Raises nothing of its own; database errors propagate (the caller's unit of work rolls back).
     """
-    stmt = (sa.select(Outcome.call_session_id)
-            .where(_decided_before(cutoff), _holds_personal_data())
-            .order_by(Outcome.decided_at, Outcome.id).limit(batch))
+    stmt = (sa.select(CallSession.id)
+            .where(_ended_before(cutoff), _holds_personal_data())
+            .order_by(CallSession.ended_at, CallSession.id).limit(batch))
     postgresql = session.get_bind().dialect.name == "postgresql"
     if postgresql:
-        stmt = stmt.with_for_update(of=Outcome, skip_locked=True)
+        stmt = stmt.with_for_update(of=CallSession, skip_locked=True)
     call_ids = list(session.scalars(stmt))
     if postgresql and call_ids:
-        # A row another run purged and committed while this statement ran is still claimed: the re-check
-        # of the locked row runs its EXISTS subqueries on the statement's old snapshot. A fresh statement
-        # sees that run's commit, so nothing is counted (or touched) twice.
-        call_ids = list(session.scalars(sa.select(Outcome.call_session_id).where(
-            Outcome.call_session_id.in_(call_ids), _holds_personal_data())))
+        # A call another run purged and committed while this statement ran is still claimed: PostgreSQL
+        # re-checks a locked row's condition only when that row itself changed (a purge changes other
+        # tables), and even then runs the EXISTS subqueries on the statement's old snapshot. A fresh
+        # statement sees that run's commit, so nothing is counted (or touched) twice.
+        call_ids = list(session.scalars(sa.select(CallSession.id).where(
+            CallSession.id.in_(call_ids), _holds_personal_data())))
     if not call_ids:
         return RetentionReport()
-    session.execute(sa.update(Outcome).where(Outcome.call_session_id.in_(call_ids)).values(notes=None)
-                    .execution_options(synchronize_session=False))
+    session.execute(sa.update(Outcome).where(Outcome.call_session_id.in_(call_ids), Outcome.notes.is_not(None))
+                    .values(notes=None).execution_options(synchronize_session=False))
     documents = session.execute(sa.delete(IdentityDocument).where(IdentityDocument.call_session_id.in_(call_ids))
                                 .execution_options(synchronize_session=False)).rowcount
-    session.execute(sa.update(CallParticipant).where(CallParticipant.call_session_id.in_(call_ids))
+    session.execute(sa.update(CallParticipant).where(CallParticipant.call_session_id.in_(call_ids),
+                                                     CallParticipant.display_name.is_not(None))
                     .values(display_name=None).execution_options(synchronize_session=False))
     session.flush()
     return RetentionReport(sessions=len(call_ids), documents=documents or 0)

@@ -8,16 +8,23 @@ event's effect, so an event takes effect exactly once: a redelivery finds
 the receipt and changes nothing. When the effect fails with a domain error
 the transaction rolls back, receipt included, so the sender's retry can
 succeed once the cause is gone (e.g. the account now exists).
+
+A profile or verification event for a closed account is the exception: no
+retry could ever apply it (closing is final), and refusing it would only
+have the sender retry for days. It is acknowledged as ignored, its receipt
+kept, and nothing else changes.
 """
 
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import datetime as dt
 import enum
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -26,6 +33,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from verify_service.accounts import services
 from verify_service.accounts.closure import close_account
+from verify_service.accounts.models import Account
 from verify_service.errors import Unauthorized
 from verify_service.settings import ConfigurationError
 from verify_service.webhooks import schemas
@@ -50,7 +58,21 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 class Status(str, enum.Enum):
     PROCESSED = "processed"
     DUPLICATE = "duplicate"
-    IGNORED = "ignored"  # an event type we do not act on (its receipt is stored all the same)
+    IGNORED = "ignored"  # an event we do not act on (its receipt is stored all the same)
+
+
+@dataclasses.dataclass(frozen=True)
+class Received:
+    """What :func:`receive` did with a delivery; ``reason`` says why an event about an account was ignored."""
+
+    status: Status
+    reason: Literal["account_closed"] | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        body = {"status": self.status.value}
+        if self.reason is not None:
+            body["reason"] = self.reason
+        return body
 
 
 class WebhookVerifier:
@@ -131,33 +153,65 @@ def was_received(session: Session, webhook_id: str) -> bool:
     return session.get(InboundWebhookReceipt, webhook_id) is not None
 
 
-def receive(session: Session, webhook_id: str, event: schemas.Envelope, *, now: dt.datetime) -> Status:
+def receive(session: Session, webhook_id: str, event: schemas.Envelope, *, now: dt.datetime) -> Received:
     """Apply ``event`` once, storing its receipt in the same transaction.
 
     The receipt is inserted before the effect: a concurrent delivery of the
     same ``webhook-id`` then waits on the key (PostgreSQL) and fails at flush
     with ``IntegrityError``; the caller rolls back and answers "duplicate".
+    ``account.upserted`` and ``verification.requested`` for a closed account
+    are ignored (reason ``account_closed``): the receipt is kept, nothing else
+    is written, and the caller commits as usual.
 
     Raises:
         sqlalchemy.exc.IntegrityError: another transaction stored this webhook-id first.
-        AccountNotFound, AccountClosed, InvalidInput: from the account services;
-            the caller must roll back, so nothing (not even the receipt) is kept.
+        AccountNotFound, InvalidInput: from the account services; the caller
+            must roll back, so nothing (not even the receipt) is kept.
     """
     if was_received(session, webhook_id):
-        return Status.DUPLICATE
+        return Received(Status.DUPLICATE)
     session.add(InboundWebhookReceipt(webhook_id=webhook_id, type=event.type, received_at=now))
     session.flush()
-    if isinstance(event, schemas.AccountUpserted):
-        _account_upserted(session, event, now=now)
-    elif isinstance(event, schemas.VerificationRequested):
-        _verification_requested(session, event.data, now=now)
+    if isinstance(event, (schemas.AccountUpserted, schemas.VerificationRequested)):
+        if not _apply_unless_closed(session, event, now=now):
+            log.info("ignored inbound webhook %s (%s): account %s is closed",
+                     webhook_id, event.type, event.data.account_id)
+            return Received(Status.IGNORED, "account_closed")
     elif isinstance(event, schemas.AccountClosed):
         _account_closed(session, event.data, now=now)
     else:
         log.info("ignored inbound webhook %s of unknown type %r", webhook_id, event.type)
-        return Status.IGNORED
+        return Received(Status.IGNORED)
     log.info("processed inbound webhook %s (%s)", webhook_id, event.type)
-    return Status.PROCESSED
+    return Received(Status.PROCESSED)
+
+
+def _apply_unless_closed(session: Session, event: schemas.AccountUpserted | schemas.VerificationRequested, *,
+                         now: dt.datetime) -> bool:
+    """Apply a profile or verification event; False (nothing written) when its account is closed.
+
+    Raises: AccountNotFound, InvalidInput (from the account services).
+    """
+    # Checked first, so that a closed account's event is ignored whatever else it holds (a deadline
+    # that has passed meanwhile, say).
+    if is_closed(session, event.data.account_id):
+        return False
+    try:
+        # A savepoint: an account.closed committed since that read makes the service refuse under the
+        # account's lock, and whatever it wrote before refusing goes, while the receipt stays.
+        with session.begin_nested():
+            if isinstance(event, schemas.AccountUpserted):
+                _account_upserted(session, event, now=now)
+            else:
+                _verification_requested(session, event.data, now=now)
+    except services.AccountClosed:
+        return False
+    return True
+
+
+def is_closed(session: Session, account_id: str) -> bool:
+    """Whether the account exists and was closed. No lock: closing is final, so a "closed" stays true."""
+    return session.scalar(sa.select(Account.closed_at).where(Account.id == account_id)) is not None
 
 
 def _account_upserted(session: Session, event: schemas.AccountUpserted, *, now: dt.datetime) -> None:

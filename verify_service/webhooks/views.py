@@ -37,12 +37,13 @@ def account_service() -> Response:
         return problem_from_validation_error(error)
     session = db_session(write=True)
     try:
-        status = inbound.receive(session, webhook_id, event, now=reg.now())
+        # An event for a closed account comes back ignored, and its receipt is committed all the same.
+        received = inbound.receive(session, webhook_id, event, now=reg.now())
         session.commit()
     except IntegrityError:
         # A concurrent delivery of the same webhook-id committed first.
         session.rollback()
         if not inbound.was_received(session, webhook_id):
             raise
-        status = inbound.Status.DUPLICATE
-    return jsonify({"status": status.value})
+        received = inbound.Received(inbound.Status.DUPLICATE)
+    return jsonify(received.as_dict())
