@@ -16,7 +16,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-from jobs import calls, catalog, maintenance, outbox, shifts
+from jobs import calls, catalog, invites, maintenance, outbox, shifts
 from jobs.runner import run_recorded
 
 # Late runs within a minute still run; a backlog of runs collapses into one;
@@ -36,6 +36,7 @@ SCHEDULES: tuple[tuple[Callable[[Flask], Any], str, dict[str, int]], ...] = (
     (calls.sync_attendance, "interval", {"seconds": 30}),
     (calls.end_requested_conferences, "interval", {"seconds": 30}),
     (calls.send_appointment_reminders, "interval", {"minutes": 1}),
+    (invites.repair_invites, "interval", {"minutes": 1}),
     (calls.release_idle_claims, "interval", {"minutes": 1}),
     (maintenance.enforce_deadlines, "interval", {"minutes": 1}),
     (maintenance.purge_idempotency_keys, "interval", {"minutes": 30}),

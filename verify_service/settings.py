@@ -73,6 +73,8 @@ class Settings:
     call_start_rate_limit: str = "10/minute"
     rate_limit_storage: str = "memory://"
     trusted_proxies: int = 0
+    # How long a request waits for a pooled connection (when all are busy) before it answers 503.
+    db_pool_timeout_seconds: int = 5
     # Validate every API response against its schema: catches our own bugs in development and tests.
     # Off by default in production: every response is parsed back and checked,
     # and a slip would turn into 500s for the marketplace rather than a failing test.
@@ -83,6 +85,14 @@ class Settings:
     identity_pepper: str = ""              # HMAC key of ID document fingerprints (a secret)
     four_eyes_on_fail: bool = True         # a fail waits for a lead's second review
     claim_idle_minutes: int = 20           # a claim with no activity this long goes back to the queue
+    # The rules of evidence for a decision (DESIGN §3.6).
+    pass_requires_id: bool = True          # a pass needs an ID document recorded and not expired
+    no_show_wait_minutes: int = 5          # a no show needs the reviewer in the call at least this long
+    pass_sample_rate: float = 0.05         # share of passes that go to the leads' QA list, chosen at random
+    # A call in progress with nobody in its conference this long (and no decision) ends as abandoned.
+    abandoned_call_minutes: int = 20
+    # Booking changes (book, reschedule, cancel) a freelancer may make in any 24 hours.
+    booking_changes_per_day: int = 10
     checklist: tuple[str, ...] = (
         "The person on camera matches the profile photo",
         "The name on the ID matches the profile name",
@@ -97,7 +107,7 @@ class Settings:
     oidc_allowed_domain: str = ""          # the Workspace domain ("hd" claim) staff must belong to
     # Operations.
     redis_url: str = ""                    # shared rate-limit storage for several web processes
-    retention_days: int = 90               # ID evidence and reviewer notes, counted from the decision
+    retention_days: int = 90               # notes, ID evidence, Meet display names: counted from the call's end
     log_format: str = "text"               # "json" (one object per line) or "text"; production defaults to json
     # Where `verify-service scheduler` serves its own /metrics (job runs, Meet errors); port 0 = off.
     scheduler_metrics_port: int = 9464
@@ -137,6 +147,19 @@ def _int(name: str, value: str | None, default: int, *, minimum: int = 1) -> int
         raise ConfigurationError(f"{name} must be a whole number, got {value!r}") from exc
     if number < minimum:
         raise ConfigurationError(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def _fraction(name: str, value: str | None, default: float) -> float:
+    """A number from 0 to 1 (a share). Raises: ConfigurationError."""
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number from 0 to 1, got {value!r}") from exc
+    if not 0.0 <= number <= 1.0:
+        raise ConfigurationError(f"{name} must be a number from 0 to 1, got {value!r}")
     return number
 
 
@@ -204,6 +227,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         identity_pepper=get("VERIFY_IDENTITY_PEPPER", ""),
         four_eyes_on_fail=_bool("VERIFY_FOUR_EYES_ON_FAIL", get("VERIFY_FOUR_EYES_ON_FAIL"), True),
         claim_idle_minutes=_int("VERIFY_CLAIM_IDLE_MINUTES", get("VERIFY_CLAIM_IDLE_MINUTES"), 20),
+        pass_requires_id=_bool("VERIFY_PASS_REQUIRES_ID", get("VERIFY_PASS_REQUIRES_ID"), True),
+        no_show_wait_minutes=_int("VERIFY_NO_SHOW_WAIT_MINUTES", get("VERIFY_NO_SHOW_WAIT_MINUTES"), 5, minimum=0),
+        pass_sample_rate=_fraction("VERIFY_PASS_SAMPLE_RATE", get("VERIFY_PASS_SAMPLE_RATE"), 0.05),
+        abandoned_call_minutes=_int("VERIFY_ABANDONED_CALL_MINUTES", get("VERIFY_ABANDONED_CALL_MINUTES"), 20),
+        booking_changes_per_day=_int("VERIFY_BOOKING_CHANGES_PER_DAY", get("VERIFY_BOOKING_CHANGES_PER_DAY"), 10),
+        db_pool_timeout_seconds=_int("VERIFY_DB_POOL_TIMEOUT_SECONDS", get("VERIFY_DB_POOL_TIMEOUT_SECONDS"), 5),
         checklist=tuple(item.strip() for item in get("VERIFY_CHECKLIST", "").split("|") if item.strip())
         or Settings.checklist,
         oidc_client_id=get("VERIFY_OIDC_CLIENT_ID", ""),

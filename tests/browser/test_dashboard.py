@@ -56,6 +56,19 @@ def sign_in_with_enrolment(page: Page, server: LiveServer, email: str) -> str:
     return secret
 
 
+def join_room(page: Page, *people: tuple[str, str]) -> None:
+    """From the call page, open the sandbox Meet room and join it as each ``(as, display name)``."""
+    with page.context.expect_page() as opened:
+        page.get_by_role("link", name=re.compile("Join the Meet call")).click()
+    room = opened.value
+    for joining_as, display_name in people:
+        form = room.locator("form", has=room.get_by_role("button", name=f"Join as {joining_as}"))
+        form.get_by_label("Display name").fill(display_name)
+        form.get_by_role("button", name=f"Join as {joining_as}").click()
+        expect(room.get_by_text(f"joined as {joining_as}")).to_be_visible()
+    room.close()
+
+
 def signed_in_page(new_page: Callable[..., Page], server: LiveServer, reviewer: Reviewer) -> Page:
     """A browser already signed in as ``reviewer`` (the sign-in itself is tested above)."""
     page = new_page(DESKTOP)
@@ -81,16 +94,23 @@ def test_a_reviewer_signs_in_with_totp_claims_joins_the_room_and_passes(server: 
     row.get_by_role("button", name=re.compile("Claim")).click()
     expect(page.get_by_role("heading", name="Call with Ana Lima")).to_be_visible()
 
-    # Join the sandbox meeting room as the reviewer (a co-host of the space).
+    # A pass before anyone is in the call, with nothing recorded: refused, saying what is missing.
+    page.get_by_role("radio", name="Passed").check()
+    page.get_by_role("button", name="Record the decision").click()
+    missing = page.locator("#evidence-missing")
+    expect(missing).to_contain_text("The freelancer has not been seen in the Meet call")
+    expect(missing).to_contain_text("Confirm every checklist item")
+    expect(missing).to_contain_text("Record the ID document")
+    assert_accessible(page)
+    screenshot(page, "reviewer-evidence-missing")
+
+    # Join the sandbox meeting room as the reviewer (a co-host of the space), and the freelancer joins too.
     with page.context.expect_page() as opened:
         page.get_by_role("link", name=re.compile("Join the Meet call")).click()
     room = opened.value
     expect(room.get_by_text("rita@example.com · co-host")).to_be_visible()
-    form = room.locator("form", has=room.get_by_role("button", name="Join as reviewer"))
-    form.get_by_label("Display name").fill("Rita Reviewer")
-    form.get_by_role("button", name="Join as reviewer").click()
-    expect(room.get_by_text("joined as reviewer")).to_be_visible()
     room.close()
+    join_room(page, ("reviewer", "Rita Reviewer"), ("freelancer", "Ana Lima"))
 
     # The ID document, the checklist, the decision.
     page.get_by_label("Type of document").select_option("passport")
@@ -134,6 +154,7 @@ def test_a_fail_is_confirmed_by_a_lead_and_places_the_failed_hold(server: LiveSe
     page = signed_in_page(new_page, server, reviewer)
     page.goto(f"{server.base_url}/review")
     page.get_by_role("row", name=re.compile("Bo Chen")).get_by_role("button", name=re.compile("Claim")).click()
+    join_room(page, ("reviewer", "Rita"))  # a fail needs the reviewer in the call
     page.get_by_role("radio", name="Failed").check()
     page.get_by_label("The ID does not match the person on camera").check()
     page.get_by_label(re.compile("^Notes")).fill("The face on the passport is someone else's.")
@@ -160,7 +181,8 @@ def test_every_lead_page_passes_the_accessibility_scan(server: LiveServer, new_p
     lead = staff_member(server.registry, role=Role.LEAD, email="lena@example.com", name="Lena Lead")
     page = signed_in_page(new_page, server, lead)
     for path, heading in (("/review", "Queue"), ("/review/mine", "My sessions"),
-                          ("/review/second-reviews", "Second reviews"), ("/review/lead/accounts", None),
+                          ("/review/second-reviews", "Second reviews"), ("/review/quality", "Quality review of passes"),
+                          ("/review/lead/accounts", None),
                           ("/review/lead/accounts/acc-3", None), ("/review/lead/deliveries", None),
                           ("/review/lead/shifts", None), ("/review/lead/reviewers", None),
                           ("/review/lead/metrics", None)):

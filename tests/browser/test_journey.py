@@ -10,11 +10,12 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import LiveServer, assert_accessible, chrome_on_windows, screenshot
+from tests.support.review_desk import record_with_evidence
 from verify_service.calls.attendance import sync_attendance
 from verify_service.calls.models import CallSession
 from verify_service.calls.state import Outcome
 from verify_service.db import unit_of_work
-from verify_service.review.decisions import claim_session, record_outcome
+from verify_service.review.decisions import claim_session
 from verify_service.review.models import Role
 from verify_service.review.services import create_reviewer
 
@@ -82,8 +83,8 @@ def test_the_full_journey_from_launch_link_to_a_passed_outcome(server: LiveServe
         reviewer = create_reviewer(session, email="rita@example.com", display_name="Rita", role=Role.REVIEWER,
                                    password="a-long-enough-password", actor="test", now=server.now())
         claim_session(session, call_id, reviewer_id=reviewer.id, now=server.now())
-        record_outcome(session, call_id, reviewer_id=reviewer.id, result=Outcome.PASSED, notes=None,
-                       now=server.now())
+        reviewer_id = reviewer.id
+    record_with_evidence(registry.sessions, call_id, reviewer_id, Outcome.PASSED, server.now())
     expect(page.get_by_role("heading", name="You are verified")).to_be_visible()
     expect(page.get_by_role("heading", name="You are verified")).to_be_focused()
     expect(page.locator("main")).to_contain_text("send new proposals to jobs")  # unblocked again

@@ -8,10 +8,11 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import LiveServer, assert_accessible, chrome_on_windows, screenshot
+from tests.support.review_desk import record_with_evidence
 from verify_service.calls.models import CallSession
 from verify_service.calls.state import Outcome
 from verify_service.db import unit_of_work
-from verify_service.review.decisions import claim_session, record_outcome, second_review
+from verify_service.review.decisions import claim_session, second_review
 from verify_service.review.models import Role
 from verify_service.review.services import create_reviewer
 
@@ -38,8 +39,8 @@ def staff(server: LiveServer) -> tuple[int, int]:
 def decide(server: LiveServer, call_id: str, reviewer_id: int, result: Outcome) -> str:
     with unit_of_work(server.registry.sessions) as session:
         claim_session(session, call_id, reviewer_id=reviewer_id, now=server.now())
-        return record_outcome(session, call_id, reviewer_id=reviewer_id, result=result, notes="ID did not match",
-                              now=server.now()).id
+    return record_with_evidence(server.registry.sessions, call_id, reviewer_id, result, server.now(),
+                                notes="ID did not match").id
 
 
 def test_a_fail_waits_for_the_second_review_then_shows_what_is_blocked(server: LiveServer,

@@ -194,7 +194,7 @@ def test_disabling_ends_the_reviewers_live_session_at_once(app: Flask, registry:
         sessions = session.scalars(sa.select(StaffSession).where(StaffSession.reviewer_id == other_id)).all()
         assert sessions and all(s.revoked_at == registry.now() for s in sessions)
         entry = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "reviewer.disabled")).one()
-    assert entry.subject_id == str(other_id) and entry.details == {"sessions_revoked": 1}
+    assert entry.subject_id == str(other_id) and entry.details == {"sessions_revoked": 1, "calls_released": 0}
     assert post(lead, f"/review/lead/reviewers/{other_id}/enable").status_code == 303
     assert other.get("/review/lead/metrics").status_code == 303  # enabling does not bring a session back
 

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from tests.conftest import Api
 from tests.support.fake_meet import FakeMeetGateway
-from tests.support.review_desk import Staff, page_text, staff, waiting
+from tests.support.review_desk import Staff, attend, page_text, staff, waiting
 from tests.support.staff import csrf_token, signed_in
 from verify_service.calls.models import CallSession, Outcome
 from verify_service.registry import Registry
@@ -39,6 +39,7 @@ def world(app: Flask, api: Api, registry: Registry) -> World:
     ana, bo, cy = (waiting(api, registry, gateway, f"acc-{n}", name=n.title()) for n in ("ana", "bo", "cy"))
     rita = staff(app, registry, email="rita@example.com")
     assert rita.claim(bo).status_code == 303
+    attend(registry, bo, reviewer=rita.reviewer)
     assert rita.decide(bo, "failed", reasons=("id_mismatch",)).status_code == 303
     assert rita.claim(ana).status_code == 303
     with registry.sessions() as session:
@@ -89,7 +90,8 @@ ACTIONS: dict[str, tuple[str, str, dict[str, Any], dict[str, str], tuple[int, ..
     "identity": ("POST", "/review/sessions/{ana}/identity-document",
                  {"doc_type": "passport", "issuing_country": "PT", "document_number": "P1234567"}, {},
                  (401, 303, 403, 303, 303)),
-    "outcome": ("POST", "/review/sessions/{ana}/outcome", {"result": "passed"}, {}, (401, 303, 403, 303, 303)),
+    "outcome": ("POST", "/review/sessions/{ana}/outcome", {"result": "inconclusive", "reason_codes": "poor_video"},
+                {}, (401, 303, 403, 303, 303)),
     "second_reviews": ("GET", "/review/second-reviews", {}, {}, (303, 403, 403, 200, 200)),
     "second_review": ("POST", "/review/outcomes/{outcome}/second-review", {"decision": "confirm"}, {},
                       (401, 403, 403, 303, 303)),

@@ -18,7 +18,7 @@ from flask import Flask
 from integrations.google_meet import MeetError
 from tests.conftest import Api, FakeClock
 from tests.support.fake_meet import FakeMeetGateway
-from tests.support.review_desk import events, load_call, page_text, staff, waiting
+from tests.support.review_desk import FULL_CHECKLIST, attend, events, load_call, page_text, staff, waiting
 from verify_service.accounts.domain import HoldKind
 from verify_service.accounts.models import Hold
 from verify_service.audit.models import AuditEntry
@@ -138,7 +138,9 @@ def test_when_meet_refuses_the_cohost_the_claim_is_released_and_the_reviewer_tol
     refused = desk.claim(call_id)
     assert refused.status_code == 502 and "back to the queue" in page_text(refused)
     call = load_call(registry, call_id)
-    assert (call.status, call.claimed_by_id) == (SessionStatus.WAITING, None)
+    # Back in the queue without a claimer; the call stays in progress (it was announced as started, once).
+    assert (call.status, call.claimed_by_id) == (SessionStatus.IN_PROGRESS, None)
+    assert desk.get_json("/review").get_json()["count"] == 1
     assert audit(registry, "session.released")[-1].details["reason"] == "meet_error"
     assert desk.claim(call_id).status_code == 303  # and it can be claimed again
 
@@ -245,7 +247,8 @@ def test_the_same_document_on_another_account_warns_and_is_reported_once_per_pai
     assert [(e.account_id, e.data["matching_account_id"]) for e in reported] == [
         ("acc-b", "acc-a"), ("acc-c", "acc-a"), ("acc-c", "acc-b")]
     assert reported[0].data["document"] == {"type": "passport", "issuing_country": "PT"}
-    assert reported[0].data["call_session_id"] == ids["acc-b"] and reported[0].data["seq"] == 3
+    # seq: verification.required, account.hold.placed, verification.session.started (the claim), then this.
+    assert reported[0].data["call_session_id"] == ids["acc-b"] and reported[0].data["seq"] == 4
     for event in reported:
         assert "12345678" not in str(event.data) and fingerprint(registry, "X12345678") not in str(event.data)
     assert len(audit(registry, "identity.duplicate_suspected")) == 3
@@ -259,16 +262,18 @@ def test_a_pass_lifts_the_pending_hold_and_a_second_submission_is_refused(
     assert api.restrictions("acc-ana").get_json()["blocked"] == PENDING
     desk = staff(app, registry)
     desk.claim(call_id)
-    passed = desk.decide(call_id, "passed", notes="All matched", checklist=(0, 1, 2))
+    attend(registry, call_id)
+    assert desk.record_id(call_id, "P1234567").status_code == 303
+    passed = desk.decide(call_id, "passed", notes="All matched", checklist=FULL_CHECKLIST)
     assert passed.status_code == 303 and passed.headers["Location"].endswith("/review")
     restrictions = api.restrictions("acc-ana").get_json()
     assert restrictions["blocked"] == [] and restrictions["verification"]["status"] == "verified"
     outcome = outcome_of(registry, call_id)
     assert (outcome.result.value, outcome.final, outcome.reason_codes) == ("passed", True, [])
-    assert [q for q, ticked in outcome.checklist.items() if ticked] == list(registry.settings.checklist[:3])
+    assert [q for q, ticked in outcome.checklist.items() if ticked] == list(registry.settings.checklist)
     assert [e.type for e in events(registry)][-2:] == ["verification.passed", "account.hold.lifted"]
 
-    again = desk.decide(call_id, "failed", reasons=("id_mismatch",))
+    again = desk.decide(call_id, "inconclusive", reasons=("poor_video",))
     assert again.status_code == 409 and "already decided (passed, by you" in page_text(again)
     assert outcome_of(registry, call_id).result.value == "passed"
 
@@ -313,11 +318,12 @@ def test_without_four_eyes_a_fail_is_final_at_once(app: Flask, api: Api, registr
     call_id = waiting(api, registry, gateway, "acc-ana")
     desk = staff(app, registry)
     desk.claim(call_id)
+    attend(registry, call_id, reviewer=desk.reviewer)
     assert desk.decide(call_id, "failed", reasons=("id_mismatch",), notes="Different face").status_code == 303
     assert load_call(registry, call_id).status is SessionStatus.COMPLETED
     assert outcome_of(registry, call_id).final is True
-    assert [e.type for e in events(registry)][-3:] == [
-        "verification.failed", "account.hold.placed", "account.proposals.cancel_requested"]
+    assert [e.type for e in events(registry)][-4:] == [
+        "verification.failed", "account.hold.placed", "account.hold.lifted", "account.proposals.cancel_requested"]
     assert events(registry, "verification.failed")[0].data["reason_codes"] == ["id_mismatch"]
     assert "withdraw_earnings" in api.restrictions("acc-ana").get_json()["blocked"]
 
@@ -330,6 +336,7 @@ def test_a_fail_waits_for_another_lead_who_confirms_it(app: Flask, api: Api, reg
     lea = staff(app, registry, Role.LEAD, email="lea@example.com")
     max_ = staff(app, registry, Role.LEAD, email="max@example.com")
     lea.claim(call_id)
+    attend(registry, call_id, reviewer=lea.reviewer)
     decided = lea.decide(call_id, "failed", reasons=("id_mismatch",), notes="Face differs")
     assert decided.status_code == 303 and "a lead will review the fail" in page_text(lea.get("/review"))
     assert load_call(registry, call_id).status is SessionStatus.AWAITING_SECOND_REVIEW
@@ -351,9 +358,11 @@ def test_a_fail_waits_for_another_lead_who_confirms_it(app: Flask, api: Api, reg
                                                                                    max_.reviewer.id)
     with registry.sessions() as session:
         kinds = set(session.scalars(sa.select(Hold.kind).where(Hold.lifted_at.is_(None))))
-    assert kinds == {HoldKind.VERIFICATION_PENDING, HoldKind.VERIFICATION_FAILED}
-    assert [e.type for e in events(registry)][-3:] == [
-        "verification.failed", "account.hold.placed", "account.proposals.cancel_requested"]
+    assert kinds == {HoldKind.VERIFICATION_FAILED}  # the fail's finality lifted the pending hold, in one change
+    assert [e.type for e in events(registry)][-4:] == [
+        "verification.failed", "account.hold.placed", "account.hold.lifted", "account.proposals.cancel_requested"]
+    change = events(registry)[-4:]
+    assert {e.data["restrictions_version"] for e in change} == {api.restrictions("acc-ana").get_json()["version"]}
     assert max_.second_review(outcome.id, "overturn").status_code == 409  # decided once
 
 
@@ -361,7 +370,8 @@ def test_a_lead_may_overturn_a_fail(app: Flask, api: Api, registry: Registry, ga
     call_id = waiting(api, registry, gateway, "acc-ana")
     rita, lea = staff(app, registry), staff(app, registry, Role.LEAD)
     rita.claim(call_id)
-    rita.decide(call_id, "failed", reasons=("document_not_shown",))
+    attend(registry, call_id, reviewer=rita.reviewer)
+    assert rita.decide(call_id, "failed", reasons=("document_not_shown",)).status_code == 303
     outcome_id = outcome_of(registry, call_id).id
     unclear = lea.second_review(outcome_id, "maybe")
     assert unclear.status_code == 422 and "must be &#39;confirm&#39; or &#39;overturn&#39;" in page_text(unclear)

@@ -17,7 +17,7 @@ from flask import Flask
 
 from tests.conftest import Api
 from tests.support.fake_meet import FakeMeetGateway
-from tests.support.review_desk import page_text, staff, waiting
+from tests.support.review_desk import attend, page_text, staff, waiting
 from verify_service.db import Base
 from verify_service.registry import Registry
 from verify_service.review.models import IdentityDocument
@@ -63,6 +63,7 @@ def recorded(app: Flask, api: Api, registry: Registry, caplog: pytest.LogCapture
     refused = desk.record_id(second, RAW + "#")  # a typo: the page explains, without the number
     assert refused.status_code == 422
     pages.append(page_text(refused))
+    attend(registry, second, reviewer=desk.reviewer)
     assert desk.decide(second, "failed", reasons=("suspected_duplicate",)).status_code == 303
     return {"pages": pages}
 

@@ -9,13 +9,15 @@ import pytest
 import sqlalchemy as sa
 
 from integrations.google_meet import GoogleMeetGateway, MeetConfigurationError, MeetError
-from jobs.calls import end_requested_conferences
+from jobs.calls import end_requested_conferences, sync_attendance
 from tests.functional.test_inbound_webhooks import PROFILE, ok, send
 from tests.support.fake_meet import FakeMeetGateway
-from verify_service.accounts.models import Account, Hold
+from tests.support.review_desk import attend, waiting
+from verify_service.accounts.domain import RequestStatus
+from verify_service.accounts.models import Account, Hold, VerificationRequest
 from verify_service.audit.models import AuditEntry
 from verify_service.audit.services import verify_chain
-from verify_service.calls.models import CallSession, Outcome
+from verify_service.calls.models import CallParticipant, CallSession, Outcome
 from verify_service.calls.state import Outcome as OutcomeResult
 from verify_service.calls.state import SessionStatus
 from verify_service.review.models import DocumentType, IdentityDocument, Reviewer, Role
@@ -95,13 +97,26 @@ def closed_account(client, registry) -> dict[str, Any]:
 def test_account_closed_cancels_sessions_and_requests_conference_ends(registry, closed_account) -> None:
     ids, rows = closed_account["ids"], sessions_by_id(registry)
     status = {name: rows[ids[name]].status for name, _, _ in SESSIONS}
+    # Every call that is not over, a fail waiting for its second review included, ends canceled.
     assert status == {"scheduled": S.CANCELED, "scheduled_meet": S.CANCELED, "waiting": S.CANCELED,
                       "in_progress": S.CANCELED, "in_progress_bare": S.CANCELED,
-                      "second_review": S.AWAITING_SECOND_REVIEW, "completed": S.COMPLETED, "canceled": S.CANCELED}
+                      "second_review": S.CANCELED, "completed": S.COMPLETED, "canceled": S.CANCELED}
+    closed = {"scheduled", "scheduled_meet", "waiting", "in_progress", "in_progress_bare", "second_review"}
+    assert {name for name in status if rows[ids[name]].end_reason is not None and
+            rows[ids[name]].end_reason.value == "account_closed"} == closed
     requested = {name for name, _, _ in SESSIONS if rows[ids[name]].conference_end_requested_at is not None}
     # Only meetings that could be live; a scheduled meeting is not open yet.
-    assert requested == {"waiting", "in_progress"}
+    assert requested == {"waiting", "in_progress", "second_review"}
     assert rows[ids["waiting"]].ended_at == registry.now()
+    with registry.sessions() as session:
+        request = session.scalars(sa.select(VerificationRequest).where(VerificationRequest.account_id == "acc-1")).one()
+        canceled = session.scalars(sa.select(OutboxEvent).where(
+            OutboxEvent.type == "verification.session.canceled").order_by(OutboxEvent.seq)).all()
+    assert (request.status, request.closed_at) == (RequestStatus.CANCELED, registry.now())
+    # Each canceled call is announced once, by account_closed; together they are one published change.
+    assert sorted(e.data["session"]["id"] for e in canceled) == sorted(ids[name] for name in closed)
+    assert {(e.data["by"], e.data["restrictions_version"]) for e in canceled} == {("account_closed", 2)}
+    assert canceled[-1].data["verification"]["request"] is None
     other = rows[closed_account["other"]["other_waiting"]]
     assert other.status is S.WAITING and other.conference_end_requested_at is None
 
@@ -112,7 +127,7 @@ def test_account_closed_erases_personal_data_and_keeps_the_record(client, regist
         assert [account.display_name, account.email, account.country, account.photo_url, account.timezone,
                 account.locale] == [None] * 6
         assert account.closed_at == registry.now()
-        assert account.restrictions_version == 1  # the restrictions document did not change
+        assert account.restrictions_version == 2  # the open request closed: one change
         assert session.get(Account, "acc-2").email == "ana@example.com"
         rows = session.execute(sa.select(Outcome.account_id, Outcome.notes))
         notes = {account_id: note for account_id, note in rows}
@@ -123,13 +138,15 @@ def test_account_closed_erases_personal_data_and_keeps_the_record(client, regist
         entry = session.scalars(sa.select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).one()
         assert (entry.action, entry.actor, entry.account_id) == ("account.closed", "account-service:webhook",
                                                                  "acc-1")
-        assert entry.details == {"sessions_canceled": 5, "conferences_to_end": 2}
+        assert entry.details == {"sessions_canceled": 6, "conferences_to_end": 3, "invites_to_delete": 0,
+                                 "request_canceled": True, "freelancer_sessions_revoked": 0}
         assert verify_chain(session).ok
         every_detail = str(session.scalars(sa.select(AuditEntry.details)).all())
         every_event = str(session.scalars(sa.select(OutboxEvent.data)).all())
     assert "ana@example.com" not in every_detail + every_event
     before = closed_account["before"]
-    assert counts(registry) == {**before, "AuditEntry": before["AuditEntry"] + 1}
+    assert counts(registry) == {**before, "AuditEntry": before["AuditEntry"] + 1,
+                                "OutboxEvent": before["OutboxEvent"] + 6}
 
 
 def test_closing_again_or_closing_an_unknown_account_changes_nothing(client, registry, closed_account) -> None:
@@ -149,9 +166,10 @@ def test_the_job_ends_requested_conferences_and_retries_failures(app, registry, 
         gateway.start_conference(space)
     gateway.fail_next(MeetError("Meet answered 503"))
     first = end_requested_conferences(app)
-    assert (first.ended, first.failed) == (1, 1)
+    assert (first.ended, first.failed) == (2, 1)
     rows = sessions_by_id(registry)
-    pending = [name for name in ("waiting", "in_progress") if rows[ids[name]].conference_ended_at is None]
+    pending = [name for name in ("waiting", "in_progress", "second_review")
+               if rows[ids[name]].conference_ended_at is None]
     assert len(pending) == 1 and rows[ids[pending[0]]].conference_end_requested_at is not None
 
     clock.advance(minutes=1)
@@ -165,7 +183,7 @@ def test_the_job_ends_requested_conferences_and_retries_failures(app, registry, 
 
 def test_a_conference_nobody_is_in_counts_as_ended(app, registry, closed_account) -> None:
     registry.meet = FakeMeetGateway()  # knows no live conference at all
-    assert end_requested_conferences(app).ended == 2
+    assert end_requested_conferences(app).ended == 3
     assert registry.meet.ended == []
 
 
@@ -182,4 +200,27 @@ def test_the_job_fails_loudly_without_a_usable_backend(app, registry, closed_acc
         end_requested_conferences(app)
     rows = sessions_by_id(registry).values()
     assert all(row.conference_ended_at is None for row in rows)
-    assert sum(row.conference_end_requested_at is not None for row in rows) == 2
+    assert sum(row.conference_end_requested_at is not None for row in rows) == 3
+
+
+def test_once_closed_the_attendance_job_never_writes_the_display_names_back(app, api, registry, clock) -> None:
+    gateway = registry.meet = FakeMeetGateway()
+    call_id = waiting(api, registry, gateway, "acc-9")
+    attend(registry, call_id, minutes_ago=2)
+    assert sync_attendance(app) == 1
+
+    def names() -> list[str | None]:
+        with registry.sessions() as session:
+            return list(session.scalars(sa.select(CallParticipant.display_name)
+                                        .where(CallParticipant.call_session_id == call_id)))
+
+    assert names() == ["The Freelancer"]
+    ok(send(app.test_client(), registry, "account.closed", {"account_id": "acc-9"}))
+    assert names() == [None]
+    for _ in range(3):  # the job's next runs, within the hour it still reads ended calls
+        clock.advance(seconds=30)
+        sync_attendance(app)
+    assert names() == [None]
+    with registry.sessions() as session:
+        call = session.get_one(CallSession, call_id)
+    assert call.status is S.CANCELED and call.attendance_synced_at < clock()

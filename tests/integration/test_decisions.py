@@ -1,4 +1,10 @@
-"""Reviewer decisions: claims, outcomes, the four-eyes second review, on both backends."""
+"""Reviewer decisions: claims, outcomes, the four-eyes second review, on both backends.
+
+The decision service is called directly here, with the evidence each
+decision needs put in place as the attendance re-read would store it
+(:func:`give_evidence`); the rules of evidence themselves, and the re-read
+from Meet, are tested in test_evidence.py.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import FakeClock
+from tests.support.review_desk import POLICY, REASONS, give_evidence
 from verify_service.accounts import services
 from verify_service.accounts.closure import close_account
 from verify_service.accounts.domain import HoldKind, RequestReason, RequestStatus, VerificationStatus
@@ -71,9 +78,13 @@ def claim(sessions, clock, call_id: str, reviewer_id: int) -> CallSession:
     return run(sessions, clock, decisions.claim_session, call_id, reviewer_id=reviewer_id)
 
 
-def decide(sessions, clock, call_id: str, reviewer_id: int, result: Result, notes: str | None = None) -> Outcome:
+def decide(sessions, clock, call_id: str, reviewer_id: int, result: Result, notes: str | None = None,
+           evidence: bool = True) -> Outcome:
+    if evidence:
+        give_evidence(sessions, call_id, reviewer_id, result, clock())
     return run(sessions, clock, decisions.record_outcome, call_id, reviewer_id=reviewer_id, result=result,
-               notes=notes)
+               notes=notes, reason_codes=REASONS.get(result, []), checklist=dict.fromkeys(POLICY.checklist, True),
+               policy=POLICY)
 
 
 def review(sessions, clock, outcome_id: str, lead_id: int, decision: str, notes: str | None = None) -> Outcome:
@@ -148,9 +159,12 @@ def test_a_pass_verifies_and_lifts_the_verification_holds_in_one_change(sessions
         assert (hold.lifted_at, hold.lifted_by, hold.lift_reason) == (
             clock(), f"reviewer:{staff['rita']}", "Identity verified on a video call")
 
-    new = events(sessions)[4:]  # 1–2: the request; 3–4: the two holds placed above
+    started = events(sessions)[4]  # 1–2: the request; 3–4: the two holds placed above; 5: the claim
+    assert (started.seq, started.type, started.data["session"]["id"]) == (5, "verification.session.started", call_id)
+    assert "restrictions_version" not in started.data  # a call starting changes no restriction
+    new = events(sessions)[5:]
     assert [(e.seq, e.type) for e in new] == [
-        (5, "verification.passed"), (6, "account.hold.lifted"), (7, "account.hold.lifted")]
+        (6, "verification.passed"), (7, "account.hold.lifted"), (8, "account.hold.lifted")]
     assert {e.data["restrictions_version"] for e in new} == {4}
     assert new[0].data["verification"]["status"] == "verified"
     assert new[0].data["request_id"] == request.id and new[0].data["session"]["id"] == call_id
@@ -178,8 +192,8 @@ def test_a_fail_waits_for_a_second_review_and_publishes_nothing(sessions, clock,
     outcome = decide(sessions, clock, call_id, staff["rita"], Result.FAILED, notes="Face did not match the ID")
     assert (outcome.final, outcome.result) == (False, Result.FAILED)
     call = load(sessions, CallSession, call_id)
-    assert (call.status, call.ended_at) == (SessionStatus.AWAITING_SECOND_REVIEW, None)
-    assert [e.seq for e in events(sessions)] == [1, 2]
+    assert (call.status, call.ended_at) == (SessionStatus.AWAITING_SECOND_REVIEW, clock())  # the call is over
+    assert [e.type for e in events(sessions)][2:] == ["verification.session.started"]  # nothing of the fail yet
     assert the_request(sessions).status is RequestStatus.OPEN
     assert restrictions(sessions).version == 1
     assert HoldKind.VERIFICATION_FAILED not in holds(sessions)
@@ -190,33 +204,39 @@ def test_a_fail_waits_for_a_second_review_and_publishes_nothing(sessions, clock,
 def test_a_lead_confirming_a_fail_places_the_failed_hold(sessions, clock, staff, call_id) -> None:
     claim(sessions, clock, call_id, staff["rita"])
     outcome = decide(sessions, clock, call_id, staff["rita"], Result.FAILED, notes="Face did not match the ID")
+    decided_at = clock()
+    clock.advance(hours=20)  # the lead comes the next day
     confirmed = review(sessions, clock, outcome.id, staff["lea"], "confirm", notes="Agreed after the recording")
 
     assert (confirmed.final, confirmed.result, confirmed.second_decision) == (True, Result.FAILED, "confirmed")
     assert (confirmed.second_reviewer_id, confirmed.second_decided_at) == (staff["lea"], clock())
     assert confirmed.notes.startswith("Face did not match the ID") and "Agreed after the recording" in confirmed.notes
     call = load(sessions, CallSession, call_id)
-    assert (call.status, call.outcome, call.ended_at) == (SessionStatus.COMPLETED, Result.FAILED, clock())
+    # The call ended at its first decision, not when the lead confirmed it (wait estimates use its length).
+    assert (call.status, call.outcome, call.ended_at) == (SessionStatus.COMPLETED, Result.FAILED, decided_at)
     request = the_request(sessions)
     assert (request.status, request.closed_at) == (RequestStatus.FAILED, clock())
     assert load(sessions, Account, "acc-1").verification_status is VerificationStatus.FAILED
     failed = holds(sessions)[HoldKind.VERIFICATION_FAILED]
     assert (failed.blocks, failed.verification_request_id, failed.placed_by, failed.lifted_at) == (
         FAILED, request.id, f"reviewer:{staff['lea']}", None)
-    assert holds(sessions)[HoldKind.VERIFICATION_PENDING].lifted_at is None  # a fail lifts nothing
+    pending = holds(sessions)[HoldKind.VERIFICATION_PENDING]  # the request is over, and its pending hold with it
+    assert (pending.lifted_at, pending.lifted_by) == (clock(), f"reviewer:{staff['lea']}")
 
-    new = events(sessions)[2:]
+    new = events(sessions)[3:]
     assert [(e.seq, e.type) for e in new] == [
-        (3, "verification.failed"), (4, "account.hold.placed"), (5, "account.proposals.cancel_requested")]
+        (4, "verification.failed"), (5, "account.hold.placed"), (6, "account.hold.lifted"),
+        (7, "account.proposals.cancel_requested")]
     assert {e.data["restrictions_version"] for e in new} == {2}
+    assert new[2].data["hold"]["kind"] == "verification_pending"
+    assert new[2].data["restrictions"]["blocked"] == FAILED
     assert new[0].data["verification"]["status"] == "failed"
     assert new[1].data["hold"]["id"] == failed.id
-    assert new[1].data["restrictions"]["blocked"] == [
-        "submit_proposals", "withdraw_earnings", "accept_direct_hires", "appear_in_search", "change_profile_photo"]
+    assert new[1].data["restrictions"]["blocked"] == FAILED
     with unit_of_work(sessions, write=False) as session:
         assert decisions.pending_second_reviews(session) == []
-    assert audit_actions(sessions)[-4:] == [
-        "outcome.recorded", "outcome.second_review", "verification.failed", "hold.placed"]
+    assert audit_actions(sessions)[-5:] == [
+        "outcome.recorded", "outcome.second_review", "verification.failed", "hold.placed", "hold.lifted"]
 
 
 def test_nobody_reviews_their_own_fail_and_only_leads_review(sessions, clock, staff, call_id) -> None:
@@ -248,15 +268,15 @@ def test_an_overturned_fail_counts_as_a_pass(sessions, clock, staff, call_id) ->
     assert load(sessions, Account, "acc-1").verification_status is VerificationStatus.VERIFIED
     pending = holds(sessions)[HoldKind.VERIFICATION_PENDING]
     assert (pending.lifted_at, pending.lifted_by) == (clock(), f"reviewer:{staff['lea']}")
-    assert [(e.seq, e.type, e.data["restrictions_version"]) for e in events(sessions)[2:]] == [
-        (3, "verification.passed", 2), (4, "account.hold.lifted", 2)]
+    assert [(e.seq, e.type, e.data["restrictions_version"]) for e in events(sessions)[3:]] == [
+        (4, "verification.passed", 2), (5, "account.hold.lifted", 2)]
 
 
 # ---------------------------------------------------------------- retries
 
 @pytest.mark.parametrize(("result", "published"), [
     (Result.INCONCLUSIVE, ["verification.inconclusive"]),
-    (Result.NO_SHOW, []),
+    (Result.NO_SHOW, ["verification.no_show"]),
 ])
 def test_inconclusive_and_no_show_keep_the_request_open(sessions, clock, staff, call_id, result, published) -> None:
     claim(sessions, clock, call_id, staff["rita"])
@@ -266,11 +286,11 @@ def test_inconclusive_and_no_show_keep_the_request_open(sessions, clock, staff, 
     assert the_request(sessions).status is RequestStatus.OPEN
     assert load(sessions, Account, "acc-1").verification_status is VerificationStatus.REQUIRED
     assert holds(sessions)[HoldKind.VERIFICATION_PENDING].lifted_at is None
-    assert [e.type for e in events(sessions)[2:]] == published
+    assert [e.type for e in events(sessions)[3:]] == published
     assert restrictions(sessions).version == 1 + len(published)
-    if published:
-        assert events(sessions)[2].data["session"] == {**events(sessions)[2].data["session"], "id": call_id,
-                                                      "outcome": result.value, "status": "completed"}
+    assert events(sessions)[3].data["session"] == {**events(sessions)[3].data["session"], "id": call_id,
+                                                  "outcome": result.value, "status": "completed"}
+    assert events(sessions)[3].data["verification"]["status"] == "required"  # the request stays open
     assert audit_actions(sessions)[-1] == "outcome.recorded"
 
     retry = new_session(sessions, clock, the_request(sessions).id)  # the freelancer tries again
@@ -304,7 +324,8 @@ def test_only_the_claimer_or_a_lead_decides_or_releases(sessions, clock, staff, 
     assert state(sessions, call_id) == before
 
     released = run(sessions, clock, decisions.release_session, call_id, reviewer_id=staff["rita"])
-    assert (released.status, released.claimed_by_id, released.claimed_at) == (SessionStatus.WAITING, None, None)
+    # Released, the call waits for the next reviewer without moving back: it stays in progress.
+    assert (released.status, released.claimed_by_id, released.claimed_at) == (SessionStatus.IN_PROGRESS, None, None)
     with pytest.raises(decisions.SessionNotClaimed):
         run(sessions, clock, decisions.release_session, call_id, reviewer_id=staff["rita"])
     claim(sessions, clock, call_id, staff["bo"])
@@ -318,7 +339,7 @@ def test_a_reviewer_must_claim_before_deciding(sessions, clock, staff, call_id) 
     joined = new_session(sessions, clock, the_request(sessions).id, status=SessionStatus.IN_PROGRESS)
     before = state(sessions, joined)
     with pytest.raises(decisions.NotSessionClaimer):
-        decide(sessions, clock, joined, staff["rita"], Result.PASSED)
+        decide(sessions, clock, joined, staff["rita"], Result.PASSED, evidence=False)
     assert state(sessions, joined) == before
 
 
@@ -328,7 +349,7 @@ def test_only_sessions_in_progress_are_decided(sessions, clock, staff, call_id, 
     other = new_session(sessions, clock, the_request(sessions).id, status=status)
     before = state(sessions, other)
     with pytest.raises(decisions.SessionNotInProgress):
-        decide(sessions, clock, other, staff["lea"], Result.PASSED)
+        decide(sessions, clock, other, staff["lea"], Result.PASSED, evidence=False)
     if status is not SessionStatus.WAITING:
         with pytest.raises(decisions.SessionNotClaimable):
             claim(sessions, clock, other, staff["rita"])
@@ -342,7 +363,7 @@ def test_refusals_change_nothing(sessions, clock, staff, call_id) -> None:
     with pytest.raises(decisions.OutcomeNotPendingReview):
         review(sessions, clock, passed.id, staff["lea"], "confirm")
     with pytest.raises(decisions.SessionNotInProgress):
-        decide(sessions, clock, call_id, staff["rita"], Result.FAILED)
+        decide(sessions, clock, call_id, staff["rita"], Result.FAILED, evidence=False)
     with pytest.raises(decisions.OutcomeNotFound):
         review(sessions, clock, "no-such-outcome", staff["lea"], "confirm")
     with pytest.raises(decisions.CallSessionNotFound):
@@ -361,9 +382,9 @@ def test_inactive_staff_and_overlong_notes_are_refused(sessions, clock, staff, c
     claim(sessions, clock, call_id, staff["rita"])
     claimed = state(sessions, call_id)
     with pytest.raises(InvalidInput) as error:
-        decide(sessions, clock, call_id, staff["rita"], Result.PASSED, notes="x" * 2001)
+        decide(sessions, clock, call_id, staff["rita"], Result.PASSED, notes="x" * 2001, evidence=False)
     assert error.value.errors[0].field == "notes"
-    assert state(sessions, call_id) == claimed and claimed[2:3] == before[2:3]
+    assert state(sessions, call_id) == claimed and claimed[2] == before[2] + 1  # the claim's started event only
     assert decide(sessions, clock, call_id, staff["rita"], Result.PASSED, notes="x" * 2000).final
 
 

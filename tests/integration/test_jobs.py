@@ -32,6 +32,7 @@ from verify_service.webhooks.models import InboundWebhookReceipt
 
 # The complete job set so far; a new job must be added here on purpose.
 EXPECTED_JOBS = {"deliver_outbox", "end_requested_conferences", "prepare_queued_meetings", "sync_attendance",
+                 "repair_invites",
                  "purge_idempotency_keys", "purge_webhook_receipts", "prune_meet_creations", "purge_freelancer_links",
                  "purge_staff_sessions",
                  "refresh_release_catalog", "send_appointment_reminders", "release_idle_claims",

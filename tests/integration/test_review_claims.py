@@ -132,7 +132,8 @@ def test_a_claim_idle_past_the_limit_goes_back_to_the_queue(sessions, clock, cla
     assert release_idle(sessions, clock) == [claimed]
     with unit_of_work(sessions, write=False) as session:
         call = session.get_one(CallSession, claimed)
-        assert (call.status, call.claimed_by_id, call.claim_active_at) == (SessionStatus.WAITING, None, None)
+        # Back in the queue without a claimer; the call itself stays in progress (never back to waiting).
+        assert (call.status, call.claimed_by_id, call.claim_active_at) == (SessionStatus.IN_PROGRESS, None, None)
         entry = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "session.released")).one()
     assert (entry.actor, entry.details["reason"]) == ("system:idle-claims", "idle")
     assert release_idle(sessions, clock) == []  # nothing left to release

@@ -129,6 +129,18 @@ class FakeMeetGateway:
         with self._lock:
             self._attendance.setdefault(space_name, []).append(conference)
 
+    def leave_all(self, space_name: str, at: dt.datetime) -> None:
+        """Everyone still connected in ``space_name``'s conferences leaves at ``at`` (and those conferences end)."""
+        with self._lock:
+            left = []
+            for conference in self._attendance.get(space_name, []):
+                people = tuple(dataclasses.replace(person, sessions=tuple(
+                    dataclasses.replace(s, end=at) if s.end is None else s for s in person.sessions))
+                    for person in conference.participants)
+                left.append(dataclasses.replace(conference, participants=people, end=conference.end or at))
+            self._attendance[space_name] = left
+            self._live.discard(space_name)
+
     @property
     def ended(self) -> list[str]:
         """Spaces whose live conference this gateway ended, in order."""

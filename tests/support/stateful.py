@@ -1,8 +1,13 @@
 """Helpers of the stateful test (tests/integration/test_stateful.py), each usable on its own.
 
 * :class:`AccountModel` — a reference model of one account's restrictions,
-  written from DESIGN §3.1–3.3 and §4.1–4.2 alone. It imports nothing from
-  the service: its hold-to-capability table is DESIGN's, typed out again.
+  written from the product's contract alone (holds, requests, decisions,
+  closure). It imports nothing from the service: its hold-to-capability table
+  is typed out again.
+* :class:`CallTruth` — what really happened on one call (who joined its Meet
+  conference and when, which ID was shown): the ground truth the rules of
+  evidence are judged against, and the call's own bookkeeping (booked, canceled
+  before its time) for the limit on calls opened.
 * :class:`Consumer` — the account service's side of our webhooks: it applies
   each acknowledged event once (deduplicating on ``webhook-id``) and in
   ``seq`` order, and keeps per account the last restrictions it was told
@@ -40,13 +45,13 @@ from verify_service.webhooks.relay import Relay
 
 # ---------------------------------------------------------------- the reference model
 
-# DESIGN §3.1, in the table's order (the order ``blocked`` lists capabilities in).
+# The capabilities, in the order ``blocked`` lists them.
 CAPABILITIES = ("submit_proposals", "withdraw_earnings", "accept_direct_hires", "appear_in_search",
                 "change_profile_photo")
 PENDING = "verification_pending"
 FAILED = "verification_failed"
 MANUAL = "manual"
-# DESIGN §3.2: what the two automatic kinds block; a manual hold names its own set.
+# What the two automatic kinds block; a manual hold names its own set.
 KIND_BLOCKS: dict[str, frozenset[str]] = {
     PENDING: frozenset({"submit_proposals", "change_profile_photo"}),
     FAILED: frozenset({"withdraw_earnings", "submit_proposals", "accept_direct_hires", "appear_in_search"}),
@@ -58,7 +63,7 @@ HoldKey = tuple[str, tuple[str, ...]]  # (kind, blocks in canonical order)
 def canonical(capabilities: Iterable[str]) -> tuple[str, ...]:
     chosen = set(capabilities)
     unknown = chosen - set(CAPABILITIES)
-    assert not unknown, f"not a DESIGN §3.1 capability: {sorted(unknown)}"
+    assert not unknown, f"not a capability: {sorted(unknown)}"
     return tuple(c for c in CAPABILITIES if c in chosen)
 
 
@@ -89,7 +94,9 @@ class AccountModel:
     request: Request | None = None
     status: str = "not_required"
     version: int = 0
-    calls_opened: list[dt.datetime] = dataclasses.field(default_factory=list)
+    # Versions no event carries: closing an account with an open request and no call to cancel (the
+    # account service closed it itself, and no later event of a closed account follows).
+    uncarried: set[int] = dataclasses.field(default_factory=set)
 
     # ------------------------------------------------------------ reading
 
@@ -98,9 +105,6 @@ class AccountModel:
 
     def blocked(self) -> list[str]:
         return union(self.holds)
-
-    def calls_since(self, since: dt.datetime) -> int:
-        return sum(1 for at in self.calls_opened if at > since)
 
     # ------------------------------------------------------------ changes (each is one published change)
 
@@ -154,23 +158,62 @@ class AccountModel:
         self.version += 1
 
     def failed(self) -> None:
-        """A final fail: the request fails, the failed hold is placed (once)."""
+        """A final fail (or a pass overturned in QA): the request fails, the failed hold replaces the pending one."""
         self.request, self.status = None, "failed"
+        self.holds = [h for h in self.holds if h[0] != PENDING]
         if not self.has_active(FAILED):
             self.holds.append(hold_key(FAILED))
         self.version += 1
 
-    def inconclusive(self) -> None:
+    def retry_allowed(self) -> None:
+        """Inconclusive or no show: announced (one version), the request stays open."""
         self.version += 1
 
-    def close(self) -> None:
-        """Closing changes no restriction; the profile (personal data) is erased."""
+    def close(self, *, calls_canceled: int) -> None:
+        """Closing cancels the open request (one change, carried by the canceled calls' events); holds stay;
+        the profile (personal data) is erased."""
+        if self.request is not None or calls_canceled:
+            self.version += 1
+            if not calls_canceled:
+                self.uncarried.add(self.version)
+        self.request = None
         self.closed, self.profile = True, None
 
     def _place_pending(self, now: dt.datetime) -> None:
         self.holds.append(hold_key(PENDING))
         assert self.request is not None
         self.request.pending_placed_at.append(now)
+
+
+@dataclasses.dataclass
+class CallTruth:
+    """What happened on one call, as the harness made it happen (never read back from the service)."""
+
+    account: str
+    created_at: dt.datetime
+    scheduled_for: dt.datetime | None = None
+    canceled_before_its_time: bool = False          # a booking canceled before it was due: not a call opened
+    freelancer_joined: dt.datetime | None = None    # signed in to Google, in the conference
+    reviewer: str | None = None                     # the staff member who joined the conference
+    reviewer_joined: dt.datetime | None = None
+    left_at: dt.datetime | None = None              # everyone left then
+    document: str | None = None                     # "valid" or "expired": the ID recorded on the call
+
+    def reviewer_minutes(self, now: dt.datetime) -> float:
+        if self.reviewer_joined is None:
+            return 0.0
+        return ((self.left_at or now) - self.reviewer_joined).total_seconds() / 60
+
+    def missing_for(self, result: str, *, checklist_full: bool, now: dt.datetime) -> bool:
+        """Whether the rules of evidence refuse ``result`` on this call (written from the rules, not the code)."""
+        if result == "passed":
+            return self.freelancer_joined is None or not checklist_full or self.document != "valid"
+        if result == "failed":
+            return self.reviewer_joined is None
+        if result == "no_show":
+            return self.freelancer_joined is not None or self.reviewer_joined is None \
+                or self.reviewer_minutes(now) < 5
+        return False  # inconclusive: a reason code is all it needs
 
 
 # ---------------------------------------------------------------- the consumer

@@ -1,30 +1,48 @@
-"""Closing an account (the account service's ``account.closed``).
+"""Closing an account (the account service's ``account.closed``): complete and final.
 
-Closing cancels the account's open call sessions, asks for their live Meet
-conferences to be ended (by a job: no outbound call happens here), and erases
-the personal data retention allows us to erase. Holds, audit entries and
-outbox events stay: they never contain personal data, and they are the
-record of what the service did. The restrictions document does not change,
-so ``restrictions_version`` does not either.
+Closing, in one transaction with the account locked:
+
+* cancels every call that is not over — booked, waiting, in progress, and a
+  fail still waiting for its second review (``verification.session.canceled``
+  by ``account_closed`` for each); their live Meet conferences are ended and
+  their future calendar invites deleted by jobs (no outbound call here);
+* closes the open verification request as ``canceled``;
+* revokes the freelancer's signed-in pages and every unused launch link;
+* erases the personal data retention allows us to erase.
+
+What it changes in the restrictions document (the request) is published as
+one change, one ``restrictions_version`` bump, carried by the cancel events.
+Holds, audit entries and outbox events stay: they never contain personal
+data, and they are the record of what the service did. Once closed, nothing
+writes the account's personal data again: the profile and decision services
+refuse a closed account, attendance is no longer read for it, and inbound
+events for it are acknowledged and ignored.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from verify_service.accounts.domain import RequestStatus
 from verify_service.accounts.models import Account
-from verify_service.accounts.services import AccountNotFound, lock_account
+from verify_service.accounts.services import AccountNotFound, lock_account, open_request, publish_change
 from verify_service.audit.services import record
+from verify_service.calls import lifecycle
 from verify_service.calls.models import CallParticipant, CallSession, Outcome
-from verify_service.calls.services import cancel_open_sessions
+from verify_service.calls.state import OPEN, EndReason, SessionStatus
+from verify_service.db import for_update
+from verify_service.freelancer.models import FreelancerSession, LaunchLink
 from verify_service.review.models import IdentityDocument
 
 # The profile snapshot: personal data the account service sent us.
 PROFILE_FIELDS = ("display_name", "email", "country", "photo_url", "timezone", "locale")
+# Every call that is not over: the open ones and a fail waiting for its second review.
+NOT_OVER = OPEN | {SessionStatus.AWAITING_SECOND_REVIEW}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,10 +52,12 @@ class Closure:
     closed: bool
     sessions_canceled: int = 0
     conferences_to_end: int = 0
+    invites_to_delete: int = 0
+    request_canceled: bool = False
 
 
 def close_account(session: Session, account_id: str, *, actor: str, now: dt.datetime) -> Closure:
-    """Close the account: cancel its open call sessions and erase its personal data.
+    """Close the account: cancel its calls and its open request, revoke its access, erase its personal data.
 
     Idempotent: an unknown or already-closed account is left alone and
     ``Closure(closed=False)`` is returned, so a redelivered ``account.closed``
@@ -52,16 +72,43 @@ def close_account(session: Session, account_id: str, *, actor: str, now: dt.date
         return Closure(closed=False)
     if account.closed_at is not None:
         return Closure(closed=False)
-    canceled = cancel_open_sessions(session, account_id, now=now)
-    to_end = sum(1 for row in canceled if row.conference_end_requested_at is not None)
+    calls = session.scalars(for_update(session, sa.select(CallSession).where(
+        CallSession.account_id == account_id, CallSession.status.in_(NOT_OVER))
+        .order_by(CallSession.created_at, CallSession.id))).all()
+    events: list[tuple[str, dict[str, Any]]] = [
+        lifecycle.cancel(session, account, call, by=EndReason.ACCOUNT_CLOSED, now=now, announce=False)
+        for call in calls]
+    request = open_request(session, account_id)
+    if request is not None:
+        request.status, request.closed_at = RequestStatus.CANCELED, now
+    revoked = revoke_access(session, account_id, now=now)
     erase_personal_data(session, account_id)
     account.closed_at = now
     account.updated_at = now
     session.flush()
+    if events or request is not None:
+        publish_change(session, account, events, now=now)
+    closure = Closure(closed=True, sessions_canceled=len(calls),
+                      conferences_to_end=sum(1 for c in calls if c.conference_end_requested_at is not None),
+                      invites_to_delete=sum(1 for c in calls if c.invite_pending == lifecycle.INVITE_CANCEL),
+                      request_canceled=request is not None)
     record(session, actor=actor, action="account.closed", account_id=account_id, subject_type="account",
-           subject_id=account_id, details={"sessions_canceled": len(canceled), "conferences_to_end": to_end},
-           now=now)
-    return Closure(closed=True, sessions_canceled=len(canceled), conferences_to_end=to_end)
+           subject_id=account_id, details={"sessions_canceled": closure.sessions_canceled,
+                                           "conferences_to_end": closure.conferences_to_end,
+                                           "invites_to_delete": closure.invites_to_delete,
+                                           "request_canceled": closure.request_canceled,
+                                           "freelancer_sessions_revoked": revoked}, now=now)
+    return closure
+
+
+def revoke_access(session: Session, account_id: str, *, now: dt.datetime) -> int:
+    """End the account's signed-in freelancer pages and spend its unused launch links; returns pages ended."""
+    session.execute(sa.update(LaunchLink).where(LaunchLink.account_id == account_id, LaunchLink.used_at.is_(None),
+                                                LaunchLink.expires_at > now)
+                    .values(expires_at=now).execution_options(synchronize_session=False))
+    return session.execute(sa.update(FreelancerSession).where(
+        FreelancerSession.account_id == account_id, FreelancerSession.revoked_at.is_(None))
+        .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount or 0
 
 
 def erase_personal_data(session: Session, account_id: str) -> None:

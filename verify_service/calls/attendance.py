@@ -9,12 +9,23 @@ and in ``call_participants``. Identification:
 * anonymous and phone participants are recorded but are never evidence
   that the freelancer attended.
 
-Consequences: the first join moves a waiting session (or a booked one whose
-time came) to ``in_progress`` (``verification.session.started``); nobody
-joining within the session TTL (counted from the booked time for a booked
-call) expires it (``verification.session.expired``) and asks for its Meet
-conference to be ended (``end_requested_conferences``); a reviewer who came while
-the freelancer never did gets a "no show" suggestion.
+Consequences (through :mod:`verify_service.calls.lifecycle`, which announces them):
+
+* the first join moves a waiting session (or a booked one whose time came)
+  to ``in_progress`` (``verification.session.started``, unless a reviewer's
+  claim did it first);
+* nobody joining within the session TTL (counted from the booked time for a
+  booked call) expires it as ``not_joined``;
+* a session in progress with nobody in its conference for ``abandon_after``
+  and no decision expires as ``abandoned`` — unless its reviewer is working
+  on it (claim activity within that time: they may be writing the decision);
+* a reviewer in the call for ``no_show_wait`` while the freelancer never came
+  gets a "no show" suggestion.
+
+An expiry asks for the conference to be ended (``end_requested_conferences``).
+A closed account's sessions are not read at all: nothing writes its personal
+data (display names) again once closure erased it. A read older than the one
+already stored is dropped, so a slow read never overwrites a newer one.
 """
 
 from __future__ import annotations
@@ -27,18 +38,22 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.google_meet import ConferenceAttendance, MeetGateway, MeetNotFound, Participant
-from verify_service.accounts.services import isoformat, lock_account
+from verify_service.accounts.models import Account
+from verify_service.accounts.services import lock_account
+from verify_service.calls import lifecycle
 from verify_service.calls.models import CallParticipant, CallSession, MeetingStatus
-from verify_service.calls.state import SessionStatus, transition
+from verify_service.calls.state import EndReason, SessionStatus
 from verify_service.db import for_update, unit_of_work
 from verify_service.review.models import Reviewer
-from verify_service.webhooks.outbox import enqueue_event
 
 log = logging.getLogger(__name__)
 
 ACTIVE = (SessionStatus.WAITING, SessionStatus.IN_PROGRESS)
 # Ended sessions keep being read a little longer, for the final leave times.
 AFTERGLOW = dt.timedelta(hours=1)
+# The defaults of VERIFY_NO_SHOW_WAIT_MINUTES and VERIFY_ABANDONED_CALL_MINUTES (the jobs pass the settings).
+NO_SHOW_WAIT = dt.timedelta(minutes=5)
+ABANDON_AFTER = dt.timedelta(minutes=20)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +68,7 @@ class SyncResult:
     status: SessionStatus
     freelancer: Presence
     reviewer: Presence
+    stored: bool = True  # False: dropped (the account is closed, or a newer read was stored meanwhile)
 
 
 def _presence(participants: list[tuple[Participant, str]], role: str, now: dt.datetime) -> Presence:
@@ -105,15 +121,9 @@ def _store_participants(session: Session, call: CallSession, participants: list[
         row.connected_seconds = presence.connected_seconds
 
 
-def _session_event(session: Session, call: CallSession, event_type: str, now: dt.datetime) -> None:
-    account = lock_account(session, call.account_id)
-    enqueue_event(session, account, event_type, {"session": {
-        "id": call.id, "status": call.status.value, "attempt": call.attempt,
-        "started_at": isoformat(call.started_at), "ended_at": isoformat(call.ended_at)}}, now=now)
-
-
 def sync_attendance(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *,
-                    ttl: dt.timedelta, now: dt.datetime) -> SyncResult:
+                    ttl: dt.timedelta, now: dt.datetime, no_show_wait: dt.timedelta = NO_SHOW_WAIT,
+                    abandon_after: dt.timedelta = ABANDON_AFTER) -> SyncResult:
     """Read the session's conferences from Meet and apply what they say.
 
     Raises:
@@ -122,6 +132,9 @@ def sync_attendance(sessions: sessionmaker[Session], gateway: MeetGateway, call_
     with unit_of_work(sessions, write=False) as session:
         call = session.get_one(CallSession, call_session_id)
         space, host = call.meet_space, call.meet_host
+        closed = session.scalar(sa.select(Account.closed_at).where(Account.id == call.account_id)) is not None
+    if closed:
+        return SyncResult(call.status, Presence(), Presence(), stored=False)
     conferences: list[ConferenceAttendance] = []
     if space and host:
         try:
@@ -130,59 +143,72 @@ def sync_attendance(sessions: sessionmaker[Session], gateway: MeetGateway, call_
             conferences = []
     with unit_of_work(sessions) as session:
         call = session.get_one(CallSession, call_session_id)
-        lock_account(session, call.account_id)  # lock order: account, then the session
+        account = lock_account(session, call.account_id)  # lock order: account, then the session
         call = session.execute(for_update(session, sa.select(CallSession).where(CallSession.id == call_session_id))
                                .execution_options(populate_existing=True)).scalar_one()
         participants = _classify(session, call, conferences)
-        _store_participants(session, call, participants, now)
         freelancer, reviewer = _presence(participants, "freelancer", now), _presence(participants, "reviewer", now)
+        if account.closed_at is not None or (call.attendance_synced_at is not None and call.attendance_synced_at > now):
+            return SyncResult(call.status, freelancer, reviewer, stored=False)
+        _store_participants(session, call, participants, now)
         call.freelancer_joined_at, call.freelancer_left_at = freelancer.joined_at, freelancer.left_at
         call.freelancer_connected_seconds = freelancer.connected_seconds
         call.reviewer_joined_at, call.reviewer_left_at = reviewer.joined_at, reviewer.left_at
         call.reviewer_connected_seconds = reviewer.connected_seconds
         call.attendance_synced_at = now
-        _apply_consequences(session, call, freelancer, reviewer, ttl=ttl, now=now)
+        _apply_consequences(session, account, call, participants, freelancer, reviewer, ttl=ttl,
+                            no_show_wait=no_show_wait, abandon_after=abandon_after, now=now)
         return SyncResult(call.status, freelancer, reviewer)
 
 
-def _expire(session: Session, call: CallSession, now: dt.datetime) -> None:
-    """Nobody came in time: expire, announce, and have the job end the conference if there is one."""
-    transition(call, SessionStatus.EXPIRED, now=now)
-    if call.meet_space is not None:
-        call.conference_end_requested_at = now  # end_requested_conferences closes it (no call from here)
-    _session_event(session, call, "verification.session.expired", now)
+def _quiet_since(call: CallSession, participants: list[tuple[Participant, str]]) -> dt.datetime | None:
+    """Since when nobody at all (freelancer, reviewer, guest) has been in the conference; None while someone is."""
+    spans = [s for participant, _role in participants for s in participant.sessions]
+    if any(s.end is None for s in spans):
+        return None
+    last_left = max((s.end for s in spans if s.end is not None), default=None)
+    start = call.started_at or call.created_at
+    return max(last_left, start) if last_left is not None else start
 
 
-def _apply_consequences(session: Session, call: CallSession, freelancer: Presence, reviewer: Presence, *,
-                        ttl: dt.timedelta, now: dt.datetime) -> None:
+def _apply_consequences(session: Session, account: Account, call: CallSession,
+                        participants: list[tuple[Participant, str]], freelancer: Presence, reviewer: Presence, *,
+                        ttl: dt.timedelta, no_show_wait: dt.timedelta, abandon_after: dt.timedelta,
+                        now: dt.datetime) -> None:
     anyone = freelancer.joined_at or reviewer.joined_at
     # The TTL counts from when the meeting was ready, and for a booked call not before its time.
     ready_since = max(call.meet_ready_at or call.created_at, call.scheduled_for or call.created_at)
-    if call.status is SessionStatus.SCHEDULED and call.scheduled_for is not None and call.scheduled_for <= now:
-        if anyone:  # the booked call's time came and someone joined: it is on
-            transition(call, SessionStatus.WAITING, now=now)
-        elif now - ready_since >= ttl:
-            _expire(session, call, now)
-    if call.status is SessionStatus.WAITING and anyone:
-        transition(call, SessionStatus.IN_PROGRESS, now=now)
-        _session_event(session, call, "verification.session.started", now)
-    elif call.status is SessionStatus.WAITING and now - ready_since >= ttl:
-        _expire(session, call, now)
+    due = call.status is SessionStatus.WAITING or (
+        call.status is SessionStatus.SCHEDULED and call.scheduled_for is not None and call.scheduled_for <= now)
+    if due and anyone:
+        lifecycle.begin(session, account, call, now=now)
+    elif due and now - ready_since >= ttl:
+        lifecycle.expire(session, account, call, reason=EndReason.NOT_JOINED, now=now)
+        return
+    if call.status is not SessionStatus.IN_PROGRESS:
+        return
     if (reviewer.joined_at and not freelancer.joined_at and call.no_show_suggested_at is None
-            and call.status is SessionStatus.IN_PROGRESS and now - ready_since >= ttl):
+            and dt.timedelta(seconds=reviewer.connected_seconds) >= no_show_wait):
         call.no_show_suggested_at = now
+    quiet = _quiet_since(call, participants)
+    working = call.claim_active_at or call.claimed_at if call.claimed_by_id is not None else None
+    if quiet is not None and now - max(quiet, working or quiet) >= abandon_after:
+        lifecycle.expire(session, account, call, reason=EndReason.ABANDONED, now=now)
     session.flush()
 
 
 def sessions_to_sync(session: Session, *, now: dt.datetime, limit: int = 500) -> list[str]:
     """Active sessions with a meeting, those ended within the last hour (final leave times), and booked
-    sessions whose time has come (with or without a meeting: without one, only to expire them)."""
+    sessions whose time has come (with or without a meeting: without one, only to expire them); never
+    a closed account's."""
     due_booking = sa.and_(CallSession.status == SessionStatus.SCHEDULED, CallSession.scheduled_for <= now)
+    open_account = sa.select(Account.id).where(Account.id == CallSession.account_id, Account.closed_at.is_(None))
     return list(session.scalars(
         sa.select(CallSession.id).where(sa.or_(
             due_booking,
             sa.and_(CallSession.meet_status == MeetingStatus.READY,
                     sa.or_(CallSession.status.in_(ACTIVE),
-                           sa.and_(CallSession.ended_at.is_not(None), CallSession.ended_at > now - AFTERGLOW)))))
+                           sa.and_(CallSession.ended_at.is_not(None), CallSession.ended_at > now - AFTERGLOW)))),
+            open_account.exists())
         .order_by(sa.func.coalesce(CallSession.attendance_synced_at, CallSession.created_at)).limit(limit)))
 

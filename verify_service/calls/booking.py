@@ -17,6 +17,10 @@ racing for the last place therefore never both get it. That is why
 has no room for the check, and a check in a transaction of its own would
 leave a window for the race. After the insert it takes the same steps
 (``prepare_meeting``, ``send_invite``), outside any transaction.
+
+Booking changes (booking, moving, canceling a booking) are audited, and a
+freelancer may make ``settings.booking_changes_per_day`` of them in any 24
+hours (:func:`check_booking_changes`), apart from the limit on calls opened.
 """
 
 from __future__ import annotations
@@ -33,10 +37,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from integrations.google_meet import MeetConfigurationError, MeetGateway, calendar_event_id
 from verify_service.accounts.models import Account
 from verify_service.accounts.services import AccountClosed, isoformat, lock_account
+from verify_service.audit.models import AuditEntry
 from verify_service.audit.services import record
+from verify_service.calls import invites
+from verify_service.calls.invites import Pushed
 from verify_service.calls.meetings import prepare_meeting
 from verify_service.calls.models import CallSession, MeetingStatus
-from verify_service.calls.scheduling import CallSessionNotFound, reschedule_call, send_invite
+from verify_service.calls.scheduling import CallSessionNotFound, move_booking, send_invite
 from verify_service.calls.state import SessionStatus
 from verify_service.db import for_update, unit_of_work
 from verify_service.errors import Conflict, InvalidInput, NotFound
@@ -56,6 +63,18 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 class SlotFull(Conflict):
     code = "slot_full"
     title = "That time is fully booked"
+
+
+class BookingChangesLimit(Conflict):
+    status = 429
+    code = "booking_changes_limit"
+    title = "Too many booking changes today"
+
+
+# The audit actions that count as booking changes (see check_booking_changes).
+BOOKED, RESCHEDULED, BOOKING_CANCELED = "call_session.booked", "call_session.rescheduled", "call_session.booking_canceled"
+BOOKING_CHANGES = (BOOKED, RESCHEDULED, BOOKING_CANCELED)
+CHANGES_WINDOW = dt.timedelta(hours=24)
 
 
 class ShiftNotFound(NotFound):
@@ -197,6 +216,24 @@ def _lock_slot(session: Session, start: dt.datetime) -> None:
                                                                 sa.cast(number, sa.Integer))))
 
 
+def check_booking_changes(session: Session, account_id: str, *, settings: Settings, now: dt.datetime) -> None:
+    """Refuse one more booking change when the account made its daily share (the locked account's audit entries).
+
+    Raises: BookingChangesLimit.
+    """
+    made = session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+        AuditEntry.account_id == account_id, AuditEntry.action.in_(BOOKING_CHANGES),
+        AuditEntry.occurred_at > now - CHANGES_WINDOW)) or 0
+    if made >= settings.booking_changes_per_day:
+        raise BookingChangesLimit(f"you have booked, moved or canceled a call {made} times in the last 24 hours; "
+                                  "please keep the time you have, or try again tomorrow")
+
+
+def audit_booking_change(session: Session, action: str, call: CallSession, *, now: dt.datetime) -> None:
+    record(session, actor="freelancer", action=action, account_id=call.account_id, subject_type="call_session",
+           subject_id=call.id, details={"scheduled_for": isoformat(call.scheduled_for)}, now=now)
+
+
 def _take_place(session: Session, start: dt.datetime, *, settings: Settings, now: dt.datetime,
                 moving: str | None = None) -> None:
     """Make sure the slot takes one more call (``moving``: a call that is leaving its own slot).
@@ -216,17 +253,20 @@ def _take_place(session: Session, start: dt.datetime, *, settings: Settings, now
 
 
 def book_slot(sessions: sessionmaker[Session], gateway: MeetGateway, account_id: str, *, start: dt.datetime,
-              settings: Settings, now: dt.datetime, tz: dt.tzinfo, admit: Admit | None = None) -> str:
+              settings: Settings, now: dt.datetime, tz: dt.tzinfo, admit: Admit | None = None,
+              on_meet_problem: Callable[[MeetConfigurationError], None] | None = None) -> str:
     """Book the slot at ``start`` for the account; returns the new call session's id.
 
     ``tz`` (the freelancer's zone) reads a naive ``start`` and words the errors.
     ``admit`` (e.g. the freelancer journey's ``check_may_open``) runs with the
     account locked, in the booking's transaction: it may refuse by raising, and
     returns the verification request the call belongs to (or None).
+    ``on_meet_problem`` hears of a Meet configuration error at once (the app's readiness).
 
     Raises:
         InvalidInput: ``start`` is not a bookable slot (nothing is written).
         SlotFull: the slot has no place left.
+        BookingChangesLimit: the account made its booking changes for the day.
         AccountNotFound, AccountClosed; whatever ``admit`` raises. (A Meet configuration
         error is logged and the meeting queued.)
     """
@@ -236,6 +276,7 @@ def book_slot(sessions: sessionmaker[Session], gateway: MeetGateway, account_id:
         if account.closed_at is not None:
             raise AccountClosed(f"account {account_id!r} is closed")
         request_id = admit(session, account) if admit is not None else None
+        check_booking_changes(session, account_id, settings=settings, now=now)
         _take_place(session, start, settings=settings, now=now)
         attempt = 1 if request_id is None else (session.scalar(sa.select(sa.func.count()).select_from(CallSession)
                                                 .where(CallSession.verification_request_id == request_id)) or 0) + 1
@@ -244,6 +285,7 @@ def book_slot(sessions: sessionmaker[Session], gateway: MeetGateway, account_id:
         session.add(call)
         session.flush()
         call.calendar_event_id = calendar_event_id(call.id)
+        audit_booking_change(session, BOOKED, call, now=now)
         call_id = call.id
     try:
         prepare_meeting(sessions, gateway, call_id, settings=settings, now=now)
@@ -251,6 +293,8 @@ def book_slot(sessions: sessionmaker[Session], gateway: MeetGateway, account_id:
         # The booking stands: queue its meeting, so the queue job creates it (and sends the invite) once
         # Meet is fixed; /readyz reports the problem meanwhile.
         log.error("Meet is misconfigured; the meeting of booked call %s is queued: %s", call_id, exc)
+        if on_meet_problem is not None:
+            on_meet_problem(exc)
         with unit_of_work(sessions) as session:
             call = session.get_one(CallSession, call_id)
             call.meet_status, call.meet_queued_at, call.meet_error = MeetingStatus.QUEUED, now, str(exc)[:500]
@@ -261,15 +305,18 @@ def book_slot(sessions: sessionmaker[Session], gateway: MeetGateway, account_id:
 
 def reschedule_booking(sessions: sessionmaker[Session], gateway: MeetGateway, account_id: str,
                        call_session_id: str, *, start: dt.datetime, settings: Settings, now: dt.datetime,
-                       tz: dt.tzinfo) -> None:
-    """Move the account's booked call to the slot at ``start`` (its invite follows; reminders start over).
+                       tz: dt.tzinfo) -> Pushed:
+    """Move the account's booked call to the slot at ``start``; returns how its invite fared.
 
-    The new slot is claimed in one transaction as in :func:`book_slot`;
-    ``reschedule_call`` then moves the calendar invite.
+    The new slot is claimed in one transaction as in :func:`book_slot`, and the
+    move stands once it commits; then the invite is moved once (and by the
+    ``repair_invites`` job until Google takes it: ``calls/invites.py``).
+    Reminders start over. A move is no new call: only the booking-change limit applies.
 
     Raises:
         InvalidInput: ``start`` is not a bookable slot, or the call is no longer scheduled.
         SlotFull: the new slot has no place left.
+        BookingChangesLimit: the account made its booking changes for the day.
         CallSessionNotFound: the account has no such call. AccountNotFound.
     """
     start = _validated_start(start, now=now, settings=settings, tz=tz)
@@ -280,13 +327,14 @@ def reschedule_booking(sessions: sessionmaker[Session], gateway: MeetGateway, ac
         if call is None:
             raise CallSessionNotFound(f"no call session with id {call_session_id!r}")
         if call.status is not SessionStatus.SCHEDULED:
-            raise InvalidInput.for_field("status", f"only a scheduled call can be moved (it is {call.status.value})")
-        if call.scheduled_for != start:
-            _take_place(session, start, settings=settings, now=now, moving=call.id)
-            call.scheduled_for = start
-            call.reminders_sent = 0
-            call.updated_at = now
-    reschedule_call(sessions, gateway, call_session_id, start=start, settings=settings, now=now)
+            raise InvalidInput.for_field("status", f"only a booked call can be moved (it is {call.status.value})")
+        if call.scheduled_for == start:
+            return Pushed.DONE
+        check_booking_changes(session, account_id, settings=settings, now=now)
+        _take_place(session, start, settings=settings, now=now, moving=call.id)
+        move_booking(call, start, now=now)
+        audit_booking_change(session, RESCHEDULED, call, now=now)
+    return invites.push_invite(sessions, gateway, call_session_id, settings=settings, now=now)
 
 
 # ---------------------------------------------------------------- shifts (lead dashboard)

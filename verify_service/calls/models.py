@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from verify_service.accounts.models import new_id
+from verify_service.calls.state import EndReason, SessionStatus
 from verify_service.calls.state import Outcome as OutcomeResult
-from verify_service.calls.state import SessionStatus
 from verify_service.db import Base, UTCDateTime, text_enum
 
 
@@ -36,6 +36,10 @@ class CallSession(Base):
         sa.Index("ix_call_sessions_conference_end_pending", "conference_end_requested_at",
                  sqlite_where=sa.text("conference_end_requested_at IS NOT NULL AND conference_ended_at IS NULL"),
                  postgresql_where=sa.text("conference_end_requested_at IS NOT NULL AND conference_ended_at IS NULL")),
+        # The invite repair job's scan: calendar changes that did not reach Google yet.
+        sa.Index("ix_call_sessions_invite_pending", "invite_retry_at",
+                 sqlite_where=sa.text("invite_pending IS NOT NULL"),
+                 postgresql_where=sa.text("invite_pending IS NOT NULL")),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
@@ -60,6 +64,12 @@ class CallSession(Base):
     meet_creating_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # The calendar event of a scheduled call (on the host's calendar).
     calendar_event_id: Mapped[str | None] = mapped_column(sa.String(100))
+    # A change to that event Google has not taken yet ("move" or "cancel"): the booking change stands,
+    # and calls/invites.py keeps trying (attempts, the next try, the last error).
+    invite_pending: Mapped[str | None] = mapped_column(sa.String(10))
+    invite_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    invite_retry_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    invite_error: Mapped[str | None] = mapped_column(sa.String(500))
     # Attendance, from Meet's conference records (kept: Google deletes them after 30 days).
     freelancer_joined_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     freelancer_left_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
@@ -80,7 +90,10 @@ class CallSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # When the call ended: its first decision, or its expiry or cancel; a later second review never moves it.
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Why an expired or canceled session ended.
+    end_reason: Mapped[EndReason | None] = mapped_column(text_enum(EndReason, "session_end_reason"))
     # The session was canceled while its conference could be live. Ending it is
     # an outbound call, so a job does it later (requests must answer fast) and
     # sets conference_ended_at once the gateway confirms.
@@ -102,6 +115,10 @@ class Outcome(Base):
         # The second-review list: fails not final yet, oldest first (few rows among all outcomes).
         sa.Index("ix_outcomes_awaiting_second_review", "decided_at",
                  sqlite_where=sa.text("final IS 0"), postgresql_where=sa.text("final IS false")),
+        # The leads' QA list: sampled passes not reviewed yet.
+        sa.Index("ix_outcomes_qa_pending", "qa_sampled_at",
+                 sqlite_where=sa.text("qa_sampled_at IS NOT NULL AND qa_decision IS NULL"),
+                 postgresql_where=sa.text("qa_sampled_at IS NOT NULL AND qa_decision IS NULL")),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
@@ -121,6 +138,12 @@ class Outcome(Base):
     second_reviewer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reviewers.id"))
     second_decision: Mapped[str | None] = mapped_column(sa.String(20))
     second_decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Quality sampling of passes: chosen at random for a lead's look after the fact (the pass stands
+    # until a lead other than its reviewer overturns it to a fail).
+    qa_sampled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    qa_reviewer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reviewers.id"))
+    qa_decision: Mapped[str | None] = mapped_column(sa.String(20))  # confirmed | overturned
+    qa_decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class CallParticipant(Base):

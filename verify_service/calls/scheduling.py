@@ -2,28 +2,33 @@
 
 The calendar event's id is derived from the session id, so a retried insert
 can never create a second event. Rescheduling moves the event; canceling
-deletes it. The invite is sent once the meeting exists (a queued meeting's
-invite follows when the queue job creates it).
+deletes it (both through ``calls/invites.py``, which keeps trying while
+Google fails: the booking change itself always stands). The invite is sent
+once the meeting exists (a queued meeting's invite follows when the queue
+job creates it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from integrations.google_meet import CalendarInvite, MeetGateway, calendar_event_id
+from integrations.google_meet import MeetError, MeetGateway, calendar_event_id
 from verify_service.accounts.models import Account
 from verify_service.accounts.services import AccountClosed, lock_account
+from verify_service.calls import invites, lifecycle
+from verify_service.calls.invites import Pushed
 from verify_service.calls.meetings import prepare_meeting
 from verify_service.calls.models import CallSession, MeetingStatus
-from verify_service.calls.state import SessionStatus, transition
+from verify_service.calls.state import EndReason, SessionStatus
 from verify_service.db import for_update, unit_of_work
 from verify_service.errors import InvalidInput, NotFound
 from verify_service.settings import Settings
 
-CALL_LENGTH = dt.timedelta(minutes=30)
+log = logging.getLogger(__name__)
 
 
 class CallSessionNotFound(NotFound):
@@ -59,25 +64,35 @@ def schedule_call(sessions: sessionmaker[Session], gateway: MeetGateway, account
 
 def send_invite(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *,
                 settings: Settings, now: dt.datetime, reviewer_email: str | None = None) -> bool:
-    """Put the invite on the host's calendar once the meeting exists; returns whether it was sent."""
+    """Put the invite on the host's calendar once the meeting exists; returns whether it was sent.
+
+    A Calendar failure is logged and leaves the invite unsent: the queue job
+    (``send_pending_invites``) tries again. A session canceled while the
+    insert ran gets its new event deleted (``calls/invites.py``).
+
+    Raises nothing for Google's failures.
+    """
     with unit_of_work(sessions, write=False) as session:
         call = session.get_one(CallSession, call_session_id)
         if (call.status is not SessionStatus.SCHEDULED or call.meet_status is not MeetingStatus.READY
                 or call.invite_sent_at is not None or call.calendar_event_id is None or call.scheduled_for is None):
             return False
         email = session.scalar(sa.select(Account.email).where(Account.id == call.account_id))
-        invite = CalendarInvite(
-            event_id=call.calendar_event_id,
-            summary="Identity verification call",
-            description=("Your identity verification video call. Join with Google Meet: "
-                         f"{call.meet_uri}\nHave a government-issued photo ID at hand. "
-                         "The call is in English and usually takes under 10 minutes."),
-            start=call.scheduled_for, end=call.scheduled_for + CALL_LENGTH, meeting_uri=call.meet_uri or "",
-            attendees=tuple(e for e in (email, reviewer_email) if e))
+        invite = invites.invite_for(call, email=email, reviewer_email=reviewer_email)
         host = call.meet_host or gateway.hosts[0]
-    gateway.insert_invite(invite, host=host, send_updates=settings.calendar_send_updates)  # type: ignore[arg-type]
+    try:
+        gateway.insert_invite(invite, host=host, send_updates=settings.calendar_send_updates)  # type: ignore[arg-type]
+    except MeetError as exc:
+        log.warning("the calendar invite of call session %s could not be sent: %s; will retry", call_session_id, exc)
+        return False
     with unit_of_work(sessions) as session:
-        session.get_one(CallSession, call_session_id).invite_sent_at = now
+        call = session.execute(for_update(session, sa.select(CallSession).where(CallSession.id == call_session_id))
+                               .execution_options(populate_existing=True)).scalar_one()
+        call.invite_sent_at = now
+        if call.status is not SessionStatus.SCHEDULED or call.scheduled_for != invite.start:
+            # Canceled or moved while the insert ran: the calendar must follow the booking as it is now.
+            invites.mark(call, lifecycle.INVITE_CANCEL if call.status is not SessionStatus.SCHEDULED
+                         else lifecycle.INVITE_MOVE, now=now)
     return True
 
 
@@ -91,40 +106,57 @@ def send_pending_invites(sessions: sessionmaker[Session], gateway: MeetGateway, 
     return sum(send_invite(sessions, gateway, call_id, settings=settings, now=now) for call_id in pending)
 
 
-def _scheduled(session: Session, call_session_id: str) -> CallSession:
-    call = session.execute(for_update(session, sa.select(CallSession).where(CallSession.id == call_session_id))
-                           ).scalar_one_or_none()
-    if call is None:
+def _scheduled(session: Session, call_session_id: str) -> tuple[Account, CallSession]:
+    """Lock the session's account, then the session. Raises: CallSessionNotFound."""
+    account_id = session.scalar(sa.select(CallSession.account_id).where(CallSession.id == call_session_id))
+    if account_id is None:
         raise CallSessionNotFound(f"no call session with id {call_session_id!r}")
-    return call
+    account = lock_account(session, account_id)
+    call = session.execute(for_update(session, sa.select(CallSession).where(CallSession.id == call_session_id))
+                           .execution_options(populate_existing=True)).scalar_one()
+    return account, call
+
+
+def move_booking(call: CallSession, start: dt.datetime, *, now: dt.datetime) -> None:
+    """Move a locked, scheduled session to ``start``; its invite follows (reminders start over).
+
+    Raises: InvalidInput (the call is no longer scheduled).
+    """
+    if call.status is not SessionStatus.SCHEDULED:
+        raise InvalidInput.for_field("status", f"only a booked call can be moved (it is {call.status.value})")
+    call.scheduled_for = start
+    call.reminders_sent = 0
+    call.updated_at = now
+    if call.invite_sent_at is not None:
+        invites.mark(call, lifecycle.INVITE_MOVE, now=now)
 
 
 def reschedule_call(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *,
-                    start: dt.datetime, settings: Settings, now: dt.datetime) -> None:
-    """Move a scheduled call (and its invite).
+                    start: dt.datetime, settings: Settings, now: dt.datetime) -> Pushed:
+    """Move a scheduled call, then try once to move its invite (the job retries a failure).
 
-    Raises: CallSessionNotFound, InvalidInput, IllegalTransition (not scheduled any more).
+    Returns how the invite fared (the move itself has been made).
+
+    Raises: CallSessionNotFound, InvalidInput (not in the future, or not scheduled any more).
     """
     if start <= now:
         raise InvalidInput.for_field("start", "must be in the future")
     with unit_of_work(sessions) as session:
-        call = _scheduled(session, call_session_id)
-        if call.status is not SessionStatus.SCHEDULED:
-            raise InvalidInput.for_field("status", f"only a scheduled call can be moved (it is {call.status.value})")
-        call.scheduled_for = start
-        call.updated_at = now
-        event_id, host, invited = call.calendar_event_id, call.meet_host, call.invite_sent_at is not None
-    if invited and event_id and host:
-        gateway.move_invite(event_id, start, start + CALL_LENGTH, host=host,
-                            send_updates=settings.calendar_send_updates)  # type: ignore[arg-type]
+        _account, call = _scheduled(session, call_session_id)
+        move_booking(call, start, now=now)
+    return invites.push_invite(sessions, gateway, call_session_id, settings=settings, now=now)
 
 
 def cancel_scheduled_call(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *,
-                          settings: Settings, now: dt.datetime) -> None:
-    """Cancel a scheduled call and delete its invite. Raises: CallSessionNotFound, IllegalTransition."""
+                          settings: Settings, now: dt.datetime, by: EndReason = EndReason.FREELANCER) -> Pushed:
+    """Cancel a scheduled call (announced), then try once to delete its invite (the job retries a failure).
+
+    Raises: CallSessionNotFound, InvalidInput (not scheduled any more).
+    """
     with unit_of_work(sessions) as session:
-        call = _scheduled(session, call_session_id)
-        transition(call, SessionStatus.CANCELED, now=now)
-        event_id, host, invited = call.calendar_event_id, call.meet_host, call.invite_sent_at is not None
-    if invited and event_id and host:
-        gateway.cancel_invite(event_id, host=host, send_updates=settings.calendar_send_updates)  # type: ignore[arg-type]
+        account, call = _scheduled(session, call_session_id)
+        if call.status is not SessionStatus.SCHEDULED:
+            raise InvalidInput.for_field("status", f"only a booked call can be canceled here (it is "
+                                         f"{call.status.value})")
+        lifecycle.cancel(session, account, call, by=by, now=now)
+    return invites.push_invite(sessions, gateway, call_session_id, settings=settings, now=now)

@@ -1,7 +1,7 @@
-"""Call-session services: canceling an account's open sessions and ending their Meet conferences.
+"""Ending the Meet conferences of sessions that ended while their conference could be live.
 
 Ending a conference is an outbound call, so it never happens inside the
-request that cancels a session: the cancel marks the session
+request that ends a session: the ending marks the session
 (``conference_end_requested_at``) and :func:`end_requested_conferences`, run
 by a job, asks the Meet gateway and records ``conference_ended_at``. While a
 run asks, it holds a lease on the session (``conference_ending_until``), so two
@@ -13,21 +13,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.google_meet import MeetError, MeetGateway
 from verify_service.calls.models import CallSession
-from verify_service.calls.state import OPEN, SessionStatus, transition
-from verify_service.db import for_update, unit_of_work
+from verify_service.db import unit_of_work
 
 log = logging.getLogger(__name__)
 
-# Statuses in which a Meet conference may be running (a scheduled session's
-# meeting is not open to the freelancer yet).
-LIVE = frozenset({SessionStatus.WAITING, SessionStatus.IN_PROGRESS})
 # How long a run holds a conference it is ending: well past a Meet call with its
 # timeout and retries (about a minute at worst).
 CLAIM = dt.timedelta(minutes=5)
@@ -39,28 +34,6 @@ class ConferenceEnding:
 
     ended: int = 0
     failed: int = 0
-
-
-def cancel_open_sessions(session: Session, account_id: str, *, now: dt.datetime) -> Sequence[CallSession]:
-    """Cancel the account's scheduled, waiting and in-progress sessions; returns the canceled ones.
-
-    Sessions whose Meet conference may be live are marked for the job that
-    ends conferences. The caller holds the account's row lock.
-
-    Raises:
-        IllegalTransition: never in practice (every open status may be canceled).
-    """
-    stmt = (sa.select(CallSession)
-            .where(CallSession.account_id == account_id, CallSession.status.in_(OPEN))
-            .order_by(CallSession.created_at, CallSession.id))
-    rows = session.scalars(for_update(session, stmt)).all()
-    for row in rows:
-        live = row.meet_space is not None and row.status in LIVE
-        transition(row, SessionStatus.CANCELED, now=now)
-        if live:
-            row.conference_end_requested_at = now
-    session.flush()
-    return rows
 
 
 def _unleased(now: dt.datetime) -> sa.ColumnElement[bool]:

@@ -1,7 +1,15 @@
-"""The call-session state machine (DESIGN §3.4).
+"""The call-session state machine.
 
 Every status change goes through :func:`transition`, which refuses any move
 that is not in :data:`TRANSITIONS` and keeps the session's timestamps true.
+
+A call moves forward only: once ``in_progress`` (a reviewer claimed it or
+someone joined its conference) it never goes back to ``waiting`` — releasing
+a claim only clears the claimer — so ``verification.session.started`` can be
+sent exactly once, at that move. Every session ends exactly once: its first
+move to ``awaiting_second_review`` or a terminal status stamps ``ended_at``,
+which a later second review never moves. An expired or canceled session
+records why (:class:`EndReason`).
 """
 
 from __future__ import annotations
@@ -22,8 +30,18 @@ class SessionStatus(str, enum.Enum):
     IN_PROGRESS = "in_progress"                        # a reviewer claimed it / someone joined
     AWAITING_SECOND_REVIEW = "awaiting_second_review"  # a fail waits for a lead (four eyes)
     COMPLETED = "completed"
-    EXPIRED = "expired"                                # nobody joined in time
+    EXPIRED = "expired"                                # nobody joined in time, or everybody left
     CANCELED = "canceled"
+
+
+class EndReason(str, enum.Enum):
+    """Why a session expired or was canceled (the ``reason`` / ``by`` of its event)."""
+
+    NOT_JOINED = "not_joined"          # expired: nobody joined within the session TTL
+    ABANDONED = "abandoned"            # expired: in progress, nobody in the conference for a while, no decision
+    FREELANCER = "freelancer"          # canceled: the freelancer canceled a booking or left the queue
+    ACCOUNT_CLOSED = "account_closed"  # canceled: the account service closed the account
+    LEAD = "lead"                      # canceled: a lead canceled it
 
 
 class Outcome(str, enum.Enum):
@@ -38,10 +56,10 @@ S = SessionStatus
 TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
     S.SCHEDULED: frozenset({S.WAITING, S.CANCELED, S.EXPIRED}),
     S.WAITING: frozenset({S.IN_PROGRESS, S.EXPIRED, S.CANCELED}),
-    # Back to WAITING when the reviewer releases the claim (or it goes idle).
-    S.IN_PROGRESS: frozenset({S.WAITING, S.COMPLETED, S.AWAITING_SECOND_REVIEW, S.CANCELED}),
-    # A lead confirms or overturns the fail; either way the session completes.
-    S.AWAITING_SECOND_REVIEW: frozenset({S.COMPLETED}),
+    # Never back to WAITING: a released claim leaves the call in progress, without a claimer.
+    S.IN_PROGRESS: frozenset({S.COMPLETED, S.AWAITING_SECOND_REVIEW, S.CANCELED, S.EXPIRED}),
+    # A lead confirms or overturns the fail; an account closed meanwhile cancels it.
+    S.AWAITING_SECOND_REVIEW: frozenset({S.COMPLETED, S.CANCELED}),
     S.COMPLETED: frozenset(),
     S.EXPIRED: frozenset(),
     S.CANCELED: frozenset(),
@@ -50,6 +68,13 @@ TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
 TERMINAL = frozenset(status for status, moves in TRANSITIONS.items() if not moves)
 # Sessions that still hold or will hold a live meeting.
 OPEN = frozenset({S.SCHEDULED, S.WAITING, S.IN_PROGRESS})
+# The call is over (for its end time): a fail waiting for its second review ended at its first decision.
+ENDED = TERMINAL | {S.AWAITING_SECOND_REVIEW}
+# Which reasons each ending takes.
+REASONS: dict[SessionStatus, frozenset[EndReason]] = {
+    S.EXPIRED: frozenset({EndReason.NOT_JOINED, EndReason.ABANDONED}),
+    S.CANCELED: frozenset({EndReason.FREELANCER, EndReason.ACCOUNT_CLOSED, EndReason.LEAD}),
+}
 
 
 class IllegalTransition(Conflict):
@@ -66,22 +91,27 @@ def can_transition(current: SessionStatus, target: SessionStatus) -> bool:
     return target in TRANSITIONS[current]
 
 
-def transition(session: CallSession, target: SessionStatus, *, now: dt.datetime) -> None:
-    """Move ``session`` to ``target``.
+def transition(session: CallSession, target: SessionStatus, *, now: dt.datetime,
+               reason: EndReason | None = None) -> None:
+    """Move ``session`` to ``target``; ``reason`` says why it expired or was canceled (required then).
 
     Raises:
         IllegalTransition: the move is not allowed from the current status
             (including "moving" to the status it already has).
+        ValueError: ``reason`` missing for an expiry or a cancel, or given for another move (a bug).
     """
     current = SessionStatus(session.status)
     if not can_transition(current, target):
         raise IllegalTransition(current, target)
+    allowed = REASONS.get(target, frozenset())
+    if (reason is None) != (not allowed) or (reason is not None and reason not in allowed):
+        raise ValueError(f"a move to {target.value} takes a reason of {sorted(r.value for r in allowed)}, "
+                         f"got {reason!r}")
     session.status = target
     session.updated_at = now
     if target is S.IN_PROGRESS and session.started_at is None:
         session.started_at = now
-    if target is S.WAITING and current is S.IN_PROGRESS:
-        session.claimed_by_id = None
-        session.claimed_at = None
-    if target in TERMINAL:
+    if target in ENDED and session.ended_at is None:
         session.ended_at = now
+    if reason is not None:
+        session.end_reason = reason

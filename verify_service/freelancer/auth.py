@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, make_response, render_template, request
 
+from verify_service.accounts.services import AccountClosed
 from verify_service.csrf import protect_posts
 from verify_service.freelancer import services
 from verify_service.registry import db_session, registry
@@ -41,12 +42,16 @@ def _private(response: Response) -> Response:
 
 
 def freelancer_page(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Only for a live freelancer session: ``g.account_id`` is the signed-in account; else the signed-out page."""
+    """Only for a live freelancer session: ``g.account_id`` is the signed-in account; else the signed-out page
+    (or, once the account is closed, the page that says so)."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         session = db_session(write=True)  # the idle clock is refreshed as the freelancer uses the pages
-        account_id = services.current_account(session, request.cookies.get(cookie_name()), now=registry().now())
+        try:
+            account_id = services.current_account(session, request.cookies.get(cookie_name()), now=registry().now())
+        except AccountClosed:
+            return account_closed_page()
         if account_id is None:
             return make_response(render_template("freelancer/signed_out.html"), 401)
         session.commit()
@@ -54,3 +59,11 @@ def freelancer_page(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def account_closed_page() -> Response:
+    """What a closed account's pages and links show (410: they are gone for good).
+
+    The cookie stays: its revoked session is how every later page of that browser knows to say so too.
+    """
+    return make_response(render_template("freelancer/account_closed.html"), 410)

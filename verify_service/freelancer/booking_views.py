@@ -11,6 +11,7 @@ from werkzeug.datastructures import MultiDict
 
 from verify_service.accounts import services as accounts
 from verify_service.calls import booking
+from verify_service.calls.invites import Pushed
 from verify_service.calls.state import SessionStatus
 from verify_service.errors import Conflict, InvalidInput
 from verify_service.freelancer import journey
@@ -63,32 +64,37 @@ def book_post() -> Response:
         flash("Please choose one of the times offered.", "error")
         return redirect(url_for("freelancer.book", **back), code=303)
     try:
-        call_id = _book_or_move(request.form.get("reschedule"), start.astimezone(dt.UTC), tz)
+        call_id, message = _book_or_move(request.form.get("reschedule"), start.astimezone(dt.UTC), tz)
     except (InvalidInput, Conflict) as exc:
         flash(_booking_problem(exc), "error")
         return redirect(url_for("freelancer.book", **back), code=303)
-    flash("Your call is booked. We have sent a calendar invite to your email address.")
+    flash(message)
     return redirect(url_for("freelancer.call", call_id=call_id, tz=str(tz)), code=303)
 
 
-def _book_or_move(reschedule: str | None, start: dt.datetime, tz: zoneinfo.ZoneInfo) -> str:
+def _book_or_move(reschedule: str | None, start: dt.datetime, tz: zoneinfo.ZoneInfo) -> tuple[str, str]:
+    """Book, or move the booking; the call's id and what to tell the freelancer."""
     reg = registry()
     if reschedule:
         call = journey.own_session(db_session(), g.account_id, reschedule)
         if call.status is not SessionStatus.SCHEDULED:
             raise InvalidInput.for_field("reschedule", "only a booked call can be moved")
-        booking.reschedule_booking(reg.sessions, reg.meet_gateway(), g.account_id, call.id, start=start,
-                                   settings=reg.settings, now=reg.now(), tz=tz)
-        return call.id
-    return booking.book_slot(reg.sessions, reg.meet_gateway(), g.account_id, start=start, settings=reg.settings,
-                             now=reg.now(), tz=tz, admit=functools.partial(
-                                 journey.check_may_open, settings=reg.settings, now=reg.now()))
+        invite = booking.reschedule_booking(reg.sessions, reg.meet_gateway(), g.account_id, call.id, start=start,
+                                            settings=reg.settings, now=reg.now(), tz=tz)
+        if invite is Pushed.DONE:
+            return call.id, "Your call is moved, and its calendar invite updated."
+        return call.id, ("Your call is moved. We could not update the calendar invite just yet; we will keep "
+                         "trying. This page always shows the right time.")
+    call_id = booking.book_slot(reg.sessions, reg.meet_gateway(), g.account_id, start=start, settings=reg.settings,
+                                now=reg.now(), tz=tz, on_meet_problem=reg.note_meet_error, admit=functools.partial(
+                                    journey.check_may_open, settings=reg.settings, now=reg.now()))
+    return call_id, "Your call is booked. We are sending a calendar invite to your email address."
 
 
 def _booking_problem(exc: InvalidInput | Conflict) -> str:
     if isinstance(exc, journey.SessionAlreadyActive):
         return "You already have a verification call. Cancel it first if you would like a different time."
-    if isinstance(exc, journey.DailyLimitReached | journey.NothingToVerify):
+    if isinstance(exc, journey.DailyLimitReached | journey.NothingToVerify | booking.BookingChangesLimit):
         return exc.detail[:1].upper() + exc.detail[1:] + "."
     if isinstance(exc, booking.SlotFull):
         return "Sorry, that time was just taken. Please choose another."

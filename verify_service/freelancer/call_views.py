@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 from verify_service.accounts import services as accounts
 from verify_service.accounts.domain import HoldKind
 from verify_service.accounts.models import Hold
+from verify_service.calls.invites import Pushed
 from verify_service.calls.models import CallSession, MeetingStatus
-from verify_service.calls.scheduling import cancel_scheduled_call
 from verify_service.calls.state import SessionStatus
 from verify_service.freelancer import journey
+from verify_service.calls import booking
 from verify_service.freelancer.auth import freelancer_page, pages
 from verify_service.freelancer.booking_views import time_zone
 from verify_service.freelancer.views import CAPABILITY_TEXT, verdict
@@ -30,7 +31,8 @@ def start_call() -> Response:
     reg = registry()
     try:
         call_id, _ = journey.start_call(reg.sessions, reg.meet_gateway(), g.account_id, settings=reg.settings,
-                                        now=reg.now(), system_check=compact_system_check(verdict().as_dict()))
+                                        now=reg.now(), system_check=compact_system_check(verdict().as_dict()),
+                                        on_meet_problem=reg.note_meet_error)
     except journey.SessionAlreadyActive as exc:
         flash("You already have a verification call; here it is.")
         call_id = exc.call_session_id
@@ -58,10 +60,22 @@ def call_status(call_id: str) -> Response:
 @pages.post("/calls/<call_id>/cancel")
 @freelancer_page
 def cancel(call_id: str) -> Response:
+    """Cancel a booked call, or leave the queue before a reviewer takes the call up."""
     reg = registry()
-    journey.own_session(db_session(), g.account_id, call_id)
-    cancel_scheduled_call(reg.sessions, reg.meet_gateway(), call_id, settings=reg.settings, now=reg.now())
-    flash("Your appointment is canceled. You can book another time or start a call now.")
+    try:
+        done = journey.cancel_call(reg.sessions, reg.meet_gateway(), g.account_id, call_id, settings=reg.settings,
+                                   now=reg.now())
+    except (journey.CannotCancel, booking.BookingChangesLimit) as exc:
+        flash(exc.detail[:1].upper() + exc.detail[1:] + ".", "error")
+        return redirect(url_for("freelancer.call", call_id=call_id), code=303)
+    if not done.booking:
+        flash("You have left the queue. You can start a new call or book a time whenever you are ready.")
+    elif done.invite is Pushed.DONE:
+        flash("Your appointment is canceled, and its calendar invite removed. You can book another time or start "
+              "a call now.")
+    else:
+        flash("Your appointment is canceled. We could not remove the calendar invite just yet; we will keep "
+              "trying, and you can ignore it meanwhile.")
     return redirect(url_for("freelancer.status"), code=303)
 
 
@@ -96,8 +110,12 @@ def live_status(session: Session, call: CallSession) -> dict[str, Any]:
     phase = phase_of(call, outcome)
     wait = journey.estimate_wait(session, call, now=registry().now()) if phase in ("waiting", "preparing") else None
     title, message = MESSAGES[phase]
-    if phase == "in_call" and call.reviewer_joined_at is None and call.freelancer_joined_at is not None:
+    in_meeting = call.freelancer_joined_at is not None and call.freelancer_left_at is None
+    if phase == "in_call" and in_meeting and (call.claimed_by_id is None or call.reviewer_joined_at is None):
         title, message = "You are in the call", "A reviewer will join you in a moment."
+    elif phase == "in_call" and call.claimed_by_id is None:
+        # The reviewer gave the call back (or nobody took it yet): it waits, in progress, for the next one.
+        title, message = MESSAGES["waiting"]
     return {
         "phase": phase, "status": call.status.value, "title": title, "message": message,
         "meet_uri": call.meet_uri if call.meet_status is MeetingStatus.READY else None,

@@ -1,10 +1,16 @@
-"""The freelancer's side of a call: starting one, the waiting room, and what they may see.
+"""The freelancer's side of a call: starting one, canceling or leaving it, the waiting room, what they may see.
 
 A freelancer has at most one active session (booked, waiting or in a call,
 or a fail waiting for its second review) and opens at most
-``daily_session_limit`` new sessions in any 24 hours, booked ones included:
-enough to recover from a dropped call, not enough to hammer the reviewers'
-queue or Meet's creation budget.
+``daily_session_limit`` new sessions in any 24 hours — calls started and
+bookings kept (a booking canceled before its time does not count, and a
+move is no new call; booking changes have their own limit, see
+``calls/booking.py``): enough to recover from a dropped call, not enough to
+hammer the reviewers' queue or Meet's creation budget.
+
+A freelancer may cancel a booked call, or leave the queue while no reviewer
+has taken the call up; once a reviewer has it, only the reviewer's decision
+(or its expiry) ends it.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import dataclasses
 import datetime as dt
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,12 +30,15 @@ from verify_service.accounts.domain import VerificationStatus
 from verify_service.accounts.models import Account
 from verify_service.accounts.services import AccountClosed, lock_account, open_request
 from verify_service.audit.services import record
+from verify_service.calls import invites, lifecycle
+from verify_service.calls.booking import BOOKING_CANCELED, audit_booking_change, check_booking_changes
+from verify_service.calls.invites import Pushed
 from verify_service.calls.meetings import Preparation, prepare_meeting
 from verify_service.calls.models import CallSession, MeetingStatus
 from verify_service.calls.models import Outcome as OutcomeRow
 from verify_service.calls.scheduling import CallSessionNotFound
-from verify_service.calls.state import OPEN, SessionStatus
-from verify_service.db import unit_of_work
+from verify_service.calls.state import OPEN, EndReason, SessionStatus
+from verify_service.db import for_update, unit_of_work
 from verify_service.errors import Conflict
 from verify_service.review.models import Reviewer, ReviewerShift
 from verify_service.settings import Settings
@@ -65,6 +75,11 @@ class DailyLimitReached(Conflict):
     title = "Too many calls today"
 
 
+class CannotCancel(Conflict):
+    code = "session_not_cancelable"
+    title = "This call can no longer be canceled"
+
+
 def active_session(session: Session, account_id: str) -> CallSession | None:
     return session.scalars(sa.select(CallSession).where(
         CallSession.account_id == account_id, CallSession.status.in_(ACTIVE))
@@ -98,23 +113,34 @@ def check_may_open(session: Session, account: Account, *, settings: Settings, no
     current = active_session(session, account.id)
     if current is not None:
         raise SessionAlreadyActive(current.id)
-    opened = session.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
-        CallSession.account_id == account.id, CallSession.created_at > now - LIMIT_WINDOW)) or 0
+    opened = calls_opened(session, account.id, now=now)
     if opened >= settings.daily_session_limit:
         raise DailyLimitReached(f"you have started {opened} calls in the last 24 hours; please try again tomorrow "
                                 "or contact support")
     return request.id
 
 
+def calls_opened(session: Session, account_id: str, *, now: dt.datetime) -> int:
+    """Calls the account started, and bookings it kept, in the last 24 hours (a booking canceled before its
+    time — by the freelancer, a lead or the account's closure — is not one)."""
+    canceled_booking = sa.and_(CallSession.status == SessionStatus.CANCELED, CallSession.scheduled_for.is_not(None),
+                               CallSession.ended_at < CallSession.scheduled_for)
+    return session.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
+        CallSession.account_id == account_id, CallSession.created_at > now - LIMIT_WINDOW,
+        sa.not_(canceled_booking))) or 0
+
+
 def start_call(sessions: sessionmaker[Session], gateway: MeetGateway, account_id: str, *, settings: Settings,
-               now: dt.datetime, system_check: dict[str, Any] | None = None) -> tuple[str, Preparation]:
+               now: dt.datetime, system_check: dict[str, Any] | None = None,
+               on_meet_problem: Callable[[MeetConfigurationError], None] | None = None) -> tuple[str, Preparation]:
     """Open a session now and create its meeting (or queue it while Meet's budget is spent).
 
     A Meet configuration error queues the meeting too: the job creates it once
     Meet is fixed (and /readyz reports the problem meanwhile), so the
     freelancer's place is kept. The error is logged and returned in the preparation.
 
-    ``system_check`` is the summary of the browser/OS verdict the reviewer's queue shows.
+    ``system_check`` is the summary of the browser/OS verdict the reviewer's queue shows;
+    ``on_meet_problem`` hears of a Meet configuration error at once (the app's readiness).
 
     Raises:
         AccountNotFound, AccountClosed, NothingToVerify, SessionAlreadyActive, DailyLimitReached.
@@ -135,10 +161,67 @@ def start_call(sessions: sessionmaker[Session], gateway: MeetGateway, account_id
         return call_id, prepare_meeting(sessions, gateway, call_id, settings=settings, now=now)
     except MeetConfigurationError as exc:
         log.error("Meet is misconfigured; call session %s waits in the queue: %s", call_id, exc)
+        if on_meet_problem is not None:
+            on_meet_problem(exc)
         with unit_of_work(sessions) as session:
             call = session.get_one(CallSession, call_id)
             call.meet_status, call.meet_queued_at, call.meet_error = MeetingStatus.QUEUED, now, str(exc)[:500]
         return call_id, Preparation(MeetingStatus.QUEUED, error=str(exc))
+
+
+@dataclasses.dataclass(frozen=True)
+class Canceled:
+    """What canceling did: a booking (its invite as Google took it) or a place in the queue."""
+
+    booking: bool
+    invite: Pushed
+
+
+def cancel_call(sessions: sessionmaker[Session], gateway: MeetGateway, account_id: str, call_session_id: str, *,
+                settings: Settings, now: dt.datetime) -> Canceled:
+    """The freelancer cancels their booked call, or leaves the queue before a reviewer has taken the call up.
+
+    Announced (``verification.session.canceled`` by ``freelancer``) and audited;
+    a booking's invite is deleted once here and then by the invite job until
+    Google takes it; a waiting call's conference is ended by a job.
+
+    Raises:
+        CallSessionNotFound: no such call on this account. AccountNotFound, AccountClosed,
+        CannotCancel: a reviewer has the call, or it is over.
+        BookingChangesLimit: a booking, and the account made its booking changes for the day.
+    """
+    with unit_of_work(sessions) as session:
+        account = lock_account(session, account_id)
+        if account.closed_at is not None:
+            raise AccountClosed(f"account {account_id!r} is closed")
+        call = session.execute(for_update(session, sa.select(CallSession).where(
+            CallSession.id == call_session_id, CallSession.account_id == account_id))
+            .execution_options(populate_existing=True)).scalar_one_or_none()
+        if call is None:
+            raise CallSessionNotFound("there is no such call on your account")
+        booking = call.status is SessionStatus.SCHEDULED
+        if call.status is SessionStatus.WAITING:
+            lifecycle.cancel(session, account, call, by=EndReason.FREELANCER, now=now)
+            record(session, actor="freelancer", action="call_session.left_queue", account_id=account_id,
+                   subject_type="call_session", subject_id=call.id, details={"attempt": call.attempt}, now=now)
+        elif booking:
+            check_booking_changes(session, account_id, settings=settings, now=now)
+            lifecycle.cancel(session, account, call, by=EndReason.FREELANCER, now=now)
+            audit_booking_change(session, BOOKING_CANCELED, call, now=now)
+        else:
+            raise CannotCancel(_why_not_cancelable(call))
+    invite = invites.push_invite(sessions, gateway, call_session_id, settings=settings, now=now) if booking \
+        else Pushed.DONE
+    return Canceled(booking, invite)
+
+
+def _why_not_cancelable(call: CallSession) -> str:
+    if call.status is SessionStatus.IN_PROGRESS:
+        return ("a reviewer has taken up your call, so it can no longer be canceled; join the call, or leave it "
+                "and the reviewer will record what happened")
+    if call.status is SessionStatus.AWAITING_SECOND_REVIEW:
+        return "your call is over and its result is being confirmed"
+    return "this call is already over"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,11 +255,16 @@ def average_handling(session: Session, *, now: dt.datetime) -> dt.timedelta:
 
 
 def waiting_position(session: Session, call: CallSession) -> int | None:
-    """Place among the sessions waiting for a reviewer (oldest first); None once claimed or not waiting."""
+    """Place among the sessions waiting for a reviewer (oldest first); None once claimed or not waiting.
+
+    Calls in progress that nobody has claimed (the freelancer joined first, or a claim was released) wait
+    for a reviewer too, so the ones that arrived earlier count as ahead.
+    """
     if call.status is not SessionStatus.WAITING:
         return None
+    unclaimed = sa.and_(CallSession.status == SessionStatus.IN_PROGRESS, CallSession.claimed_by_id.is_(None))
     ahead = session.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
-        CallSession.status == SessionStatus.WAITING,
+        sa.or_(CallSession.status == SessionStatus.WAITING, unclaimed),
         sa.tuple_(CallSession.created_at, CallSession.id) < sa.tuple_(call.created_at, call.id)))
     return (ahead or 0) + 1
 
@@ -206,4 +294,6 @@ def outcome_of(session: Session, call: CallSession) -> str | None:
         return "pending"
     if row.second_decision in ("overturn", "overturned"):
         return "passed"  # a lead overturned the fail
+    if row.qa_decision == "overturned":
+        return "failed"  # a lead's QA overturned the pass
     return row.result.value

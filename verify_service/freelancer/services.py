@@ -6,6 +6,8 @@ hash, expires after 10 minutes and works once: it is consumed by a
 conditional UPDATE, so two tabs racing on one link open one session. The
 session that follows is server-side (the cookie holds a random token, the
 database its hash): idle for 30 minutes or older than 8 hours, it is over.
+Closing the account revokes both (``accounts/closure.py``); a revoked link or
+page of a closed account then says so (:class:`AccountClosed`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from verify_service.accounts.models import Account
 from verify_service.accounts.services import AccountClosed, lock_account
 from verify_service.audit.services import record
 from verify_service.freelancer.models import FreelancerSession, LaunchLink
@@ -60,8 +63,16 @@ class OpenedSession:
     expires_at: dt.datetime
 
 
+def _closed(session: Session, account_id: str | None) -> bool:
+    return account_id is not None and session.scalar(
+        sa.select(Account.closed_at).where(Account.id == account_id)) is not None
+
+
 def open_session(session: Session, token: str, *, now: dt.datetime) -> OpenedSession | None:
-    """Use a launch link once and open a freelancer session; None when it is unknown, used or expired."""
+    """Use a launch link once and open a freelancer session; None when it is unknown, used or expired.
+
+    Raises: AccountClosed (the link belongs to an account closed since: closure revoked it).
+    """
     if not token or len(token) > 200:
         return None
     consumed = session.execute(
@@ -71,6 +82,9 @@ def open_session(session: Session, token: str, *, now: dt.datetime) -> OpenedSes
         .returning(LaunchLink.id, LaunchLink.account_id)
     ).first()
     if consumed is None:
+        if _closed(session, session.scalar(sa.select(LaunchLink.account_id)
+                                           .where(LaunchLink.token_hash == _hash(token)))):
+            raise AccountClosed("the account this link was for is closed")
         return None
     link_id, account_id = consumed
     session_token = secrets.token_urlsafe(32)
@@ -84,10 +98,15 @@ def open_session(session: Session, token: str, *, now: dt.datetime) -> OpenedSes
 
 
 def current_account(session: Session, token: str | None, *, now: dt.datetime) -> str | None:
-    """The account of a live freelancer session (refreshing its idle clock), or None."""
+    """The account of a live freelancer session (refreshing its idle clock), or None.
+
+    Raises: AccountClosed (the session was revoked when its account closed).
+    """
     if not token or len(token) > 200:
         return None
     row = session.scalar(sa.select(FreelancerSession).where(FreelancerSession.token_hash == _hash(token)))
+    if row is not None and row.revoked_at is not None and _closed(session, row.account_id):
+        raise AccountClosed("your account is closed")
     if row is None or row.revoked_at is not None or now >= row.expires_at or now - row.last_seen_at >= IDLE_TIMEOUT:
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:

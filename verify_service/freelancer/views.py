@@ -12,7 +12,7 @@ from verify_service.accounts.schemas import AccountPath
 from verify_service.api.boundary import api_write, authenticate_api_request, check_json_body
 from verify_service.api.schemas import PROBLEMS, IdempotencyHeaders, Problem
 from verify_service.freelancer import journey, services
-from verify_service.freelancer.auth import cookie_name, freelancer_page, pages, secure
+from verify_service.freelancer.auth import account_closed_page, cookie_name, freelancer_page, pages, secure
 from verify_service.ratelimit import account_key, limiter
 from verify_service.registry import db_session, registry
 from verify_service.support import classifier, hints
@@ -61,7 +61,10 @@ def launch(token: str) -> Response:
         response.headers["Cache-Control"] = "no-store"
         return response
     session = db_session(write=True)
-    opened = services.open_session(session, token, now=registry().now())
+    try:
+        opened = services.open_session(session, token, now=registry().now())
+    except accounts.AccountClosed:
+        return account_closed_page()
     if opened is None:
         return make_response(render_template("freelancer/link_expired.html"), 410)
     session.commit()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import render_template
 
 from verify_service.leads.chart import bar_chart
@@ -9,13 +11,16 @@ from verify_service.leads.metrics import lead_metrics, minutes
 from verify_service.leads.views import bp
 from verify_service.registry import db_session, registry
 from verify_service.review.models import Role
+from verify_service.review.quality import qa_figures
 from verify_service.staff.auth import staff_page
 
 
 @bp.get("/metrics")
 @staff_page(Role.LEAD)
 def metrics() -> str:
-    data = lead_metrics(db_session(), now=registry().now())
+    now = registry().now()
+    data = lead_metrics(db_session(), now=now)
+    qa = qa_figures(db_session(), since=now - dt.timedelta(days=len(data.series)))
     labels = [p.day.strftime("%d %b") for p in data.series]
     first, last = labels[0], labels[-1]
     decisions = bar_chart(
@@ -28,4 +33,4 @@ def metrics() -> str:
         title=f"Median wait per day in minutes, {first} to {last}",
         description="Bar chart; the table 'Per day' below gives every value. Days without calls have no bar.")
     return render_template("review/lead/metrics.html", m=data, minutes=minutes, decisions_chart=decisions,
-                           waits_chart=waits)
+                           waits_chart=waits, qa=qa)

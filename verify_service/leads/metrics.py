@@ -37,8 +37,8 @@ from verify_service.calls.state import Outcome as OutcomeResult
 from verify_service.calls.state import SessionStatus
 
 SERIES_DAYS = 30
-DECISIONS = ("passed", "failed, confirmed", "failed, overturned", "failed, awaiting second review",
-             "inconclusive", "no_show")
+DECISIONS = ("passed", "passed, overturned in quality review", "failed, confirmed", "failed, overturned",
+             "failed, awaiting second review", "inconclusive", "no_show")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +104,8 @@ def _waits(session: Session, since: dt.datetime, until: dt.datetime) -> list[tup
 
 
 def decision_label(outcome: Outcome) -> str:
+    if outcome.result is OutcomeResult.PASSED and outcome.qa_decision == "overturned":
+        return "passed, overturned in quality review"
     if outcome.result is not OutcomeResult.FAILED:
         return outcome.result.value
     return {"confirmed": "failed, confirmed", "overturned": "failed, overturned"}.get(

@@ -4,7 +4,8 @@ Rules (DESIGN §3.5 and the dashboard issue): leads and admins manage staff;
 nobody disables, demotes or resets themselves here; only an admin grants or
 removes the admin role, or touches an admin's account at all (a lead who
 could disable an admin could remove the admin role in effect). Disabling
-ends the account's sessions at once.
+ends the account's sessions at once and gives the calls it had claimed back
+to the queue.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from verify_service.audit.services import record
 from verify_service.db import for_update
 from verify_service.errors import DomainError, InvalidInput, NotFound
+from verify_service.review.claims import release_claims_of
 from verify_service.review.models import Reviewer, Role
 from verify_service.review.services import create_reviewer
 from verify_service.staff.sessions import revoke_all
@@ -85,7 +87,9 @@ def create_staff(session: Session, *, email: str, display_name: str, role: Role,
 
 def set_active(session: Session, reviewer_id: int, *, active: bool, by: Reviewer, actor: str,
                now: dt.datetime) -> bool:
-    """Disable (ending every session at once) or enable a staff account. Returns whether anything changed.
+    """Disable (ending every session at once, releasing every claimed call) or enable a staff account.
+
+    Returns whether anything changed.
 
     Raises: StaffNotFound, NotAllowed (see :func:`check_may_manage`).
     """
@@ -95,10 +99,11 @@ def set_active(session: Session, reviewer_id: int, *, active: bool, by: Reviewer
         return False
     target.active = active
     revoked = 0 if active else revoke_all(session, target.id, now=now)
+    released = [] if active else release_claims_of(session, target.id, actor=actor, now=now)
     session.flush()
     record(session, actor=actor, action="reviewer.enabled" if active else "reviewer.disabled",
            subject_type="reviewer", subject_id=str(target.id),
-           details={} if active else {"sessions_revoked": revoked}, now=now)
+           details={} if active else {"sessions_revoked": revoked, "calls_released": len(released)}, now=now)
     return True
 
 

@@ -1,34 +1,55 @@
-"""Claims around the decision services: Meet co-hosting after a claim, claim activity, idle release.
+"""The workflows around the decision services that talk to Meet: claiming, deciding; claim activity and release.
 
-A claim commits first; only then is the reviewer made co-host of the Meet
-space (an outbound call never runs inside a transaction). If Meet refuses,
-the claim is released again so the freelancer is not left with a reviewer
-who cannot get in.
+These take a ``sessionmaker``: each runs its database steps in transactions
+of their own and calls Meet between them, never inside one.
+
+* :func:`take_session` — a claim commits first; only then is the reviewer
+  made co-host of the Meet space. If Meet refuses, the claim is released
+  again so the freelancer is not left with a reviewer who cannot get in.
+* :func:`decide` — the session's attendance is re-read from Meet, then the
+  decision is recorded against it (the rules of evidence in ``evidence.py``).
+* :func:`refresh_attendance` — a page (the second review) shows attendance
+  as Meet reports it now.
 
 A claim goes back to the queue after ``claim_idle_minutes`` without
 activity: no page of the session opened, no ID recorded, and the reviewer
-not in the Meet call (as attendance last saw it).
+not in the Meet call (as attendance last saw it). A released call stays in
+progress: only its claimer is cleared.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
+from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.google_meet import MeetError, MeetGateway
 from verify_service.accounts.models import Account
-from verify_service.audit.services import record
+from verify_service.calls import attendance
 from verify_service.calls.meetings import add_reviewer
-from verify_service.calls.models import CallSession
-from verify_service.calls.state import SessionStatus, transition
+from verify_service.calls.models import CallSession, Outcome
+from verify_service.calls.state import Outcome as OutcomeResult
+from verify_service.calls.state import SessionStatus
 from verify_service.db import for_update, unit_of_work
 from verify_service.errors import DomainError
 from verify_service.observability.metrics import record_session_wait
-from verify_service.review.decisions import claim_session, release_session
+from verify_service.review.decisions import (
+    claim_session,
+    clean_notes,
+    lock_call,
+    may_decide,
+    record_outcome,
+    release_session,
+    unclaim,
+)
+from verify_service.review.evidence import NEEDS_ATTENDANCE, DecisionPolicy
 from verify_service.review.models import Reviewer
+from verify_service.review.reasons import check_reasons
+from verify_service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +68,12 @@ class CohostFailed(DomainError):
     status = 502
     code = "meet_cohost_failed"
     title = "Could not add you to the Meet call"
+
+
+class AttendanceUnavailable(DomainError):
+    status = 503
+    code = "attendance_unavailable"
+    title = "Attendance could not be read from Meet"
 
 
 def take_session(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *,
@@ -138,13 +165,68 @@ def release_idle_claims(session: Session, *, idle: dt.timedelta, now: dt.datetim
         call = _lock_if_free(session, call_session_id, account_id)
         if call is None or not _idle(call, cutoff):
             continue
-        claimer = call.claimed_by_id
-        transition(call, SessionStatus.WAITING, now=now)  # clears the claim
-        call.claim_active_at = None
-        session.flush()
-        record(session, actor=IDLE_ACTOR, action="session.released", account_id=account_id,
-               subject_type="call_session", subject_id=call.id,
-               details={"claimed_by": claimer, "reason": "idle", "idle_minutes": int(idle.total_seconds() // 60)},
-               now=now)
+        unclaim(session, call, actor=IDLE_ACTOR, reason="idle", now=now,
+                details={"idle_minutes": int(idle.total_seconds() // 60)})
         released.append(call.id)
     return released
+
+
+def release_claims_of(session: Session, reviewer_id: int, *, actor: str, now: dt.datetime) -> list[str]:
+    """Release every call the reviewer holds (their account is being disabled); returns the calls' ids.
+
+    Each call is locked account first, then session, and re-checked under the lock.
+    """
+    held = session.scalars(sa.select(CallSession.id).where(
+        CallSession.claimed_by_id == reviewer_id, CallSession.status == SessionStatus.IN_PROGRESS)
+        .order_by(CallSession.id)).all()
+    released = []
+    for call_session_id in held:
+        _account, call = lock_call(session, call_session_id)
+        if call.claimed_by_id == reviewer_id and call.status is SessionStatus.IN_PROGRESS:
+            unclaim(session, call, actor=actor, reason="reviewer_disabled", now=now)
+            released.append(call.id)
+    return released
+
+
+# ---------------------------------------------------------------- deciding against attendance read now
+
+def refresh_attendance(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *,
+                       settings: Settings, now: dt.datetime) -> attendance.SyncResult:
+    """Re-read the session's attendance from Meet and store it (with what follows from it).
+
+    Raises: MeetError (Meet could not be read; nothing changed).
+    """
+    return attendance.sync_attendance(
+        sessions, gateway, call_session_id, ttl=dt.timedelta(minutes=settings.session_ttl_minutes), now=now,
+        no_show_wait=dt.timedelta(minutes=settings.no_show_wait_minutes),
+        abandon_after=dt.timedelta(minutes=settings.abandoned_call_minutes))
+
+
+def decide(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *, reviewer_id: int,
+           result: OutcomeResult, notes: str | None, reason_codes: Sequence[str],
+           checklist: Mapping[str, bool] | None, settings: Settings, now: dt.datetime,
+           rng: random.Random | None = None) -> Outcome:
+    """Record a decision against attendance re-read from Meet for this session now.
+
+    The form is checked first (no Meet call for a form that cannot be
+    recorded); then attendance is read and stored; then ``record_outcome``
+    judges the evidence on it, in a transaction of its own.
+
+    Raises:
+        AttendanceUnavailable: Meet could not be read for a decision that rests on attendance (nothing recorded).
+        Whatever :func:`~verify_service.review.decisions.record_outcome` raises.
+    """
+    check_reasons(result, reason_codes, clean_notes(notes))
+    with unit_of_work(sessions, write=False) as session:  # who may decide, before anything asks Meet
+        may_decide(session, call_session_id, reviewer_id=reviewer_id)
+    if result in NEEDS_ATTENDANCE:
+        try:
+            refresh_attendance(sessions, gateway, call_session_id, settings=settings, now=now)
+        except MeetError as exc:
+            log.warning("attendance of call session %s could not be read for a decision: %s", call_session_id, exc)
+            raise AttendanceUnavailable("Meet did not answer when we checked who is in the call, so nothing was "
+                                        "recorded. Try again in a moment.") from exc
+    with unit_of_work(sessions) as session:
+        return record_outcome(session, call_session_id, reviewer_id=reviewer_id, result=result, notes=notes,
+                              now=now, reason_codes=reason_codes, checklist=checklist,
+                              policy=DecisionPolicy.from_settings(settings), rng=rng)

@@ -1,6 +1,6 @@
 """Reviewer decisions: claiming call sessions, recording outcomes, and the four-eyes second review.
 
-DESIGN §3.2–3.5 and §4.3. Every function here locks the account row first
+Every function here locks the account row first
 (:func:`lock_account`), then the call session row, and only then writes the
 audit entries (which lock the audit head): one lock order for every writer.
 Everything that changes what ``GET …/restrictions`` returns is published as
@@ -12,13 +12,17 @@ Under the four-eyes rule (``VERIFY_FOUR_EYES_ON_FAIL``, on by default) a
 (the ``verification_failed`` hold is placed then) or overturns it (which
 counts as a pass). The effects of a final decision are in
 :mod:`verify_service.review.effects`; a decision's reason codes come from
-:mod:`verify_service.review.reasons`. A session has at most one outcome: a
-second submission is refused (:class:`AlreadyDecided`).
+:mod:`verify_service.review.reasons`, and the evidence it needs is checked by
+:mod:`verify_service.review.evidence` (against attendance re-read at decision
+time by ``review/claims.py: decide``). A session has at most one outcome: a
+second submission is refused (:class:`AlreadyDecided`). A random share of
+passes is sampled for a lead's QA (:mod:`verify_service.review.quality`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import random
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
@@ -29,12 +33,14 @@ from sqlalchemy.orm import Session
 from verify_service.accounts.models import Account
 from verify_service.accounts.services import AccountClosed, lock_account, publish_change
 from verify_service.audit.services import record
+from verify_service.calls import lifecycle
 from verify_service.calls.models import CallSession, Outcome
+from verify_service.calls.state import OPEN, EndReason, SessionStatus, transition
 from verify_service.calls.state import Outcome as OutcomeResult
-from verify_service.calls.state import SessionStatus, transition
 from verify_service.db import for_update
 from verify_service.errors import Conflict, DomainError, InvalidInput, NotFound
 from verify_service.review.effects import apply_confirmed_fail, apply_pass, session_data
+from verify_service.review.evidence import DecisionPolicy, check_evidence
 from verify_service.review.models import Reviewer, Role
 from verify_service.review.reasons import check_reasons
 
@@ -44,6 +50,12 @@ APPOINTMENT_LEAD = dt.timedelta(minutes=10)
 
 SecondDecision = Literal["confirm", "overturn"]
 _RECORDED_AS = {"confirm": "confirmed", "overturn": "overturned"}
+# Why a lead cancels a call (audited as a code: the audit log holds no free text).
+LEAD_CANCEL_REASONS = {"freelancer_request": "The freelancer asked to cancel",
+                       "duplicate": "A duplicate of another call", "technical": "A technical problem",
+                       "other": "Something else"}
+# Passes are sampled for QA with an unpredictable generator (a reviewer must not be able to tell which).
+_SAMPLER = random.SystemRandom()
 
 
 # ---------------------------------------------------------------- errors
@@ -153,12 +165,27 @@ def lock_call(session: Session, call_session_id: str) -> tuple[Account, CallSess
     return account, session.execute(stmt.execution_options(populate_existing=True)).scalar_one()
 
 
+def lock_outcome(session: Session, outcome_id: str) -> tuple[Account, CallSession, Outcome]:
+    """Lock the outcome's account, then its session, and read the outcome under those locks.
+
+    Raises: OutcomeNotFound, AccountClosed.
+    """
+    call_session_id = session.scalar(sa.select(Outcome.call_session_id).where(Outcome.id == outcome_id))
+    if call_session_id is None:
+        raise OutcomeNotFound(f"no outcome with id {outcome_id!r}")
+    account, call = lock_call(session, call_session_id)
+    outcome = session.execute(sa.select(Outcome).where(Outcome.id == outcome_id)
+                              .execution_options(populate_existing=True)).scalar_one()
+    require_open(account)
+    return account, call, outcome
+
+
 def require_open(account: Account) -> None:
     if account.closed_at is not None:
         raise AccountClosed(f"account {account.id!r} is closed")
 
 
-def _clean_notes(notes: str | None) -> str | None:
+def clean_notes(notes: str | None) -> str | None:
     """Notes are personal data: kept as written (trimmed), never copied into audit or events."""
     notes = (notes or "").strip()
     if len(notes) > NOTES_MAX_LENGTH:
@@ -171,16 +198,16 @@ def _clean_notes(notes: str | None) -> str | None:
 def claim_session(session: Session, call_session_id: str, *, reviewer_id: int, now: dt.datetime) -> CallSession:
     """The reviewer takes a session from the queue.
 
-    A ``waiting`` session moves to ``in_progress``, and so does a booked one
-    from ``APPOINTMENT_LEAD`` before its time; an ``in_progress`` session
-    nobody has claimed (the freelancer joined first) just gets its claimer.
-    Claiming a session one already holds only counts as activity (a double
-    click). No event is sent: ``verification.session.started`` belongs to attendance.
+    A ``waiting`` session moves to ``in_progress`` (``verification.session.started``),
+    and so does a booked one from ``APPOINTMENT_LEAD`` before its time; an
+    ``in_progress`` session nobody holds (the freelancer joined first, or a
+    claim was released) just gets its claimer. Claiming a session one already
+    holds only counts as activity (a double click).
 
     Raises:
         ReviewerNotFound, ReviewerInactive, CallSessionNotFound, AccountClosed,
+        SessionNotClaimable: the session is not waiting, due or in progress (e.g. already decided).
         SessionAlreadyClaimed: another reviewer holds it.
-        SessionNotClaimable: the session is not waiting, due or in progress.
     """
     reviewer = load_staff(session, reviewer_id)
     account, call = lock_call(session, call_session_id)
@@ -189,20 +216,35 @@ def claim_session(session: Session, call_session_id: str, *, reviewer_id: int, n
         call.claim_active_at = now
         session.flush()
         return call
+    due = is_due_appointment(call, now)
+    if call.status not in (SessionStatus.WAITING, SessionStatus.IN_PROGRESS) and not due:
+        raise SessionNotClaimable(_not_claimable(session, call, reviewer))
     if call.claimed_by_id is not None:
-        raise SessionAlreadyClaimed(f"call session {call.id} is claimed by reviewer {call.claimed_by_id}")
-    if is_due_appointment(call, now):
-        transition(call, SessionStatus.WAITING, now=now)
-    if call.status is SessionStatus.WAITING:
-        transition(call, SessionStatus.IN_PROGRESS, now=now)
-    elif call.status is not SessionStatus.IN_PROGRESS:
-        when = f" (booked for {call.scheduled_for:%Y-%m-%d %H:%M} UTC)" if call.scheduled_for else ""
-        raise SessionNotClaimable(f"call session {call.id} is {call.status.value}{when}")
+        other = session.get(Reviewer, call.claimed_by_id)
+        raise SessionAlreadyClaimed(f"{other.display_name if other else 'another reviewer'} has claimed this call "
+                                    f"(at {call.claimed_at:%H:%M} UTC)" if call.claimed_at else
+                                    "another reviewer has claimed this call")
+    if call.status is not SessionStatus.IN_PROGRESS:
+        lifecycle.begin(session, account, call, now=now)
     call.claimed_by_id, call.claimed_at, call.claim_active_at, call.updated_at = reviewer.id, now, now, now
     session.flush()
     record(session, actor=_actor(reviewer), action="session.claimed", account_id=account.id,
            subject_type="call_session", subject_id=call.id, details={}, now=now)
     return call
+
+
+def _not_claimable(session: Session, call: CallSession, reviewer: Reviewer) -> str:
+    """Why ``call`` cannot be claimed, in the claimer's words (naming a decision and who made it)."""
+    decided = session.scalar(sa.select(Outcome).where(Outcome.call_session_id == call.id))
+    if decided is not None:
+        by = "you" if decided.decided_by_id == reviewer.id else "another reviewer"
+        return (f"this call was already decided: {decided.result.value.replace('_', ' ')}, by {by} at "
+                f"{decided.decided_at:%H:%M} UTC")
+    if call.status is SessionStatus.SCHEDULED and call.scheduled_for is not None:
+        return (f"this call is booked for {call.scheduled_for:%Y-%m-%d %H:%M} UTC; it can be claimed from "
+                f"{int(APPOINTMENT_LEAD.total_seconds() // 60)} minutes before")
+    return {SessionStatus.EXPIRED: "this call expired", SessionStatus.CANCELED: "this call was canceled"}.get(
+        call.status, f"this call is {call.status.value.replace('_', ' ')}")
 
 
 def is_due_appointment(call: CallSession, now: dt.datetime) -> bool:
@@ -213,8 +255,10 @@ def is_due_appointment(call: CallSession, now: dt.datetime) -> bool:
 
 def release_session(session: Session, call_session_id: str, *, reviewer_id: int, now: dt.datetime,
                     reason: str | None = None) -> CallSession:
-    """Give a claimed session back to the queue (``in_progress`` → ``waiting``, claim cleared).
+    """Give a claimed session back to the queue: the claim is cleared, the call stays ``in_progress``.
 
+    Nothing moves back for the freelancer (who may be in the meeting already)
+    and nothing is announced again: the next reviewer claims it from the queue.
     Only the claimer may release it, or a lead/admin (e.g. for a reviewer who
     left). ``reason`` (a short code such as ``meet_error``) goes in the audit entry.
 
@@ -229,13 +273,43 @@ def release_session(session: Session, call_session_id: str, *, reviewer_id: int,
         raise SessionNotClaimed(f"call session {call.id} is {call.status.value} and not claimed")
     if call.claimed_by_id != reviewer.id and not is_lead(reviewer):
         raise NotSessionClaimer(f"call session {call.id} is claimed by reviewer {call.claimed_by_id}")
+    unclaim(session, call, actor=_actor(reviewer), reason=reason, now=now)
+    return call
+
+
+def unclaim(session: Session, call: CallSession, *, actor: str, reason: str | None, now: dt.datetime,
+            details: Mapping[str, object] | None = None) -> None:
+    """Clear a locked session's claim and audit it (releases of every kind: by hand, idle, a disabled reviewer)."""
     claimer = call.claimed_by_id
-    transition(call, SessionStatus.WAITING, now=now)  # clears the claim
-    call.claim_active_at = None
+    call.claimed_by_id = call.claimed_at = call.claim_active_at = None
+    call.updated_at = now
     session.flush()
-    details: dict[str, object] = {"claimed_by": claimer, **({"reason": reason} if reason else {})}
-    record(session, actor=_actor(reviewer), action="session.released", account_id=account.id,
-           subject_type="call_session", subject_id=call.id, details=details, now=now)
+    record(session, actor=actor, action="session.released", account_id=call.account_id,
+           subject_type="call_session", subject_id=call.id,
+           details={"claimed_by": claimer, **({"reason": reason} if reason else {}), **(details or {})}, now=now)
+
+
+def cancel_by_lead(session: Session, call_session_id: str, *, lead_id: int, reason: str,
+                   now: dt.datetime) -> CallSession:
+    """A lead cancels a call that is not over (``verification.session.canceled`` by ``lead``).
+
+    Raises:
+        InvalidInput: an unknown reason code.
+        ReviewerNotFound, ReviewerInactive, LeadRequired, CallSessionNotFound, AccountClosed,
+        SessionNotInProgress: the call is over already, or is a fail waiting for its second review
+            (confirm or overturn it instead).
+    """
+    if reason not in LEAD_CANCEL_REASONS:
+        raise InvalidInput.for_field("reason", "choose why the call is canceled")
+    lead = load_staff(session, lead_id, lead=True)
+    account, call = lock_call(session, call_session_id)
+    require_open(account)
+    if call.status not in OPEN:
+        raise SessionNotInProgress(f"this call is {call.status.value.replace('_', ' ')}: only a booked, waiting or "
+                                   "live call can be canceled")
+    lifecycle.cancel(session, account, call, by=EndReason.LEAD, now=now)
+    record(session, actor=_actor(lead), action="call_session.canceled", account_id=account.id,
+           subject_type="call_session", subject_id=call.id, details={"by": "lead", "reason": reason}, now=now)
     return call
 
 
@@ -255,45 +329,63 @@ def _check_decidable(session: Session, call: CallSession, reviewer: Reviewer) ->
                                 else f"call session {call.id} is claimed by reviewer {call.claimed_by_id}")
 
 
+def may_decide(session: Session, call_session_id: str, *, reviewer_id: int) -> None:
+    """Whether the reviewer may decide the session now, without locks (``record_outcome`` checks again under them).
+
+    Raises: ReviewerNotFound, ReviewerInactive, CallSessionNotFound, AccountClosed, AlreadyDecided,
+        SessionNotInProgress, NotSessionClaimer.
+    """
+    reviewer = load_staff(session, reviewer_id)
+    call = session.get(CallSession, call_session_id)
+    if call is None:
+        raise CallSessionNotFound(f"no call session with id {call_session_id!r}")
+    require_open(session.get_one(Account, call.account_id))
+    _check_decidable(session, call, reviewer)
+
+
 def record_outcome(session: Session, call_session_id: str, *, reviewer_id: int, result: OutcomeResult,
-                   notes: str | None, now: dt.datetime, reason_codes: Sequence[str] | None = None,
-                   checklist: Mapping[str, bool] | None = None, four_eyes: bool = True) -> Outcome:
-    """Record the reviewer's decision on a session in progress.
+                   notes: str | None, now: dt.datetime, reason_codes: Sequence[str],
+                   checklist: Mapping[str, bool] | None, policy: DecisionPolicy,
+                   rng: random.Random | None = None) -> Outcome:
+    """Record the reviewer's decision on a session in progress, once its evidence is there.
 
     * ``passed`` — final; the session completes, the open request passes, the
       account is verified, its verification holds are lifted
       (``verification.passed`` + one ``account.hold.lifted`` each, one version).
-    * ``failed`` — with ``four_eyes`` (settings.four_eyes_on_fail) not final:
-      the session waits in ``awaiting_second_review`` and nothing is published
+      A share of passes (``policy.pass_sample_rate``, drawn from ``rng``) is
+      marked for a lead's QA; the pass stands meanwhile.
+    * ``failed`` — under four eyes (``policy.four_eyes``) not final: the
+      session waits in ``awaiting_second_review`` and nothing is published
       until a lead decides. Without it, final at once with the effects of a
       confirmed fail (see :func:`second_review`).
-    * ``inconclusive`` — final; the request stays open for a retry;
-      ``verification.inconclusive`` is published (one version bump).
-    * ``no_show`` — final; the request stays open, the audit log records it,
-      and nothing is published: DESIGN has no event for it and the account
-      service's view (request, holds, verification status) is unchanged. The
-      request's deadline, if any, still applies.
+    * ``inconclusive`` / ``no_show`` — final; the request stays open for a
+      retry; ``verification.inconclusive`` / ``verification.no_show`` is
+      published (one version bump each). The request's deadline still applies.
 
-    ``reason_codes`` (the dashboard always sends them) are checked against
-    :mod:`~verify_service.review.reasons`; ``None`` (older callers) records none.
+    The evidence each needs (:mod:`~verify_service.review.evidence`) is judged
+    on the attendance stored at ``now``: the caller re-reads it from Meet first.
 
     Raises:
         InvalidInput: notes longer than ``NOTES_MAX_LENGTH``; reasons that do not fit (see ``check_reasons``).
+        EvidenceMissing: the decision lacks evidence (each missing piece named).
         ReviewerNotFound, ReviewerInactive, CallSessionNotFound, AccountClosed,
         AlreadyDecided: the session has an outcome already (a second submission).
         SessionNotInProgress: the session is not ``in_progress`` (and not decided).
         NotSessionClaimer: the caller is not the claimer, nor a lead/admin.
     """
-    notes = _clean_notes(notes)
-    codes = check_reasons(result, reason_codes, notes) if reason_codes is not None else []
+    notes = clean_notes(notes)
+    codes = check_reasons(result, reason_codes, notes)
     reviewer = load_staff(session, reviewer_id)
     account, call = lock_call(session, call_session_id)
     require_open(account)
     _check_decidable(session, call, reviewer)
-    final = result is not OutcomeResult.FAILED or not four_eyes
+    check_evidence(session, call, result, checklist=checklist, policy=policy, now=now)
+    final = result is not OutcomeResult.FAILED or not policy.four_eyes
+    sampled = result is OutcomeResult.PASSED and (rng or _SAMPLER).random() < policy.pass_sample_rate
     outcome = Outcome(call_session_id=call.id, account_id=account.id, result=result, decided_by_id=reviewer.id,
                       decided_at=now, notes=notes, final=final, reason_codes=codes,
-                      checklist=dict(checklist) if checklist is not None else None)
+                      checklist=dict(checklist) if checklist is not None else None,
+                      qa_sampled_at=now if sampled else None)
     session.add(outcome)
     transition(call, SessionStatus.COMPLETED if final else SessionStatus.AWAITING_SECOND_REVIEW, now=now)
     call.outcome = result
@@ -309,8 +401,8 @@ def record_outcome(session: Session, call_session_id: str, *, reviewer_id: int, 
         apply_pass(session, account, call, actor=actor, now=now)
     elif result is OutcomeResult.FAILED and final:
         apply_confirmed_fail(session, account, call, actor=actor, now=now, reason_codes=codes)
-    elif result is OutcomeResult.INCONCLUSIVE:
-        publish_change(session, account, [("verification.inconclusive", session_data(call, codes))], now=now)
+    elif result in (OutcomeResult.INCONCLUSIVE, OutcomeResult.NO_SHOW):
+        publish_change(session, account, [(f"verification.{result.value}", session_data(call, codes))], now=now)
     return outcome
 
 
@@ -319,9 +411,10 @@ def second_review(session: Session, outcome_id: str, *, lead_id: int, decision: 
     """A lead confirms or overturns a recorded fail; either way the session completes.
 
     ``confirm``: the request fails, the account's status becomes ``failed``, a
-    ``verification_failed`` hold is placed; ``verification.failed``,
-    ``account.hold.placed`` and ``account.proposals.cancel_requested`` are
-    published as one change. ``overturn``: the outcome keeps ``result=failed``
+    ``verification_failed`` hold replaces the ``verification_pending`` one;
+    ``verification.failed``, ``account.hold.placed``, ``account.hold.lifted``
+    and ``account.proposals.cancel_requested`` are published as one change.
+    The session's ``ended_at`` stays the time of the first decision. ``overturn``: the outcome keeps ``result=failed``
     (what the first reviewer said) with ``second_decision="overturned"``, and
     the effects are those of a pass. The lead's notes are appended to the
     outcome's notes (there is no separate column for them).
@@ -334,16 +427,11 @@ def second_review(session: Session, outcome_id: str, *, lead_id: int, decision: 
     """
     if decision not in _RECORDED_AS:
         raise InvalidInput.for_field("decision", "must be 'confirm' or 'overturn'")
-    notes = _clean_notes(notes)
+    notes = clean_notes(notes)
     lead = load_staff(session, lead_id, lead=True)
-    call_session_id = session.scalar(sa.select(Outcome.call_session_id).where(Outcome.id == outcome_id))
-    if call_session_id is None:
-        raise OutcomeNotFound(f"no outcome with id {outcome_id!r}")
-    account, call = lock_call(session, call_session_id)
-    outcome = session.execute(sa.select(Outcome).where(Outcome.id == outcome_id)
-                              .execution_options(populate_existing=True)).scalar_one()
-    require_open(account)
-    if outcome.final or outcome.result is not OutcomeResult.FAILED:
+    account, call, outcome = lock_outcome(session, outcome_id)
+    if outcome.final or outcome.result is not OutcomeResult.FAILED \
+            or call.status is not SessionStatus.AWAITING_SECOND_REVIEW:
         raise OutcomeNotPendingReview(f"outcome {outcome.id} is a {'final ' if outcome.final else ''}"
                                       f"{outcome.result.value}")
     if outcome.decided_by_id == lead.id:

@@ -1,4 +1,4 @@
-"""What a final decision does to the account: close the request, lift or place holds, publish (DESIGN §3.2, §4.3).
+"""What a final decision does to the account: close the request, lift or place holds, publish.
 
 Used by :mod:`verify_service.review.decisions`; the caller holds the account's
 row lock (then the session's) and has already recorded the outcome.
@@ -18,25 +18,23 @@ from verify_service.accounts.services import (
     active_holds,
     add_automatic_hold,
     hold_dict,
-    isoformat,
     open_request,
     publish_change,
 )
 from verify_service.audit.services import record
+from verify_service.calls.lifecycle import session_document
 from verify_service.calls.models import CallSession
 
 PASS_LIFT_REASON = "Identity verified on a video call"
 FAIL_HOLD_REASON = "Identity verification failed on a video call"
+FAIL_LIFT_REASON = "Replaced by the verification_failed hold"
 # A pass lifts these; a manual hold stays until a lead lifts it.
 LIFTED_ON_PASS = (HoldKind.VERIFICATION_PENDING, HoldKind.VERIFICATION_FAILED)
 
 
 def session_data(call: CallSession, reason_codes: Sequence[str] = ()) -> dict[str, Any]:
     """The ``session`` part of a verification event; reason codes (never notes) when there are any."""
-    data: dict[str, Any] = {"session": {"id": call.id, "status": call.status.value, "attempt": call.attempt,
-                                        "outcome": call.outcome.value if call.outcome else None,
-                                        "started_at": isoformat(call.started_at),
-                                        "ended_at": isoformat(call.ended_at)}}
+    data: dict[str, Any] = {"session": session_document(call)}
     if reason_codes:
         data["reason_codes"] = list(reason_codes)
     return data
@@ -55,20 +53,27 @@ def close_request(session: Session, account: Account, status: RequestStatus, now
     return request.id if request is not None else None
 
 
-def apply_pass(session: Session, account: Account, call: CallSession, *, actor: str, now: dt.datetime) -> None:
-    """Verified: close the request, lift the verification holds, publish it all as one change."""
-    request_id = close_request(session, account, RequestStatus.PASSED, now)
-    record(session, actor=actor, action="verification.passed", account_id=account.id,
-           subject_type="call_session", subject_id=call.id, details={"request_id": request_id}, now=now)
+def _lift(session: Session, account: Account, kinds: Sequence[HoldKind], *, actor: str, reason: str,
+          now: dt.datetime) -> list[Hold]:
+    """Lift the account's active holds of ``kinds`` (audited); the caller publishes them."""
     lifted: list[Hold] = []
     for hold in active_holds(session, account.id):
-        if hold.kind in LIFTED_ON_PASS:
-            hold.lifted_at, hold.lifted_by, hold.lift_reason = now, actor, PASS_LIFT_REASON
+        if hold.kind in kinds:
+            hold.lifted_at, hold.lifted_by, hold.lift_reason = now, actor, reason
             lifted.append(hold)
     session.flush()
     for hold in lifted:
         record(session, actor=actor, action="hold.lifted", account_id=account.id, subject_type="hold",
                subject_id=hold.id, details={"kind": hold.kind.value}, now=now)
+    return lifted
+
+
+def apply_pass(session: Session, account: Account, call: CallSession, *, actor: str, now: dt.datetime) -> None:
+    """Verified: close the request, lift the verification holds, publish it all as one change."""
+    request_id = close_request(session, account, RequestStatus.PASSED, now)
+    record(session, actor=actor, action="verification.passed", account_id=account.id,
+           subject_type="call_session", subject_id=call.id, details={"request_id": request_id}, now=now)
+    lifted = _lift(session, account, LIFTED_ON_PASS, actor=actor, reason=PASS_LIFT_REASON, now=now)
     events = [("verification.passed", {**session_data(call), "request_id": request_id})]
     events += [("account.hold.lifted", {"hold": hold_dict(hold)}) for hold in lifted]
     publish_change(session, account, events, now=now)
@@ -76,15 +81,19 @@ def apply_pass(session: Session, account: Account, call: CallSession, *, actor: 
 
 def apply_confirmed_fail(session: Session, account: Account, call: CallSession, *, actor: str, now: dt.datetime,
                          reason_codes: Sequence[str] = ()) -> None:
-    """Failed for good: close the request, place the failed hold, ask for proposals to be canceled."""
+    """Failed for good: close the request, place the failed hold in place of the pending one, ask for
+    proposals to be canceled: one change."""
     request_id = close_request(session, account, RequestStatus.FAILED, now)
     record(session, actor=actor, action="verification.failed", account_id=account.id,
            subject_type="call_session", subject_id=call.id, details={"request_id": request_id}, now=now)
     hold = add_automatic_hold(session, account, kind=HoldKind.VERIFICATION_FAILED, reason=FAIL_HOLD_REASON,
                               actor=actor, now=now, verification_request_id=request_id)
+    # The request is over, so its pending hold is too: the failed hold (a superset) replaces it.
+    lifted = _lift(session, account, (HoldKind.VERIFICATION_PENDING,), actor=actor, reason=FAIL_LIFT_REASON, now=now)
     events: list[tuple[str, dict[str, Any]]] = [
         ("verification.failed", {**session_data(call, reason_codes), "request_id": request_id})]
     if hold is not None:  # None: a verification_failed hold is already active
         events.append(("account.hold.placed", {"hold": hold_dict(hold)}))
+    events += [("account.hold.lifted", {"hold": hold_dict(lifted_hold)}) for lifted_hold in lifted]
     events.append(("account.proposals.cancel_requested", {"reason": "verification_failed"}))
     publish_change(session, account, events, now=now)

@@ -12,16 +12,23 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, g, jsonify, make_response, redirect, render_template, request, url_for
 
-from integrations.google_meet import MeetConfigurationError
+import logging
+
+from integrations.google_meet import MeetConfigurationError, MeetError, MeetGateway
+from verify_service.calls.models import CallSession
 from verify_service.calls.state import Outcome as Result
+from verify_service.calls.state import SessionStatus
 from verify_service.csrf import protect_posts
 from verify_service.db import unit_of_work
 from verify_service.errors import DomainError, InvalidInput, domain_error_response, prefers_json
 from verify_service.registry import db_session, registry
-from verify_service.review import claims, decisions, identity, queue
+from verify_service.review import claims, decisions, identity, quality, queue
+from verify_service.review.evidence import DecisionPolicy
 from verify_service.review.models import DocumentType, Reviewer, Role
 from verify_service.review.reasons import REASONS
 from verify_service.staff.auth import private, staff_page
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 bp.before_request(protect_posts)
@@ -69,16 +76,25 @@ def mine() -> str:
     return render_template("review/mine.html", mine=found, labels=RESULT_LABELS)
 
 
+def _gateway(nothing_done: str) -> MeetGateway:
+    """The Meet gateway, or a clear refusal when Meet is misconfigured (``nothing_done`` says what did not happen).
+
+    Raises: MeetUnavailable.
+    """
+    reg = registry()
+    try:
+        return reg.meet_gateway()
+    except MeetConfigurationError as exc:
+        reg.note_meet(str(exc))
+        raise claims.MeetUnavailable("Meet is not configured correctly, so nobody can be added to calls and "
+                                     f"attendance cannot be read. Tell an administrator; {nothing_done}.") from exc
+
+
 @bp.post("/sessions/<call_id>/claim")
 @staff_page(Role.REVIEWER)
 def claim(call_id: str) -> Response:
     reg = registry()
-    try:
-        gateway = reg.meet_gateway()
-    except MeetConfigurationError as exc:
-        reg.note_meet(str(exc))
-        raise claims.MeetUnavailable("Meet is not configured correctly, so nobody can be added to calls. "
-                                     "Tell an administrator; nothing was claimed.") from exc
+    gateway = _gateway("nothing was claimed")
     claims.take_session(reg.sessions, gateway, call_id, reviewer_id=_me().id, now=reg.now())
     return redirect(url_for("review.session", call_id=call_id), code=303)
 
@@ -96,15 +112,34 @@ def release(call_id: str) -> Response:
 # ---------------------------------------------------------------- one session
 
 def _render_session(call_id: str, *, status: int = 200, errors: dict[str, str] | None = None,
-                    form: dict[str, Any] | None = None) -> Response:
+                    form: dict[str, Any] | None = None, evidence_errors: list[str] | None = None,
+                    attendance_note: str | None = None) -> Response:
     reg = registry()
     page = queue.session_page(db_session(), call_id, _me())
+    policy = DecisionPolicy.from_settings(reg.settings)
     response = make_response(render_template(
         "review/session.html", page=page, me=_me(), may_act=page.may_act(_me()), today=reg.now().date(),
         checklist=reg.settings.checklist, reasons=REASONS, labels=RESULT_LABELS, doc_types=list(DocumentType),
-        four_eyes=reg.settings.four_eyes_on_fail, errors=errors or {}, form=form or {}), status)
+        four_eyes=policy.four_eyes, errors=errors or {}, form=form or {}, evidence_errors=evidence_errors or [],
+        attendance_note=attendance_note, pass_requires_id=policy.pass_requires_id,
+        no_show_minutes=reg.settings.no_show_wait_minutes, cancel_reasons=decisions.LEAD_CANCEL_REASONS), status)
     response.headers["Content-Security-Policy"] = SESSION_PAGE_CSP
     return response
+
+
+def _second_review_attendance(call_id: str) -> str | None:
+    """A fail waiting for its second review is judged on attendance as Meet reports it now: re-read it."""
+    reg = registry()
+    call = db_session().get(CallSession, call_id)  # leads see every session: no further check needed here
+    if call is None or call.status is not SessionStatus.AWAITING_SECOND_REVIEW or not _me().role.includes(Role.LEAD):
+        return None
+    try:
+        claims.refresh_attendance(reg.sessions, reg.meet_gateway(), call_id, settings=reg.settings, now=reg.now())
+    except MeetError as exc:  # MeetConfigurationError included: the page still shows the last reading
+        log.warning("attendance of call session %s could not be re-read for its second review: %s", call_id, exc)
+        return "Meet could not be read just now: this is attendance as last read."
+    db_session().rollback()  # end this request's read (its snapshot predates the new attendance) and reload
+    return "Read from Meet just now."
 
 
 @bp.get("/sessions/<call_id>", endpoint="session")
@@ -113,7 +148,7 @@ def session_page(call_id: str) -> Response:
     reg = registry()
     with unit_of_work(reg.sessions) as write:
         claims.note_activity(write, call_id, reviewer_id=_me().id, now=reg.now())
-    return _render_session(call_id)
+    return _render_session(call_id, attendance_note=_second_review_attendance(call_id))
 
 
 @bp.get("/sessions/<call_id>/attendance")
@@ -155,15 +190,18 @@ def outcome(call_id: str) -> Response:
         result = _result(values.get("result", ""))
         ticked = set(values.getlist("checklist"))
         answers = {question: str(i) in ticked for i, question in enumerate(reg.settings.checklist)}
-        with unit_of_work(reg.sessions) as session:
-            recorded = decisions.record_outcome(
-                session, call_id, reviewer_id=_me().id, result=result, notes=values.get("notes"), now=reg.now(),
-                reason_codes=values.getlist("reason_codes"), checklist=answers,
-                four_eyes=reg.settings.four_eyes_on_fail)
+        recorded = claims.decide(reg.sessions, _gateway("nothing was recorded"), call_id, reviewer_id=_me().id,
+                                 result=result, notes=values.get("notes"), reason_codes=values.getlist("reason_codes"),
+                                 checklist=answers, settings=reg.settings, now=reg.now())
     except InvalidInput as exc:
+        if prefers_json():
+            return domain_error_response(exc)
         kept = {"result": values.get("result", ""), "reason_codes": values.getlist("reason_codes"),
                 "notes": values.get("notes", ""), "checklist": values.getlist("checklist")}
-        return _render_session(call_id, status=422, errors=_field_errors(exc), form=kept)
+        db_session().rollback()  # the decision re-read attendance: show it as it is now
+        return _render_session(call_id, status=422, errors=_field_errors(exc), form=kept,
+                               evidence_errors=[e.message for e in exc.errors] if exc.code == "evidence_missing"
+                               else None)
     flash("Recorded: " + RESULT_LABELS[recorded.result.value].lower()
           + ("; a lead will review the fail." if not recorded.final else "."))
     return redirect(url_for("review.queue"), code=303)
@@ -178,7 +216,21 @@ def _result(value: str) -> Result:
 
 
 def _field_errors(error: InvalidInput) -> dict[str, str]:
+    if error.code == "evidence_missing":
+        return {"form": "This decision cannot be recorded yet. What is missing is listed below the decision."}
     return {e.field: e.message for e in error.errors} or {"form": error.detail}
+
+
+@bp.post("/sessions/<call_id>/cancel")
+@staff_page(Role.LEAD)
+def cancel(call_id: str) -> Response:
+    """A lead cancels a call that is not over (the freelancer is told through the account service)."""
+    reg = registry()
+    with unit_of_work(reg.sessions) as session:
+        decisions.cancel_by_lead(session, call_id, lead_id=_me().id, reason=request.form.get("reason", ""),
+                                 now=reg.now())
+    flash("The call is canceled.")
+    return redirect(url_for("review.session", call_id=call_id), code=303)
 
 
 # ---------------------------------------------------------------- second reviews (leads)
@@ -201,3 +253,25 @@ def second_review(outcome_id: str) -> Response:
     flash("Fail confirmed: the failed hold is placed." if decision == "confirm"
           else "Fail overturned: the account counts as verified.")
     return redirect(url_for("review.second_reviews"), code=303)
+
+
+# ---------------------------------------------------------------- quality review of passes (leads)
+
+@bp.get("/quality")
+@staff_page(Role.LEAD)
+def quality_reviews() -> str:
+    return render_template("review/quality.html", pending=quality.qa_list(db_session()), reasons=REASONS, me=_me())
+
+
+@bp.post("/outcomes/<outcome_id>/quality")
+@staff_page(Role.LEAD)
+def quality_review(outcome_id: str) -> Response:
+    reg = registry()
+    decision = request.form.get("decision", "")
+    with unit_of_work(reg.sessions) as session:
+        quality.qa_review(session, outcome_id, lead_id=_me().id, decision=decision,  # type: ignore[arg-type]
+                          reason_codes=request.form.getlist("reason_codes"), notes=request.form.get("notes"),
+                          now=reg.now())
+    flash("Pass confirmed." if decision == "confirm"
+          else "Pass overturned: the account now has the failed hold, and the marketplace is told.")
+    return redirect(url_for("review.quality_reviews"), code=303)

@@ -39,6 +39,7 @@
       document.getElementById("join-waiting").hidden = true;
     }
     document.getElementById("queue").hidden = body.phase === "in_call";
+    document.getElementById("leave").hidden = body.status !== "waiting";  // a reviewer has the call now
     set("queue-position", body.position ? String(body.position) : "–");
     set("queue-estimate", body.estimate_minutes ? "about " + body.estimate_minutes + " min" : "–");
     set("queue-reviewers", body.reviewers_now === null ? "–" : String(body.reviewers_now));
@@ -49,7 +50,7 @@
   function poll() {
     fetch(root.getAttribute("data-status-url"), {credentials: "same-origin", headers: {"Accept": "application/json"}})
       .then(function (response) {
-        if (response.status === 401) { reload(); return null; }  // signed out: show that page
+        if (response.status === 401 || response.status === 410) { reload(); return null; }  // signed out, or closed
         return response.ok ? response.json() : null;
       })
       .then(function (body) { if (body) { apply(body); } })

@@ -20,6 +20,7 @@ EVENT_TYPES = frozenset({
     "verification.passed", "verification.failed", "verification.inconclusive",
     "account.hold.placed", "account.hold.lifted", "account.proposals.cancel_requested",
     "verification.duplicate_identity_suspected", "verification.appointment.reminder",
+    "verification.session.canceled", "verification.no_show",
 })
 
 

@@ -1,0 +1,128 @@
+"""Quality sampling of passes: a random share of passes gets a lead's look after the fact.
+
+``record_outcome`` marks a pass as sampled (``Outcome.qa_sampled_at``) with
+probability ``VERIFY_PASS_SAMPLE_RATE``; the pass takes effect at once and
+stands. A lead other than the reviewer who passed it then either confirms it
+or overturns it to a fail, which has the effects of a confirmed fail (the
+``verification_failed`` hold, ``verification.failed``,
+``account.proposals.cancel_requested``). A pass that a later decision on the
+account has superseded can no longer be overturned (a lead places a manual
+hold instead). The metrics page shows the sample and its overturn rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from verify_service.accounts.models import Account
+from verify_service.audit.services import record
+from verify_service.calls.models import Outcome
+from verify_service.calls.state import Outcome as OutcomeResult
+from verify_service.errors import Conflict, InvalidInput
+from verify_service.review.decisions import FourEyes, clean_notes, load_staff, lock_outcome
+from verify_service.review.effects import apply_confirmed_fail
+from verify_service.review.models import Reviewer
+from verify_service.review.reasons import check_reasons
+
+QaDecision = Literal["confirm", "overturn"]
+_RECORDED_AS = {"confirm": "confirmed", "overturn": "overturned"}
+
+
+class NotInQa(Conflict):
+    code = "outcome_not_in_qa"
+    title = "This decision is not waiting for a quality review"
+
+
+class Superseded(Conflict):
+    code = "outcome_superseded"
+    title = "A later decision on this account replaced this pass"
+
+
+def qa_review(session: Session, outcome_id: str, *, lead_id: int, decision: QaDecision,
+              reason_codes: Sequence[str], notes: str | None, now: dt.datetime) -> Outcome:
+    """A lead confirms a sampled pass, or overturns it to a fail (with a fail's reason codes).
+
+    Raises:
+        InvalidInput: an unknown decision; for an overturn, reasons that do not fit a fail; notes too long.
+        ReviewerNotFound, ReviewerInactive, LeadRequired, OutcomeNotFound, AccountClosed,
+        NotInQa: not a sampled pass, or already reviewed.
+        FourEyes: the lead passed it themselves.
+        Superseded: an overturn of a pass a later decision replaced.
+    """
+    if decision not in _RECORDED_AS:
+        raise InvalidInput.for_field("decision", "must be 'confirm' or 'overturn'")
+    notes = clean_notes(notes)
+    codes = check_reasons(OutcomeResult.FAILED, reason_codes, notes) if decision == "overturn" else []
+    lead = load_staff(session, lead_id, lead=True)
+    account, call, outcome = lock_outcome(session, outcome_id)
+    if outcome.qa_sampled_at is None or outcome.qa_decision is not None or outcome.result is not OutcomeResult.PASSED:
+        raise NotInQa(f"outcome {outcome.id} is not a sampled pass waiting for review")
+    if outcome.decided_by_id == lead.id:
+        raise FourEyes("you recorded this pass; another lead must review it")
+    if decision == "overturn":
+        # Ties count as later: of two decisions made in the same instant, neither may overrule the other.
+        later = session.scalar(sa.select(Outcome.id).where(
+            Outcome.account_id == account.id, Outcome.id != outcome.id, Outcome.decided_at >= outcome.decided_at)
+            .limit(1))
+        if later is not None:
+            raise Superseded("a later call on this account was decided since; place a manual hold if this person "
+                             "must be stopped")
+    outcome.qa_reviewer_id, outcome.qa_decided_at = lead.id, now
+    outcome.qa_decision = _RECORDED_AS[decision]
+    if notes:
+        lead_notes = f"Quality review ({outcome.qa_decision}): {notes}"
+        outcome.notes = f"{outcome.notes}\n\n{lead_notes}" if outcome.notes else lead_notes
+    actor = f"reviewer:{lead.id}"
+    session.flush()
+    record(session, actor=actor, action="outcome.qa_review", account_id=account.id, subject_type="outcome",
+           subject_id=outcome.id, details={"decision": outcome.qa_decision, "first_reviewer_id": outcome.decided_by_id,
+                                           "reason_codes": codes}, now=now)
+    if decision == "overturn":
+        call.outcome = OutcomeResult.FAILED
+        call.updated_at = now
+        apply_confirmed_fail(session, account, call, actor=actor, now=now, reason_codes=codes)
+    return outcome
+
+
+@dataclasses.dataclass(frozen=True)
+class QaItem:
+    outcome: Outcome
+    account: Account
+    reviewer: Reviewer
+
+
+def qa_list(session: Session, *, limit: int = 100) -> list[QaItem]:
+    """Sampled passes waiting for a lead, oldest first (closed accounts' are left out)."""
+    rows = session.execute(
+        sa.select(Outcome, Account, Reviewer).join(Account, Account.id == Outcome.account_id)
+        .join(Reviewer, Reviewer.id == Outcome.decided_by_id)
+        .where(Outcome.qa_sampled_at.is_not(None), Outcome.qa_decision.is_(None), Account.closed_at.is_(None))
+        .order_by(Outcome.qa_sampled_at, Outcome.id).limit(limit)).all()
+    return [QaItem(outcome, account, reviewer) for outcome, account, reviewer in rows]
+
+
+@dataclasses.dataclass(frozen=True)
+class QaFigures:
+    sampled: int
+    reviewed: int
+    overturned: int
+
+    @property
+    def overturn_rate(self) -> float | None:
+        return self.overturned / self.reviewed if self.reviewed else None
+
+
+def qa_figures(session: Session, *, since: dt.datetime) -> QaFigures:
+    """Passes sampled since ``since``, how many a lead reviewed, how many were overturned."""
+    sampled, reviewed, overturned = session.execute(sa.select(
+        sa.func.count(),
+        sa.func.count(Outcome.qa_decision),
+        sa.func.count().filter(Outcome.qa_decision == "overturned"))
+        .where(Outcome.qa_sampled_at.is_not(None), Outcome.qa_sampled_at >= since)).one()
+    return QaFigures(sampled or 0, reviewed or 0, overturned or 0)
