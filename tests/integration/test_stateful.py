@@ -670,8 +670,6 @@ class Workflow(RuleBasedStateMachine):
         expected = None
         if self._open(call.account_id) is None:
             expected = "account_closed"
-        elif call.status is SessionStatus.SCHEDULED and not self._changes_left(call.account_id):
-            expected = "booking_changes_limit"
         elif call.status not in (SessionStatus.SCHEDULED, SessionStatus.WAITING):
             expected = "session_not_cancelable"
         invited = call.status is SessionStatus.SCHEDULED and call.invite_sent_at is not None

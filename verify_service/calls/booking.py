@@ -21,6 +21,7 @@ leave a window for the race. After the insert it takes the same steps
 Booking changes (booking, moving, canceling a booking) are audited, and a
 freelancer may make ``settings.booking_changes_per_day`` of them in any 24
 hours (:func:`check_booking_changes`), apart from the limit on calls opened.
+A cancel counts but is never refused: giving a time back is always allowed.
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ from verify_service.calls.invites import Pushed
 from verify_service.calls.models import CallSession, MeetingStatus
 from verify_service.calls.state import SessionStatus
 from verify_service.freelancer import journey
-from verify_service.calls import booking
 from verify_service.freelancer.auth import freelancer_page, pages
 from verify_service.freelancer.booking_views import time_zone
 from verify_service.freelancer.views import CAPABILITY_TEXT, verdict
@@ -65,7 +64,7 @@ def cancel(call_id: str) -> Response:
     try:
         done = journey.cancel_call(reg.sessions, reg.meet_gateway(), g.account_id, call_id, settings=reg.settings,
                                    now=reg.now())
-    except (journey.CannotCancel, booking.BookingChangesLimit) as exc:
+    except journey.CannotCancel as exc:
         flash(exc.detail[:1].upper() + exc.detail[1:] + ".", "error")
         return redirect(url_for("freelancer.call", call_id=call_id), code=303)
     if not done.booking:

@@ -31,7 +31,7 @@ from verify_service.accounts.models import Account
 from verify_service.accounts.services import AccountClosed, lock_account, open_request
 from verify_service.audit.services import record
 from verify_service.calls import invites, lifecycle
-from verify_service.calls.booking import BOOKING_CANCELED, audit_booking_change, check_booking_changes
+from verify_service.calls.booking import BOOKING_CANCELED, audit_booking_change
 from verify_service.calls.invites import Pushed
 from verify_service.calls.meetings import Preparation, prepare_meeting
 from verify_service.calls.models import CallSession, MeetingStatus
@@ -188,7 +188,6 @@ def cancel_call(sessions: sessionmaker[Session], gateway: MeetGateway, account_i
     Raises:
         CallSessionNotFound: no such call on this account. AccountNotFound, AccountClosed,
         CannotCancel: a reviewer has the call, or it is over.
-        BookingChangesLimit: a booking, and the account made its booking changes for the day.
     """
     with unit_of_work(sessions) as session:
         account = lock_account(session, account_id)
@@ -204,8 +203,7 @@ def cancel_call(sessions: sessionmaker[Session], gateway: MeetGateway, account_i
             lifecycle.cancel(session, account, call, by=EndReason.FREELANCER, now=now)
             record(session, actor="freelancer", action="call_session.left_queue", account_id=account_id,
                    subject_type="call_session", subject_id=call.id, details={"attempt": call.attempt}, now=now)
-        elif booking:
-            check_booking_changes(session, account_id, settings=settings, now=now)
+        elif booking:  # counted as a booking change, never refused: a time given back helps everyone
             lifecycle.cancel(session, account, call, by=EndReason.FREELANCER, now=now)
             audit_booking_change(session, BOOKING_CANCELED, call, now=now)
         else:
