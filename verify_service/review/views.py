@@ -217,7 +217,7 @@ def _result(value: str) -> Result:
 
 def _field_errors(error: InvalidInput) -> dict[str, str]:
     if error.code == "evidence_missing":
-        return {"form": "This decision cannot be recorded yet. What is missing is listed below the decision."}
+        return {}  # listed with the decision (``evidence_errors``), not against form fields
     return {e.field: e.message for e in error.errors} or {"form": error.detail}
 
 
