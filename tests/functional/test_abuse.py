@@ -16,9 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -26,11 +28,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from tests.conftest import API_KEY, Api, FakeClock, assert_problem, make_settings
 from tests.functional.test_inbound_webhooks import URL, count, signed_headers
 from tests.functional.test_launch_links import launch_url, path_of
-from tests.functional.test_staff_sign_in import audit, password_step
+from tests.functional.test_staff_sign_in import audit, code_step, enrol, other_code, password_step
 from tests.support.concurrency import run_together
 from tests.support.staff import PASSWORD, staff_member
 from verify_service import create_app
@@ -251,6 +254,43 @@ def test_a_parallel_burst_of_guesses_gets_no_more_password_checks_than_the_limit
     assert reasons.count("wrong_password") == throttle.LIMITS[ThrottleKind.ACCOUNT] and reasons.count("locked") == 7
     assert password_step(_from(app.test_client(), "192.0.2.8"), REVIEWER, PASSWORD).status_code == 429
     assert {e.details["key"] for e in audit(registry, "staff.locked_out")} == {"account"}
+
+
+@pytest.mark.usefixtures("cheap_passwords")
+def test_knowing_the_password_gives_no_unlimited_second_factor_guesses(app: Flask, registry: Registry,
+                                                                       clock: FakeClock,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Right password, wrong codes, again and again from new addresses: the codes lock out on their own."""
+    caplog.set_level(logging.WARNING, logger="verify_service.staff.services")
+    reviewer, secret, _ = enrol(app.test_client(), registry, clock, email=REVIEWER)
+    clock.advance(minutes=1)
+    before = REGISTRY.get_sample_value("verify_staff_second_factor_failures_total") or 0
+    codes = []
+    for n in range(4):  # four rounds of "right password, four wrong codes", each from an address never seen
+        client = _from(app.test_client(), f"198.51.100.{n + 1}")
+        if password_step(client, REVIEWER, PASSWORD).status_code != 303:
+            codes.append("password refused")
+            continue
+        codes += [code_step(client, other_code(secret, clock)).status_code for _ in range(4)]
+    # The fifth wrong code locks the second factor; each further attempt is refused, whatever the address,
+    # and however often the right password was given in between (before: 16 codes, all 401, never a 429).
+    assert codes[:4] == [401] * 4 and set(codes[4:]) == {429} and len(codes) == 16, codes
+    client = _from(app.test_client(), "192.0.2.99")
+    assert password_step(client, REVIEWER, PASSWORD).status_code == 303  # the password itself is right
+    locked = code_step(client, pyotp.TOTP(secret).at(clock()))
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0  # even the right code, for now
+    assert [(e.details["key"], e.subject_id) for e in audit(registry, "staff.locked_out")][0] == (
+        "second_factor", str(reviewer.id))
+    assert (REGISTRY.get_sample_value("verify_staff_second_factor_failures_total") or 0) - before == 5
+    warned = [r for r in caplog.records if "repeated second-factor failures" in r.getMessage()]
+    assert len(warned) == 3 and warned[0].levelno == logging.WARNING  # from the third wrong code on
+
+    clock.advance(minutes=20)  # the lock and the count run out; a right code signs in and clears the count
+    client = _from(app.test_client(), "192.0.2.100")
+    assert password_step(client, REVIEWER, PASSWORD).status_code == 303
+    assert code_step(client, pyotp.TOTP(secret).at(clock())).status_code == 303
+    with registry.sessions() as session:
+        assert throttle.failures(session, throttle.second_factor_key(reviewer.id), now=clock()) == 0
 
 
 # ================================================================ launch links, replayed and forged

@@ -80,3 +80,17 @@ def test_migration_and_create_all_install_the_same_guards(empty_engine: sa.Engin
     migrated = _triggers(empty_engine)
     assert migrated == _triggers(engine)
     assert "audit_head_forward_only" in migrated
+
+
+def test_migrated_enums_take_every_value_the_models_write(empty_engine: sa.Engine) -> None:
+    """A value added to an enum reaches the migrated CHECK constraint (create_all alone would hide a gap)."""
+    from verify_service.staff.models import SignInThrottle, ThrottleKind
+
+    migrate.upgrade(empty_engine)
+    with empty_engine.begin() as connection:
+        for kind in ThrottleKind:
+            connection.execute(sa.insert(SignInThrottle.__table__).values(
+                key_hash=f"k-{kind.value}", kind=kind.value, failures=1, last_failure_at=sa.func.now()))
+    with pytest.raises(sa.exc.IntegrityError), empty_engine.begin() as connection:
+        connection.execute(sa.insert(SignInThrottle.__table__).values(
+            key_hash="k-bad", kind="made_up", failures=1, last_failure_at=sa.func.now()))

@@ -16,7 +16,7 @@ SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 def test_the_limits_are_five_per_account_and_fifty_per_ip_within_fifteen_minutes() -> None:
-    assert throttle.LIMITS == {ThrottleKind.ACCOUNT: 5, ThrottleKind.IP: 50}
+    assert throttle.LIMITS == {ThrottleKind.ACCOUNT: 5, ThrottleKind.IP: 50, ThrottleKind.SECOND_FACTOR: 5}
     assert throttle.WINDOW == dt.timedelta(minutes=15)
 
 

@@ -34,8 +34,9 @@ class StaffSession(Base):
 
 
 class ThrottleKind(str, enum.Enum):
-    ACCOUNT = "account"   # failures against one email address (known or not)
-    IP = "ip"             # failures from one client address
+    ACCOUNT = "account"              # password failures against one email address (known or not)
+    IP = "ip"                        # failures from one client address
+    SECOND_FACTOR = "second_factor"  # wrong TOTP / recovery codes of one staff account: a password never clears it
 
 
 class SignInThrottle(Base):

@@ -13,12 +13,14 @@ import dataclasses
 import datetime as dt
 import enum
 import functools
+import logging
 import secrets
 from collections.abc import Mapping
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
+from prometheus_client import Counter
 from sqlalchemy.orm import Session
 
 from verify_service.audit.services import record
@@ -34,6 +36,11 @@ from verify_service.staff.two_step import (  # noqa: F401
 
 MAX_PASSWORD_LENGTH = 1024  # longer input is refused without hashing it
 ANONYMOUS = "anonymous"
+# Wrong second-factor codes in a row (since the last right one) from which each one is logged at WARNING.
+SECOND_FACTOR_ALERT_AFTER = 3
+SECOND_FACTOR_FAILURES = Counter("verify_staff_second_factor_failures_total",
+                                 "Wrong two-step codes (TOTP or recovery) given after a right password.")
+log = logging.getLogger(__name__)
 
 
 class Refusal(str, enum.Enum):
@@ -116,7 +123,7 @@ def _refuse(session: Session, reviewer: Reviewer | None, keys: list[throttle.Key
     _audit_failure(session, reviewer, reason, method, now)
     locks = [lock for lock in (throttle.note_failure(session, key, now=now) for key in keys) if lock]
     for lock in locks:
-        known = reviewer is not None and lock.kind is ThrottleKind.ACCOUNT
+        known = reviewer is not None and lock.kind in (ThrottleKind.ACCOUNT, ThrottleKind.SECOND_FACTOR)
         record(session, actor=ANONYMOUS, action="staff.locked_out", now=now,
                subject_type="reviewer" if known else "sign_in_throttle",
                subject_id=str(reviewer.id) if known and reviewer is not None else None,
@@ -147,7 +154,8 @@ def verify_second_step(session: Session, staff_session: StaffSession, code: str,
     if (staff_session.stage is not Stage.PASSWORD_OK or staff_session.revoked_at is not None
             or reviewer is None or not reviewer.active or reviewer.totp_confirmed_at is None):
         return SignInStep(refusal=Refusal.STEP_EXPIRED)
-    keys = [throttle.account_key(reviewer.email), throttle.ip_key(staff_session.ip)]
+    # Codes count on their own per-account key (which a right password never clears) and on the IP's.
+    keys = [throttle.second_factor_key(reviewer.id), throttle.ip_key(staff_session.ip)]
     lock = throttle.begin_attempt(session, keys, now=now)
     if lock is not None:
         _audit_failure(session, reviewer, "locked", "second_step", now)
@@ -158,9 +166,20 @@ def verify_second_step(session: Session, staff_session: StaffSession, code: str,
     elif two_step.use_recovery_code(session, reviewer, code, now=now):
         method = "recovery_code"
     if method is None:
-        return _refuse(session, reviewer, keys, "wrong_code", Refusal.INVALID_CODE, "second_step", now)
+        refused = _refuse(session, reviewer, keys, "wrong_code", Refusal.INVALID_CODE, "second_step", now)
+        _alert_second_factor(session, reviewer, keys[0], now)
+        return refused
     throttle.clear(session, keys[0])
     return _activate(session, staff_session, reviewer, method, now)
+
+
+def _alert_second_factor(session: Session, reviewer: Reviewer, key: throttle.Key, now: dt.datetime) -> None:
+    """Count every wrong code (a metric) and warn once they repeat: someone may hold this password."""
+    SECOND_FACTOR_FAILURES.inc()
+    failures = throttle.failures(session, key, now=now)
+    if failures >= SECOND_FACTOR_ALERT_AFTER:
+        log.warning("repeated second-factor failures for staff account %s: %d wrong codes in a row", reviewer.id,
+                    failures, extra={"reviewer_id": reviewer.id, "failures": failures})
 
 
 def _activate(session: Session, previous: StaffSession, reviewer: Reviewer, method: str,

@@ -1,5 +1,10 @@
 """Sign-in throttling per account and per client IP, with lockouts that grow.
 
+Passwords and second factors are counted apart: a wrong TOTP or recovery
+code counts on the account's *second-factor* key, which only a right code
+clears. (Sharing the password's counter let anyone who knew a password guess
+codes for ever: each right password cleared the count.)
+
 The counters live in the database (``staff_sign_in_throttles``), so every web
 process sees the same count. A key that reaches its limit of failures within
 the window is locked for :data:`FIRST_LOCK`, doubling with each further
@@ -25,7 +30,7 @@ from verify_service.staff.models import SignInThrottle, ThrottleKind
 WINDOW = dt.timedelta(minutes=15)
 FIRST_LOCK = dt.timedelta(minutes=1)
 MAX_LOCK = dt.timedelta(hours=1)
-LIMITS = {ThrottleKind.ACCOUNT: 5, ThrottleKind.IP: 50}
+LIMITS = {ThrottleKind.ACCOUNT: 5, ThrottleKind.IP: 50, ThrottleKind.SECOND_FACTOR: 5}
 # Rows quiet for this long are deleted by the purge job.
 KEEP = dt.timedelta(days=1)
 
@@ -45,6 +50,10 @@ class Lock:
 
 def account_key(email: str) -> Key:
     return Key(ThrottleKind.ACCOUNT, _digest(f"account:{normalize_email(email)}"))
+
+
+def second_factor_key(reviewer_id: int) -> Key:
+    return Key(ThrottleKind.SECOND_FACTOR, _digest(f"second_factor:{reviewer_id}"))
 
 
 def ip_key(ip: str | None) -> Key:
@@ -93,6 +102,14 @@ def note_failure(session: Session, key: Key, *, now: dt.datetime) -> Lock | None
         lock = Lock(key.kind, row.locked_until, row.failures)
     session.flush()
     return lock
+
+
+def failures(session: Session, key: Key, *, now: dt.datetime) -> int:
+    """The failures ``key`` has counted since it was last quiet for :data:`WINDOW` (0 when it has none)."""
+    row = session.scalar(sa.select(SignInThrottle).where(SignInThrottle.key_hash == key.hash))
+    if row is None or now - max(row.last_failure_at, row.locked_until or row.last_failure_at) >= WINDOW:
+        return 0
+    return row.failures
 
 
 def lock_duration(failures: int, limit: int) -> dt.timedelta | None:
