@@ -33,6 +33,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 API_KEY = "test-key-" + "x" * 32
 OTHER_API_KEY = "rotated-key-" + "y" * 32
 ACCOUNT_SERVICE_SECRET = "whsec_" + "C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+DATA_KEY = "HQfKzPv7wS2m4fJ1O0a8cXq9pE3rTbYuNdLkGhViW5U="  # a Fernet key (32 url-safe base64 bytes), tests only
 PG_SKIP_REASON = ("PostgreSQL run skipped: set VERIFY_TEST_DATABASE_URL="
                   "postgresql+psycopg://postgres@127.0.0.1:5432/test to include it (CI does)")
 
@@ -147,6 +148,8 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "inbound_webhook_secrets": ("whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",),
         "account_service_webhook_secret": ACCOUNT_SERVICE_SECRET,
         "identity_pepper": "pepper-" + "p" * 40,
+        "data_keys": (DATA_KEY,),
+        "audit_checkpoint_key": "checkpoint-" + "c" * 40,
     }
     values.update(overrides)
     return Settings(**values)

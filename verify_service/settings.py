@@ -100,6 +100,15 @@ class Settings:
         "The ID is valid (not expired) and shown in full",
         "They confirmed recent activity on their account",
     )
+    # Staff invitations and notices by email: SMTP (smtp://user:pass@host:587 with STARTTLS, or smtps://host:465).
+    # Empty outside production: the built-in mailbox (/sandbox/mail) keeps what is sent.
+    smtp_url: str = ""
+    mail_from: str = "verify-service <no-reply@verify-service.invalid>"
+    staff_invite_hours: int = 48           # a staff invitation or credential-reset link works this long, once
+    # Secrets at rest: Fernet keys (comma list, newest first: it encrypts; the others still decrypt).
+    data_keys: tuple[str, ...] = ()
+    # Signs the audit chain's checkpoints (HMAC-SHA256): a key the database never holds.
+    audit_checkpoint_key: str = ""
     # Optional Google Workspace single sign-on (OpenID Connect) for staff.
     oidc_client_id: str = ""
     oidc_client_secret: str = ""
@@ -235,6 +244,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         db_pool_timeout_seconds=_int("VERIFY_DB_POOL_TIMEOUT_SECONDS", get("VERIFY_DB_POOL_TIMEOUT_SECONDS"), 5),
         checklist=tuple(item.strip() for item in get("VERIFY_CHECKLIST", "").split("|") if item.strip())
         or Settings.checklist,
+        smtp_url=get("VERIFY_SMTP_URL", ""),
+        mail_from=get("VERIFY_MAIL_FROM") or Settings.mail_from,
+        staff_invite_hours=_int("VERIFY_STAFF_INVITE_HOURS", get("VERIFY_STAFF_INVITE_HOURS"), 48),
+        data_keys=_split(get("VERIFY_DATA_KEYS")),
+        audit_checkpoint_key=get("VERIFY_AUDIT_CHECKPOINT_KEY", ""),
         oidc_client_id=get("VERIFY_OIDC_CLIENT_ID", ""),
         oidc_client_secret=get("VERIFY_OIDC_CLIENT_SECRET", ""),
         oidc_discovery_url=get("VERIFY_OIDC_DISCOVERY_URL") or Settings.oidc_discovery_url,
@@ -299,12 +313,17 @@ def check(settings: Settings) -> None:
             "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL": settings.account_service_webhook_url,
             "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET": settings.account_service_webhook_secret,
             "VERIFY_IDENTITY_PEPPER": settings.identity_pepper,
+            "VERIFY_DATA_KEYS": settings.data_keys,
+            "VERIFY_AUDIT_CHECKPOINT_KEY": settings.audit_checkpoint_key,
+            "VERIFY_SMTP_URL": settings.smtp_url,
         }
         problems += [f"{name} is not set" for name, value in required.items() if not value]
         if settings.secret_key and len(settings.secret_key) < MIN_SECRET_LENGTH:
             problems.append(f"VERIFY_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
         if settings.identity_pepper and len(settings.identity_pepper) < MIN_SECRET_LENGTH:
             problems.append(f"VERIFY_IDENTITY_PEPPER must be at least {MIN_SECRET_LENGTH} characters")
+        if settings.audit_checkpoint_key and len(settings.audit_checkpoint_key) < MIN_SECRET_LENGTH:
+            problems.append(f"VERIFY_AUDIT_CHECKPOINT_KEY must be at least {MIN_SECRET_LENGTH} characters")
         if settings.oidc_client_id and not settings.oidc_allowed_domain:
             problems.append("VERIFY_OIDC_ALLOWED_DOMAIN is required with VERIFY_OIDC_CLIENT_ID: otherwise any "
                             "Google account could try to sign in")
@@ -334,6 +353,8 @@ def _with_development_secrets(settings: Settings) -> Settings:
         "account_service_webhook_secret": lambda: "whsec_" + _b64_secret(),
         "demo_reviewer_password": lambda: secrets.token_urlsafe(12),
         "identity_pepper": lambda: secrets.token_urlsafe(48),
+        "data_key": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii"),  # a Fernet key
+        "audit_checkpoint_key": lambda: secrets.token_urlsafe(48),
     }
     changed = False
     for name, make in wanted.items():
@@ -367,6 +388,12 @@ def _with_development_secrets(settings: Settings) -> Settings:
     if not settings.identity_pepper:
         changes["identity_pepper"] = stored["identity_pepper"]
         generated.append("VERIFY_IDENTITY_PEPPER")
+    if not settings.data_keys:
+        changes["data_keys"] = (stored["data_key"],)
+        generated.append("VERIFY_DATA_KEYS")
+    if not settings.audit_checkpoint_key:
+        changes["audit_checkpoint_key"] = stored["audit_checkpoint_key"]
+        generated.append("VERIFY_AUDIT_CHECKPOINT_KEY")
     return settings.replace(generated=tuple(generated), **changes)
 
 

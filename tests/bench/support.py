@@ -45,6 +45,8 @@ SERVICE_SECRETS = {
     "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL": "http://127.0.0.1:9/webhooks",  # no scheduler runs: never delivered
     "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
     "VERIFY_IDENTITY_PEPPER": "bench-pepper-" + "p" * 40,
+    "VERIFY_DATA_KEYS": "HQfKzPv7wS2m4fJ1O0a8cXq9pE3rTbYuNdLkGhViW5U=",
+    "VERIFY_AUDIT_CHECKPOINT_KEY": "bench-checkpoint-" + "c" * 40,
 }
 
 

@@ -29,13 +29,16 @@ PRODUCTION = {
     "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL": "https://x.example/hook",
     "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
     "VERIFY_IDENTITY_PEPPER": "pepper-" + "q" * 40,
+    "VERIFY_DATA_KEYS": "HQfKzPv7wS2m4fJ1O0a8cXq9pE3rTbYuNdLkGhViW5U=",
+    "VERIFY_AUDIT_CHECKPOINT_KEY": "checkpoint-" + "r" * 40,
+    "VERIFY_SMTP_URL": "smtp://mailer:secret@smtp.corp.example:587",
     "VERIFY_BASE_URL": "https://verify.example",
     "VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE": "/run/secrets/google-key.json",
     "VERIFY_MEET_HOST_USERS": "verify-host-1@corp.example",
 }
 SECRET_NAMES = ("VERIFY_SECRET_KEY", "VERIFY_API_KEYS", "VERIFY_INBOUND_WEBHOOK_SECRETS",
                 "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL", "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET",
-           "VERIFY_IDENTITY_PEPPER")
+                "VERIFY_IDENTITY_PEPPER", "VERIFY_DATA_KEYS", "VERIFY_AUDIT_CHECKPOINT_KEY", "VERIFY_SMTP_URL")
 
 
 class Cli:

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
-from tests.conftest import ACCOUNT_SERVICE_SECRET, API_KEY, PG_URL
+from tests.conftest import ACCOUNT_SERVICE_SECRET, API_KEY, DATA_KEY, PG_URL
 from tests.support.receiver import Receiver
 from tests.support.review_desk import record_with_evidence
 from verify_service.accounts.domain import HoldKind
@@ -84,7 +84,8 @@ class Cluster:
             VERIFY_INBOUND_WEBHOOK_SECRETS="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
             VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL=receiver.url,
             VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET=ACCOUNT_SERVICE_SECRET,
-            VERIFY_IDENTITY_PEPPER="pepper-" + "p" * 40, VERIFY_MEET_BACKEND="sandbox",
+            VERIFY_IDENTITY_PEPPER="pepper-" + "p" * 40, VERIFY_DATA_KEYS=DATA_KEY,
+            VERIFY_AUDIT_CHECKPOINT_KEY="checkpoint-" + "c" * 40, VERIFY_MEET_BACKEND="sandbox",
             VERIFY_MEET_API_ENDPOINT=f"{emulator}/sandbox/google/meet/",
             VERIFY_CALENDAR_API_ENDPOINT=f"{emulator}/sandbox/google/calendar/v3/",
             VERIFY_MEET_CREATES_PER_MINUTE="1000", VERIFY_MEET_PROJECT_CREATES_PER_MINUTE="1000",

@@ -12,7 +12,7 @@ from verify_service.settings import ConfigurationError, load_settings
 
 SECRETS = ("VERIFY_SECRET_KEY", "VERIFY_API_KEYS", "VERIFY_INBOUND_WEBHOOK_SECRETS",
            "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL", "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET",
-           "VERIFY_IDENTITY_PEPPER")
+           "VERIFY_IDENTITY_PEPPER", "VERIFY_DATA_KEYS", "VERIFY_AUDIT_CHECKPOINT_KEY", "VERIFY_SMTP_URL")
 SECRET_KEY = "k" * 48
 API_KEY = "a" * 40
 
@@ -27,6 +27,9 @@ def production(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL": "https://accounts.example/hooks/verify",
         "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
         "VERIFY_IDENTITY_PEPPER": "pepper-" + "q" * 40,
+        "VERIFY_DATA_KEYS": "HQfKzPv7wS2m4fJ1O0a8cXq9pE3rTbYuNdLkGhViW5U=",
+        "VERIFY_AUDIT_CHECKPOINT_KEY": "checkpoint-" + "r" * 40,
+        "VERIFY_SMTP_URL": "smtp://mailer:secret@smtp.corp.example:587",
         "VERIFY_BASE_URL": "https://verify.example",
         "VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE": "/run/secrets/google-key.json",
         "VERIFY_MEET_HOST_USERS": "verify-host-1@corp.example",
@@ -167,7 +170,8 @@ def test_development_generates_secrets_once_owner_only(tmp_path: Path) -> None:
     assert path.exists()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert set(first.generated) == {"VERIFY_SECRET_KEY", "VERIFY_API_KEYS", "VERIFY_INBOUND_WEBHOOK_SECRETS",
-                                    "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET", "VERIFY_IDENTITY_PEPPER"}
+                                    "VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET", "VERIFY_IDENTITY_PEPPER",
+                                    "VERIFY_DATA_KEYS", "VERIFY_AUDIT_CHECKPOINT_KEY"}
     assert len(first.secret_key) >= 32 and len(first.api_keys) == 1 and len(first.api_keys[0]) >= 32
     assert first.inbound_webhook_secrets[0].startswith("whsec_")
     stored = json.loads(path.read_text(encoding="utf-8"))
