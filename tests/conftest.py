@@ -79,8 +79,10 @@ def pg_engine() -> Iterator[sa.Engine]:
     """One PostgreSQL schema for the session, emptied after each test."""
     engine = make_engine(PG_URL)
     with engine.begin() as connection:
-        Base.metadata.drop_all(connection)
-        connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        # Start from an empty schema whatever an earlier run (perhaps of another revision,
+        # with tables this one does not know) left behind.
+        connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
         Base.metadata.create_all(connection)
     yield engine
     engine.dispose()
