@@ -1,14 +1,14 @@
 """The ``verify-service`` command.
 
-``run | scheduler | db upgrade | db current | create-reviewer | seed-demo | audit verify |
-outbox deliver --once | outbox redeliver ID|--dead | outbox enable | outbox status |
+``run | scheduler | db upgrade | db current | create-admin EMAIL | create-reviewer | seed-demo |
+audit verify [--checkpoints FILE] | audit checkpoint | keys rotate | outbox deliver --once |
+outbox redeliver ID|--dead | outbox enable | outbox status |
 catalog refresh [--output PATH]``
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import signal
 import sys
 from pathlib import Path
@@ -84,14 +84,17 @@ def db_current() -> None:
 @click.option("--role", type=click.Choice(["reviewer", "lead", "admin"]), default="reviewer", show_default=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_reviewer_command(email: str, display_name: str, role: str, password_stdin: bool) -> None:
-    """Create a staff account. Without --password-stdin a strong password is generated and printed once."""
+    """Create a staff account. Without --password-stdin it gets no password: a one-time setup link is
+    printed (and emailed to EMAIL), where its owner chooses one and sets up two-step verification."""
     from verify_service.db import unit_of_work
     from verify_service.errors import DomainError
     from verify_service.review.models import Role
     from verify_service.review.services import create_reviewer
 
-    generated = not password_stdin
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(15)
+    if not password_stdin:
+        _invite_from_command_line(email, display_name, role)
+        return
+    password = sys.stdin.readline().rstrip("\n")
     reg = _registry(_app())
     try:
         with unit_of_work(reg.sessions) as session:
@@ -100,8 +103,45 @@ def create_reviewer_command(email: str, display_name: str, role: str, password_s
     except DomainError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"created {reviewer.role.value} {reviewer.email} (id {reviewer.id})")
-    if generated:
-        click.echo(f"password (shown once): {password}")
+
+
+@main.command("create-admin")
+@click.argument("email")
+@click.option("--name", "display_name", default="", help="Display name (defaults to the email).")
+def create_admin_command(email: str, display_name: str) -> None:
+    """Create an admin account (the first one, say) and print its one-time setup link; it is emailed too.
+
+    No password is made or shown: whoever opens the link chooses it and sets up two-step verification.
+    """
+    _invite_from_command_line(email, display_name, "admin")
+
+
+def _invite_from_command_line(email: str, display_name: str, role: str) -> None:
+    """Create an account with no usable password, print its setup link, and email it to its address."""
+    from verify_service.db import unit_of_work
+    from verify_service.errors import DomainError
+    from verify_service.review.models import Role
+    from verify_service.staff.invitations import LinkPolicy, invite_staff
+    from verify_service.staff.mail import deliver
+
+    reg = _registry(_app())
+    links = LinkPolicy(base_url=reg.settings.base_url, hours=reg.settings.staff_invite_hours)
+    try:
+        with unit_of_work(reg.sessions) as session:
+            invited = invite_staff(session, email=email, display_name=display_name, role=Role(role), by=None,
+                                   actor="cli", links=links, now=reg.now())
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from exc
+    person = invited.reviewer
+    click.echo(f"created {person.role.value} {person.email} (id {person.id}); no password is set")
+    # The link is printed for whoever runs this (the first admin has no one to email it for them); it works once.
+    click.echo(f"setup link (works once, until {invited.link.expires_at:%Y-%m-%d %H:%M} UTC): "
+               f"{invited.link.url(links.base_url)}")
+    if deliver(invited.mail, reg.mailer):
+        click.echo(f"the link was also emailed to {person.email}")
+    else:
+        click.echo(f"the link could not be emailed to {person.email} (see the log); give it to them yourself",
+                   err=True)
 
 
 @main.command("seed-demo")
@@ -129,20 +169,120 @@ def audit() -> None:
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Recompute the chain; exit 1 and name the first broken link if it was tampered with."""
+@click.option("--checkpoints", "checkpoint_file", type=click.File("r", encoding="utf-8"), default=None,
+              help="Also check these signed checkpoints (JSON lines: exported log lines or audit.checkpoint "
+                   "events; '-' reads standard input).")
+def audit_verify(checkpoint_file: Any) -> None:
+    """Recompute the chain; exit 1 and name the first broken link if it was tampered with.
+
+    With --checkpoints, also check that each checkpoint's signature holds and that the entry it names
+    still has its hash: that finds a chain rewritten and recomputed by someone with database access.
+    """
+    from verify_service.audit.checkpoints import verify_checkpoints
     from verify_service.audit.services import verify_chain
+    from verify_service.crypto import KeysUnavailable
     from verify_service.db import unit_of_work
 
     reg = _registry(_app())
+    loaded = _read_checkpoints(checkpoint_file) if checkpoint_file is not None else None
+    try:
+        key = reg.keyring.checkpoint_key() if loaded is not None else b""
+    except KeysUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
     with unit_of_work(reg.sessions, write=False) as session:
         report = verify_chain(session)
-    if report.ok:
+        held = verify_checkpoints(session, loaded, key=key) if loaded is not None and report.ok else None
+    if not report.ok:
+        click.echo(f"audit chain BROKEN at entry {report.broken_at}: {report.problem} "
+                   f"({report.checked} entries before it verified)", err=True)
+        sys.exit(1)
+    if held is None:
         click.echo(f"audit chain intact: {report.checked} entries verified")
         return
-    click.echo(f"audit chain BROKEN at entry {report.broken_at}: {report.problem} "
-               f"({report.checked} entries before it verified)", err=True)
-    sys.exit(1)
+    if held.forged:
+        click.echo(f"checkpoints REFUSED: {held.problem}", err=True)
+        sys.exit(1)
+    if not held.ok:
+        click.echo(f"audit chain REWRITTEN at entry {held.broken_at}: {held.problem}; its own hashes agree "
+                   f"({report.checked} entries), so they were recomputed after the change", err=True)
+        sys.exit(1)
+    click.echo(f"audit chain intact: {report.checked} entries verified; all {held.checked} checkpoints hold "
+               f"(the latest at entry {held.intact_up_to})")
+
+
+def _read_checkpoints(lines: Any) -> list[Any]:
+    """``(line number, checkpoint)`` of every non-blank line. Raises: ClickException naming a bad line."""
+    from verify_service.audit.checkpoints import MalformedCheckpoint, parse_line
+
+    found = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            checkpoint = parse_line(line)
+        except MalformedCheckpoint as exc:
+            raise click.ClickException(f"{lines.name}, line {number}: {exc}") from exc
+        if checkpoint is not None:
+            found.append((number, checkpoint))
+    if not found:
+        # Never "all checkpoints hold" for an export that holds none (a wrong file, an empty log).
+        raise click.ClickException(f"{lines.name} holds no checkpoint")
+    return found
+
+
+@audit.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the chain's head now: log it, send it as an audit.checkpoint event, and print it (one JSON line)."""
+    from verify_service.audit.checkpoints import ChainRewritten, log_line, write_checkpoint
+    from verify_service.crypto import KeysUnavailable
+    from verify_service.db import unit_of_work
+
+    reg = _registry(_app())
+    try:
+        key = reg.keyring.checkpoint_key()
+        with unit_of_work(reg.sessions) as session:
+            checkpoint = write_checkpoint(session, key=key, now=reg.now(), force=True)
+    except (KeysUnavailable, ChainRewritten) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if checkpoint is None:
+        click.echo("the audit chain is empty: nothing to checkpoint yet", err=True)
+        return
+    log.info("%s", log_line(checkpoint), extra={"checkpoint": checkpoint.as_dict()})
+    click.echo(checkpoint.to_json())
+
+
+# ---------------------------------------------------------------- keys of secrets at rest
+
+@main.group()
+def keys() -> None:
+    """The data keys that seal secrets at rest (VERIFY_DATA_KEYS)."""
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Seal every secret at rest again under the newest data key (the first in VERIFY_DATA_KEYS).
+
+    Idempotent: what is already under the newest key is left alone. Once it reports nothing
+    unreadable, the older keys can be removed from VERIFY_DATA_KEYS.
+    """
+    from verify_service.crypto import KeysUnavailable
+    from verify_service.db import unit_of_work
+    from verify_service.key_rotation import rotate_data_keys
+
+    reg = _registry(_app())
+    try:
+        with unit_of_work(reg.sessions) as session:
+            report = rotate_data_keys(session, reg.keyring.sealer, actor="cli", now=reg.now())
+    except KeysUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    for part in report.parts:
+        click.echo(f"{part.what}: {part.resealed} re-sealed under the newest key, {part.sealed} sealed "
+                   f"(were in clear), {part.current} already under it")
+    if report.unreadable:
+        click.echo(f"{len(report.unreadable)} sealed value(s) no configured key opens (the key they were sealed "
+                   f"with was removed): {', '.join(report.unreadable)}", err=True)
+        sys.exit(1)
+    older = reg.keyring.sealer.key_count - 1
+    click.echo("every secret at rest is sealed under the newest key"
+               + (f": the {older} older key(s) in VERIFY_DATA_KEYS can be removed" if older else ""))
 
 
 # ---------------------------------------------------------------- outbox

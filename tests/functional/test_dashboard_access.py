@@ -19,7 +19,7 @@ from verify_service.review.models import Role
 
 # Pages anyone may open: the sign-in steps (they have their own tests).
 PUBLIC = re.compile(r"^staff\.")
-BLUEPRINTS = ("staff", "review", "leads")
+BLUEPRINTS = ("staff", "review", "leads", "account")
 
 
 def dashboard_rules(app: Flask) -> list[tuple[str, str, str]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 
 import pytest
 import sqlalchemy as sa
@@ -23,7 +22,9 @@ from verify_service.leads import shifts
 from verify_service.leads.metrics import lead_metrics
 from verify_service.registry import Registry
 from verify_service.review.models import Reviewer, ReviewerShift, Role
-from verify_service.review.services import check_password
+from verify_service.review.services import check_password, has_usable_password
+from verify_service.staff.invitations import LinkPolicy, invite_staff
+from tests.support.mail import mailbox, setup_path
 from verify_service.staff.models import StaffSession
 from verify_service.webhooks.models import DeliveryStatus, OutboxEvent, WebhookEndpoint
 
@@ -52,6 +53,8 @@ ACTIONS = {
     "leads.enable_reviewer": ("/review/lead/reviewers/{disabled}/enable", {}),
     "leads.change_role": ("/review/lead/reviewers/{target}/role", {"role": "lead"}),
     "leads.reset_two_step": ("/review/lead/reviewers/{target}/two-step/reset", {}),
+    "leads.reset_password": ("/review/lead/reviewers/{target}/password/reset", {}),
+    "leads.resend_setup_link": ("/review/lead/reviewers/{invited}/setup-link", {}),
 }
 ROLES = [None, Role.REVIEWER, Role.LEAD, Role.ADMIN]
 
@@ -63,6 +66,7 @@ class World:
     target: int
     disabled: int
     shift: int
+    invited: int
 
     def fill(self, text: str) -> str:
         return text.format(**dataclasses.asdict(self))
@@ -89,7 +93,9 @@ def world(api: Api, registry: Registry) -> World:
         session.get_one(Reviewer, disabled.id).active = False
         shift = shifts.add_recurring_shift(session, shifts.parse_plan(str(target.id), "2", "09:00", "17:00", "UTC"),
                                            actor="test", now=now)
-        return World(hold, event.event_id, target.id, disabled.id, shift.id)
+        invited = invite_staff(session, email="ivy@example.com", display_name="Ivy", role=Role.REVIEWER, by=None,
+                               actor="test", links=LinkPolicy(registry.settings.base_url, 48), now=now)
+        return World(hold, event.event_id, target.id, disabled.id, shift.id, invited.reviewer.id)
 
 
 def staff_client(app: Flask, registry: Registry, role: Role | None, email: str | None = None) -> FlaskClient:
@@ -329,10 +335,14 @@ def test_staff_rules(app: Flask, registry: Registry, world: World) -> None:
     assert post(admin, f"/review/lead/reviewers/{world.target}/role", {"role": "admin"}).status_code == 303
     created = post(lead, "/review/lead/reviewers", {"email": "Nia@Example.com", "display_name": "Nia",
                                                     "role": "lead"})
-    password = re.search(r"shown only this once: <code>([^<]+)</code>", text(created)).group(1)
-    assert created.status_code == 200 and created.headers["Cache-Control"] == "no-store"
+    assert created.status_code == 303 and created.headers["Cache-Control"] == "no-store"
+    listing = text(lead.get("/review/lead/reviewers"))
+    assert "was added as lead" in listing and "password" not in listing.split("<table>")[0].lower()
     nia = staff_member(registry, email="nia@example.com")
-    assert nia.role is Role.LEAD and check_password(nia, password)
+    # No password exists to show anyone: Nia chooses hers through the link mailed to her own address.
+    assert nia.role is Role.LEAD and not has_usable_password(nia) and not check_password(nia, "")
+    [invitation] = mailbox(registry)[-1:]
+    assert invitation.recipient == "nia@example.com" and setup_path(invitation.body) not in listing
     duplicate = post(lead, "/review/lead/reviewers", {"email": "nia@example.com", "role": "reviewer"})
     assert duplicate.status_code == 409 and 'role="alert"' in text(duplicate)
     with registry.sessions() as session:

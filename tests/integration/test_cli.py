@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -105,17 +108,66 @@ def test_seed_demo_is_idempotent(migrated: Cli) -> None:
     assert migrated.query("SELECT count(*) FROM accounts") == [(1,)]
 
 
-def test_create_reviewer_prints_a_generated_password(migrated: Cli) -> None:
+SETUP_LINE = re.compile(r"^setup link \(works once, until (\S+ \S+) UTC\): (http://127\.0\.0\.1:8000/review/setup/"
+                        r"([A-Za-z0-9_-]{40,}))$", re.MULTILINE)
+
+
+def _setup_link(result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
+    """(the link, its token) from the one setup-link line the command printed."""
+    found = SETUP_LINE.findall(result.stdout)
+    assert len(found) == 1, result.stdout
+    return found[0][1], found[0][2]
+
+
+def test_create_reviewer_without_a_password_prints_a_setup_link(migrated: Cli) -> None:
     result = migrated("create-reviewer", "--email", "lead@example.com", "--role", "lead")
     assert result.returncode == 0, result.stderr
-    assert "created lead lead@example.com" in result.stdout
-    lines = [line for line in result.stdout.splitlines() if line.startswith("password (shown once): ")]
-    assert len(lines) == 1
-    password = lines[0].split(": ", 1)[1].strip()
-    assert len(password) >= 12
+    assert "created lead lead@example.com" in result.stdout and "no password is set" in result.stdout
+    assert "password (shown once)" not in result.stdout
+    link, token = _setup_link(result)
     assert migrated.query("SELECT email, role FROM reviewers") == [("lead@example.com", "lead")]
-    stored_hash = migrated.query("SELECT password_hash FROM reviewers")[0][0]
-    assert password not in str(stored_hash)
+    [(stored_hash,)] = migrated.query("SELECT password_hash FROM reviewers")
+    assert str(stored_hash).startswith("!")  # no usable password until its owner sets one
+    # Development has no mail server: the sandbox mailbox has the same link, for the owner's address only.
+    assert migrated.query("SELECT recipient FROM sandbox_mail") == [("lead@example.com",)]
+    assert link in migrated.query("SELECT body FROM sandbox_mail")[0][0]
+    assert "emailed to lead@example.com" in result.stdout
+
+
+def test_create_admin_prints_a_one_time_setup_link(migrated: Cli, tmp_path: Path) -> None:
+    result = migrated("create-admin", "Root@Example.com", "--name", "Root")
+    assert result.returncode == 0, result.stderr
+    assert "created admin root@example.com" in result.stdout
+    link, token = _setup_link(result)
+    assert "password" not in result.stdout.replace("no password is set", "")
+    [(role, name, stored_hash)] = migrated.query("SELECT role, display_name, password_hash FROM reviewers")
+    assert (role, name) == ("admin", "Root") and str(stored_hash).startswith("!")
+    [(token_hash, purpose, used_at, created, expires)] = migrated.query(
+        "SELECT token_hash, purpose, used_at, created_at, expires_at FROM staff_invitations")
+    assert token_hash == hashlib.sha256(token.encode()).hexdigest() and token not in str(token_hash)
+    assert (purpose, used_at) == ("invitation", None)
+    assert dt.datetime.fromisoformat(str(expires)) - dt.datetime.fromisoformat(str(created)) == dt.timedelta(hours=48)
+    again = migrated("create-admin", "root@example.com")
+    assert again.returncode != 0 and "already has a staff account" in again.stderr
+
+    # The link works, once: its owner chooses the password, then sets up two-step verification.
+    from tests.conftest import make_settings
+    from verify_service import create_app
+    from verify_service.registry import KEY
+
+    app = create_app(make_settings(f"sqlite:///{migrated.database}", tmp_path / "web"))
+    try:
+        browser = app.test_client()
+        path = link.removeprefix("http://127.0.0.1:8000")
+        form = browser.get(path).get_data(as_text=True)
+        assert "Set up your staff account" in form and "root@example.com" in form
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        chosen = browser.post(path, data={"csrf_token": csrf, "password": "the admin's own passphrase",
+                                          "confirm": "the admin's own passphrase"})
+        assert chosen.status_code == 303 and chosen.headers["Location"].startswith("/review/sign-in/enrol")
+        assert app.test_client().get(path).status_code == 410
+    finally:
+        app.extensions[KEY].engine.dispose()
 
 
 def test_create_reviewer_twice_fails_clearly(migrated: Cli) -> None:
@@ -141,6 +193,7 @@ def test_create_reviewer_with_a_password_from_stdin(migrated: Cli) -> None:
     assert result.returncode == 0, result.stderr
     assert "password (shown once)" not in result.stdout
     assert "a-long-enough-password" not in result.stdout
+    assert "setup link" not in result.stdout and migrated.query("SELECT count(*) FROM staff_invitations") == [(0,)]
 
 
 def test_audit_verify_detects_tampering(migrated: Cli) -> None:

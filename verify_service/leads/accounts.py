@@ -14,6 +14,7 @@ from verify_service.audit.models import AuditEntry
 from verify_service.calls.models import CallSession, Outcome
 from verify_service.review.models import Reviewer
 from verify_service.webhooks.models import OutboxEvent
+from verify_service.webhooks.outbox import SYSTEM_ACCOUNT_PREFIX
 
 LIST_LIMIT = 50
 AUDIT_LIMIT = 200
@@ -23,18 +24,20 @@ def find_accounts(session: Session, query: str) -> Sequence[Account]:
     """Accounts whose id starts with ``query``; without one, those with an active hold, then the others.
 
     Each part is listed changed last first, by an index scan that stops after ``LIST_LIMIT`` rows
-    however many accounts there are.
+    however many accounts there are. System accounts (the service's own event channels) are never listed.
     """
     query = query.strip()
+    marketplace = ~Account.id.startswith(SYSTEM_ACCOUNT_PREFIX, autoescape=True)
     if query:
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return session.scalars(sa.select(Account).where(Account.id.like(f"{escaped}%", escape="\\"))
+        return session.scalars(sa.select(Account).where(Account.id.like(f"{escaped}%", escape="\\"), marketplace)
                                .order_by(Account.id).limit(LIST_LIMIT)).all()
     held = sa.exists().where(Hold.account_id == Account.id, Hold.lifted_at.is_(None))
     newest = (Account.updated_at.desc(), Account.id.desc())
-    found = list(session.scalars(sa.select(Account).where(held).order_by(*newest).limit(LIST_LIMIT)))
+    found = list(session.scalars(sa.select(Account).where(held, marketplace).order_by(*newest).limit(LIST_LIMIT)))
     if len(found) < LIST_LIMIT:
-        found += session.scalars(sa.select(Account).where(~held).order_by(*newest).limit(LIST_LIMIT - len(found)))
+        found += session.scalars(sa.select(Account).where(~held, marketplace).order_by(*newest)
+                                 .limit(LIST_LIMIT - len(found)))
     return found
 
 

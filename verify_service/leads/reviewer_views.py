@@ -1,25 +1,52 @@
-"""Lead pages: staff accounts — create, disable/enable, reset two-step verification, change role."""
+"""Lead pages: staff accounts — invite, disable/enable, change role, reset the password or two-step verification.
+
+No password is ever shown here. A new account, and every reset, sends a
+single-use link to the account's own address once the change is committed.
+When that mail cannot be sent, the change stands, the page says so, and
+"Send setup link again" issues a new link (the old one stops working).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g, render_template, request
+from flask import Response, flash, g, redirect, render_template, request, url_for
 
 from verify_service.errors import DomainError
 from verify_service.leads import staffing
-from verify_service.leads.views import bp, done, refused, write_session
+from verify_service.leads.views import bp, refused, write_session
 from verify_service.registry import db_session, registry
 from verify_service.review.models import Role
 from verify_service.staff.auth import actor, staff_page
+from verify_service.staff.invitations import LinkPolicy
+from verify_service.staff.mail import StaffMail, deliver
 
 
-def _reviewers_page(*, error: DomainError | None = None, form: dict[str, Any] | None = None,
-                    created: tuple[Any, str] | None = None) -> str:
-    me = g.staff.reviewer
-    return render_template("review/lead/reviewers.html", staff=staffing.staff_list(db_session()), me=me,
+def _links() -> LinkPolicy:
+    settings = registry().settings
+    return LinkPolicy(base_url=settings.base_url, hours=settings.staff_invite_hours)
+
+
+def _reviewers_page(*, error: DomainError | None = None, form: dict[str, Any] | None = None) -> str:
+    me, session = g.staff.reviewer, db_session()
+    return render_template("review/lead/reviewers.html", staff=staffing.staff_list(session), me=me,
+                           pending=staffing.pending_setups(session), now=registry().now(),
+                           invite_hours=registry().settings.staff_invite_hours,
                            roles=[r for r in Role if r is not Role.ADMIN or me.role is Role.ADMIN],
-                           error=error, form=form or {}, created=created)
+                           error=error, form=form or {})
+
+
+def _committed(message: str, mail: StaffMail | None, *, link: bool = False) -> Response:
+    """Commit the change, then mail its owner (never before: a rolled-back change must not be announced)."""
+    db_session().commit()
+    if deliver(mail, registry().mailer):
+        flash(message)
+    elif link and mail is not None:
+        flash(f"{message} But the email with the link could not be sent to {mail.to}: the mail server did not "
+              "take it, so nobody has the link. Use “Send setup link again” once mail works.", "error")
+    elif mail is not None:
+        flash(f"{message} The notice email to {mail.to} could not be sent.", "error")
+    return redirect(url_for("leads.reviewers"), code=303)
 
 
 @bp.get("/reviewers")
@@ -30,18 +57,21 @@ def reviewers() -> str:
 
 @bp.post("/reviewers")
 @staff_page(Role.LEAD)
-def create_reviewer() -> str | tuple[str, int]:
-    """Create an account; the temporary password is shown once, on this response (never in a cookie or URL)."""
+def create_reviewer() -> Response | tuple[str, int]:
+    """Create an account; its owner gets the link to choose a password and set up two-step verification."""
     session = write_session()
     form = {name: request.form.get(name, "").strip() for name in ("email", "display_name", "role")}
     try:
-        reviewer, password = staffing.create_staff(
+        invited = staffing.create_staff(
             session, email=form["email"][:320], display_name=form["display_name"][:200],
-            role=staffing.parse_role(form["role"]), by=g.staff.reviewer, actor=actor(), now=registry().now())
+            role=staffing.parse_role(form["role"]), by=g.staff.reviewer, actor=actor(), links=_links(),
+            now=registry().now())
     except DomainError as exc:
         return refused(exc, _reviewers_page, form=form)
-    session.commit()
-    return _reviewers_page(created=(reviewer, password))
+    person = invited.reviewer
+    return _committed(f"{person.display_name} ({person.email}) was added as {person.role.value}. An email with a "
+                      "link to set up the account was sent to that address; it works once, within "
+                      f"{registry().settings.staff_invite_hours} hours.", invited.mail, link=True)
 
 
 def _target(reviewer_id: int) -> Any:
@@ -55,11 +85,11 @@ def disable_reviewer(reviewer_id: int) -> Response | tuple[str, int]:
     session = write_session()
     name = _target(reviewer_id).display_name
     try:
-        staffing.set_active(session, reviewer_id, active=False, by=g.staff.reviewer, actor=actor(),
-                            now=registry().now())
+        notice = staffing.set_active(session, reviewer_id, active=False, by=g.staff.reviewer, actor=actor(),
+                                     now=registry().now())
     except DomainError as exc:
         return refused(exc, _reviewers_page)
-    return done(f"{name} is disabled; their sessions have ended.", "leads.reviewers")
+    return _committed(f"{name} is disabled; their sessions have ended.", notice)
 
 
 @bp.post("/reviewers/<int:reviewer_id>/enable")
@@ -68,11 +98,11 @@ def enable_reviewer(reviewer_id: int) -> Response | tuple[str, int]:
     session = write_session()
     name = _target(reviewer_id).display_name
     try:
-        staffing.set_active(session, reviewer_id, active=True, by=g.staff.reviewer, actor=actor(),
-                            now=registry().now())
+        notice = staffing.set_active(session, reviewer_id, active=True, by=g.staff.reviewer, actor=actor(),
+                                     now=registry().now())
     except DomainError as exc:
         return refused(exc, _reviewers_page)
-    return done(f"{name} is enabled.", "leads.reviewers")
+    return _committed(f"{name} is enabled.", notice)
 
 
 @bp.post("/reviewers/<int:reviewer_id>/role")
@@ -82,27 +112,52 @@ def change_role(reviewer_id: int) -> Response | tuple[str, int]:
     name = _target(reviewer_id).display_name
     try:
         role = staffing.parse_role(request.form.get("role", ""))
-        staffing.change_role(session, reviewer_id, role=role, by=g.staff.reviewer, actor=actor(),
-                             now=registry().now())
+        notice = staffing.change_role(session, reviewer_id, role=role, by=g.staff.reviewer, actor=actor(),
+                                      now=registry().now())
     except DomainError as exc:
         return refused(exc, _reviewers_page)
-    return done(f"{name} is now {role.value}.", "leads.reviewers")
+    return _committed(f"{name} is now {role.value}.", notice)
+
+
+@bp.post("/reviewers/<int:reviewer_id>/password/reset")
+@staff_page(Role.LEAD)
+def reset_password(reviewer_id: int) -> Response | tuple[str, int]:
+    """Their password stops working now; they choose a new one through the link sent to their address."""
+    session = write_session()
+    name = _target(reviewer_id).display_name
+    try:
+        mail = staffing.reset_password(session, reviewer_id, by=g.staff.reviewer, actor=actor(), links=_links(),
+                                       now=registry().now())
+    except DomainError as exc:
+        return refused(exc, _reviewers_page)
+    return _committed(f"The password of {name} was reset and their sessions have ended. A link to choose a new "
+                      "one was emailed to them.", mail, link=True)
 
 
 @bp.post("/reviewers/<int:reviewer_id>/two-step/reset")
 @staff_page(Role.LEAD)
 def reset_two_step(reviewer_id: int) -> Response | tuple[str, int]:
-    """They set two-step verification up again at their next sign-in (the staff service ends their sessions)."""
-    from verify_service.staff.services import (
-        reset_two_step as reset,  # the staff sign-in feature owns this
-    )
-
+    """Two-step verification and the password go; the link to their address sets up both again."""
     session = write_session()
-    target = _target(reviewer_id)
+    name = _target(reviewer_id).display_name
     try:
-        staffing.check_may_manage(g.staff.reviewer, target, what="reset two-step verification of")
-        reset(session, reviewer_id, actor=actor(), now=registry().now())
+        mail = staffing.reset_two_step(session, reviewer_id, by=g.staff.reviewer, actor=actor(), links=_links(),
+                                       now=registry().now())
     except DomainError as exc:
         return refused(exc, _reviewers_page)
-    return done(f"Two-step verification of {target.display_name} was reset; they set it up again at their next "
-                "sign-in.", "leads.reviewers")
+    return _committed(f"Two-step verification of {name} was reset, with their password, and their sessions have "
+                      "ended. A link to set up both again was emailed to them.", mail, link=True)
+
+
+@bp.post("/reviewers/<int:reviewer_id>/setup-link")
+@staff_page(Role.LEAD)
+def resend_setup_link(reviewer_id: int) -> Response | tuple[str, int]:
+    """A new setup link for an account that has not used its own yet (the earlier one stops working)."""
+    session = write_session()
+    name = _target(reviewer_id).display_name
+    try:
+        mail = staffing.resend_setup_link(session, reviewer_id, by=g.staff.reviewer, actor=actor(),
+                                          links=_links(), now=registry().now())
+    except DomainError as exc:
+        return refused(exc, _reviewers_page)
+    return _committed(f"A new setup link was emailed to {name}; the earlier one no longer works.", mail, link=True)

@@ -1,4 +1,4 @@
-"""Managing staff accounts from the lead pages: create, disable/enable, change role, and who may do what.
+"""Managing staff accounts from the lead pages: invite, disable/enable, change role, resets, and who may do what.
 
 Rules (DESIGN §3.5 and the dashboard issue): leads and admins manage staff;
 nobody disables, demotes or resets themselves here; only an admin grants or
@@ -6,12 +6,19 @@ removes the admin role, or touches an admin's account at all (a lead who
 could disable an admin could remove the admin role in effect). Disabling
 ends the account's sessions at once and gives the calls it had claimed back
 to the queue.
+
+Credentials are their owner's alone. A new account has no usable password:
+its owner gets a single-use link by email (:mod:`verify_service.staff.invitations`).
+A reset of the password, or of two-step verification, makes the old password
+stop working at once, ends the account's sessions and sends a new link to the
+account's own address, never to the lead. Every change (role, status,
+resets) mails the owner a notice naming who made it. The functions return
+that mail; the caller sends it after committing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -19,13 +26,15 @@ from sqlalchemy.orm import Session
 
 from verify_service.audit.services import record
 from verify_service.db import for_update
-from verify_service.errors import DomainError, InvalidInput, NotFound
+from verify_service.errors import Conflict, DomainError, InvalidInput, NotFound
 from verify_service.review.claims import release_claims_of
 from verify_service.review.models import Reviewer, Role
-from verify_service.review.services import create_reviewer
+from verify_service.review.services import clear_password
+from verify_service.staff import mail, two_step
+from verify_service.staff.invitations import Invited, LinkPolicy, invite_staff, latest_links, link_mail
+from verify_service.staff.mail import StaffMail
+from verify_service.staff.models import InvitationPurpose, StaffInvitation
 from verify_service.staff.sessions import revoke_all
-
-TEMPORARY_PASSWORD_BYTES = 15  # 20 URL-safe characters
 
 
 class NotAllowed(DomainError):
@@ -37,6 +46,11 @@ class NotAllowed(DomainError):
 class StaffNotFound(NotFound):
     code = "reviewer_not_found"
     title = "No such staff account"
+
+
+class NoPendingSetup(Conflict):
+    code = "no_pending_setup"
+    title = "This account has no setup link to send again"
 
 
 def staff_list(session: Session) -> Sequence[Reviewer]:
@@ -69,34 +83,93 @@ def locked_staff(session: Session, reviewer_id: int) -> Reviewer:
     return reviewer
 
 
-def create_staff(session: Session, *, email: str, display_name: str, role: Role, by: Reviewer, actor: str,
-                 now: dt.datetime) -> tuple[Reviewer, str]:
-    """Create a staff account with a random temporary password; returns it and the password (shown once).
+def pending_setups(session: Session) -> dict[int, StaffInvitation]:
+    """By staff id: the setup link still waiting to be used (or expired unused), for the staff list."""
+    return latest_links(session)
 
-    Raises:
+
+def create_staff(session: Session, *, email: str, display_name: str, role: Role, by: Reviewer, actor: str,
+                 links: LinkPolicy, now: dt.datetime) -> Invited:
+    """Create a staff account with no usable password, and the invitation mail to its own address.
+
+    Nobody sees a password: the owner chooses one through the link. Raises:
         NotAllowed: a lead creating an admin.
         InvalidInput: a bad email; ReviewerExists: the email is taken.
     """
     if role is Role.ADMIN and by.role is not Role.ADMIN:
         raise NotAllowed("only an admin may create an admin account")
-    password = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
-    reviewer = create_reviewer(session, email=email, display_name=display_name, role=role, password=password,
-                               actor=actor, now=now)
-    return reviewer, password
+    return invite_staff(session, email=email, display_name=display_name, role=role, by=by, actor=actor,
+                        links=links, now=now)
+
+
+def reset_password(session: Session, reviewer_id: int, *, by: Reviewer, actor: str, links: LinkPolicy,
+                   now: dt.datetime) -> StaffMail:
+    """The password stops working and every session ends at once; returns the mail with the owner's new link.
+
+    Two-step verification stays: using the link takes a current code too.
+
+    Raises: StaffNotFound, NotAllowed (see :func:`check_may_manage`).
+    """
+    target = locked_staff(session, reviewer_id)
+    check_may_manage(by, target, what="reset the password of")
+    clear_password(target)
+    revoked = revoke_all(session, target.id, now=now)
+    record(session, actor=actor, action="staff.password_reset", subject_type="reviewer", subject_id=str(target.id),
+           details={"sessions_revoked": revoked, "two_step_reset": False}, now=now)
+    _, message = link_mail(session, target, purpose=InvitationPurpose.PASSWORD_RESET, by=by, actor=actor,
+                           links=links, now=now)
+    return message
+
+
+def reset_two_step(session: Session, reviewer_id: int, *, by: Reviewer, actor: str, links: LinkPolicy,
+                   now: dt.datetime) -> StaffMail:
+    """Clear two-step verification and the password, end every session; returns the mail with the new link.
+
+    The password goes too: whoever knew it must not be the one who sets two-step verification up again
+    (a lead holding it could otherwise enrol their own phone and act as this account).
+
+    Raises: StaffNotFound, NotAllowed (see :func:`check_may_manage`).
+    """
+    target = locked_staff(session, reviewer_id)
+    check_may_manage(by, target, what="reset two-step verification of")
+    # TOTP, recovery codes and sessions go (its row lock refreshes ``target`` in place, the same object).
+    two_step.reset_two_step(session, reviewer_id, actor=actor, now=now)
+    clear_password(target)
+    record(session, actor=actor, action="staff.password_reset", subject_type="reviewer", subject_id=str(target.id),
+           details={"sessions_revoked": 0, "two_step_reset": True}, now=now)
+    _, message = link_mail(session, target, purpose=InvitationPurpose.TWO_STEP_RESET, by=by, actor=actor,
+                           links=links, now=now)
+    return message
+
+
+def resend_setup_link(session: Session, reviewer_id: int, *, by: Reviewer, actor: str, links: LinkPolicy,
+                      now: dt.datetime) -> StaffMail:
+    """A new link in place of the pending (or expired) one, which stops working; returns its mail.
+
+    Raises: StaffNotFound, NotAllowed (see :func:`check_may_manage`); NoPendingSetup (the account set up its
+    credentials already: a reset is what sends a link then).
+    """
+    target = locked_staff(session, reviewer_id)
+    check_may_manage(by, target, what="send a setup link to")
+    pending = latest_links(session).get(target.id)
+    if pending is None:
+        raise NoPendingSetup(f"{target.display_name} has no setup link waiting; to send one, reset their password")
+    _, message = link_mail(session, target, purpose=pending.purpose, by=by, actor=actor, links=links, now=now)
+    return message
 
 
 def set_active(session: Session, reviewer_id: int, *, active: bool, by: Reviewer, actor: str,
-               now: dt.datetime) -> bool:
+               now: dt.datetime) -> StaffMail | None:
     """Disable (ending every session at once, releasing every claimed call) or enable a staff account.
 
-    Returns whether anything changed.
+    Returns the notice to the owner, or None when nothing changed.
 
     Raises: StaffNotFound, NotAllowed (see :func:`check_may_manage`).
     """
     target = locked_staff(session, reviewer_id)
     check_may_manage(by, target, what="enable" if active else "disable")
     if target.active == active:
-        return False
+        return None
     target.active = active
     revoked = 0 if active else revoke_all(session, target.id, now=now)
     released = [] if active else release_claims_of(session, target.id, actor=actor, now=now)
@@ -104,12 +177,15 @@ def set_active(session: Session, reviewer_id: int, *, active: bool, by: Reviewer
     record(session, actor=actor, action="reviewer.enabled" if active else "reviewer.disabled",
            subject_type="reviewer", subject_id=str(target.id),
            details={} if active else {"sessions_revoked": revoked, "calls_released": len(released)}, now=now)
-    return True
+    return mail.notice(target, mail.Change.ENABLED if active else mail.Change.DISABLED, by=mail.who(by, target),
+                       now=now)
 
 
 def change_role(session: Session, reviewer_id: int, *, role: Role, by: Reviewer, actor: str,
-                now: dt.datetime) -> bool:
-    """Give a staff account another role (it applies from their next page). Returns whether it changed.
+                now: dt.datetime) -> StaffMail | None:
+    """Give a staff account another role (it applies from their next page).
+
+    Returns the notice to the owner, or None when the role was already ``role``.
 
     Raises: StaffNotFound; NotAllowed (their own role, or admin granted/removed by a non-admin).
     """
@@ -118,10 +194,10 @@ def change_role(session: Session, reviewer_id: int, *, role: Role, by: Reviewer,
     if role is Role.ADMIN and by.role is not Role.ADMIN:
         raise NotAllowed("only an admin may grant the admin role")
     if target.role is role:
-        return False
+        return None
     before = target.role
     target.role = role
     session.flush()
     record(session, actor=actor, action="reviewer.role_changed", subject_type="reviewer",
            subject_id=str(target.id), details={"from": before.value, "to": role.value}, now=now)
-    return True
+    return mail.notice(target, mail.Change.ROLE_CHANGED, by=mail.who(by, target), now=now)

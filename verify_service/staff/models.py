@@ -63,3 +63,29 @@ class RecoveryCode(Base):
     code_hash: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class InvitationPurpose(str, enum.Enum):
+    INVITATION = "invitation"          # a new account: set a password, then two-step verification
+    PASSWORD_RESET = "password_reset"  # a lead reset the password: set a new one (two-step stays)
+    TWO_STEP_RESET = "two_step_reset"  # a lead reset two-step verification: a new password, then two-step again
+
+
+class StaffInvitation(Base):
+    """A single-use link that lets a staff member set their own credentials (48 hours by default).
+
+    Only the SHA-256 of its token is kept: the token itself is in the email to the account's own
+    address. Issuing a newer link for the same account supersedes every unused older one.
+    """
+
+    __tablename__ = "staff_invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("reviewers.id"), index=True)
+    purpose: Mapped[InvitationPurpose] = mapped_column(text_enum(InvitationPurpose, "staff_invitation_purpose"))
+    created_by: Mapped[str] = mapped_column(sa.String(100))  # the audit actor ("reviewer:3", "cli")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -24,9 +24,12 @@ from prometheus_client import Counter
 from sqlalchemy.orm import Session
 
 from verify_service.audit.services import record
+from verify_service.crypto import keyring_of
 from verify_service.review.models import Reviewer
 from verify_service.review.services import check_password, find_reviewer, normalize_email
+from verify_service.staff import mail as staff_mail
 from verify_service.staff import sessions, throttle, two_step
+from verify_service.staff.mail import StaffMail
 from verify_service.staff.models import Stage, StaffSession, ThrottleKind
 # Enrolment and resets live in two_step; callers use them from here.
 from verify_service.staff.two_step import (  # noqa: F401
@@ -71,6 +74,7 @@ class SignInStep:
 class Enrolled:
     step: SignInStep
     recovery_codes: list[str]
+    notice: StaffMail | None = None  # to the owner's address, sent once committed
 
 
 # ---------------------------------------------------------------- password step
@@ -93,9 +97,13 @@ def sign_in_with_password(session: Session, email: str, password: str, *, ip: st
     """Check an email and password; on success a PASSWORD_OK (or ENROLLING) session and its token.
 
     Refusals never tell whether the email exists. Raises nothing for bad input.
+
+    Raises:
+        KeysUnavailable: no VERIFY_SECRET_KEY to key the throttle with (possible only outside production).
     """
     email = normalize_email(email)[:320]
-    keys = [throttle.account_key(email), throttle.ip_key(ip)]
+    secret = keyring_of(session).throttle_key()
+    keys = [throttle.account_key(email, secret=secret), throttle.ip_key(ip, secret=secret)]
     reviewer = find_reviewer(session, email) if email else None
     lock = throttle.begin_attempt(session, keys, now=now)
     if lock is not None:
@@ -149,13 +157,18 @@ def verify_second_step(session: Session, staff_session: StaffSession, code: str,
     """Check a TOTP code (one step either side; each step's code works once) or a single-use recovery code.
 
     On success the PASSWORD_OK session is revoked and an ACTIVE one opened. Raises nothing for bad input.
+
+    Raises:
+        KeysUnavailable: no VERIFY_SECRET_KEY or VERIFY_DATA_KEYS (possible only outside production).
+        Unreadable: no data key opens the stored TOTP secret (its key was removed too early).
     """
     reviewer = two_step.lock_reviewer(session, staff_session.reviewer_id)
     if (staff_session.stage is not Stage.PASSWORD_OK or staff_session.revoked_at is not None
             or reviewer is None or not reviewer.active or reviewer.totp_confirmed_at is None):
         return SignInStep(refusal=Refusal.STEP_EXPIRED)
     # Codes count on their own per-account key (which a right password never clears) and on the IP's.
-    keys = [throttle.second_factor_key(reviewer.id), throttle.ip_key(staff_session.ip)]
+    secret = keyring_of(session).throttle_key()
+    keys = [throttle.second_factor_key(reviewer.id, secret=secret), throttle.ip_key(staff_session.ip, secret=secret)]
     lock = throttle.begin_attempt(session, keys, now=now)
     if lock is not None:
         _audit_failure(session, reviewer, "locked", "second_step", now)
@@ -205,7 +218,8 @@ def enrol_and_sign_in(session: Session, staff_session: StaffSession, secret: str
     if staff_session.stage is not Stage.ENROLLING or staff_session.revoked_at is not None or reviewer is None:
         raise EnrolmentRestarted("This sign-in is over; sign in again.")
     codes = confirm_enrolment(session, reviewer, secret, code, now=now)
-    return Enrolled(_activate(session, staff_session, reviewer, "totp_enrolment", now), codes)
+    notice = staff_mail.notice(reviewer, staff_mail.Change.TWO_STEP_ENROLLED, by=staff_mail.YOU, now=now)
+    return Enrolled(_activate(session, staff_session, reviewer, "totp_enrolment", now), codes, notice)
 
 
 # ---------------------------------------------------------------- single sign-on, sign-out, purge

@@ -1,7 +1,11 @@
 """Two-step verification of staff: TOTP (set up with a QR code) and single-use recovery codes.
 
-TOTP secrets stay in the database in clear: the server must compute codes from them. Recovery codes
-are stored as SHA-256 hashes only (they carry about 60 random bits, so no slow hash is needed).
+The server must compute codes from a TOTP secret, so it cannot keep only a hash: the secret is stored
+sealed (``crypto.Sealer``, under ``VERIFY_DATA_KEYS``), so a copy of the database alone gives nobody a
+second factor. The sealer comes from the keyring the app attaches to its sessions (``crypto.keyring_of``).
+A secret stored in clear before secrets were sealed is still accepted, and sealed the first time it is read
+(``verify-service keys rotate`` seals all that are left at once). Recovery codes are stored as SHA-256
+hashes only (they carry about 60 random bits, so no slow hash is needed).
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ import secrets
 
 import pyotp
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from verify_service.audit.services import record
+from verify_service.crypto import keyring_of, looks_sealed
 from verify_service.db import for_update
 from verify_service.errors import Conflict, InvalidInput, NotFound
 from verify_service.review.models import Reviewer
@@ -70,10 +75,40 @@ def matching_step(secret: str, code: str, *, now: dt.datetime, after: int | None
     return None
 
 
+def _read_secret(session: Session | None, reviewer: Reviewer) -> str | None:
+    """The reviewer's TOTP secret in clear (None when there is none); a legacy clear one is sealed now.
+
+    Raises:
+        KeysUnavailable: no data key is configured, or ``session`` carries no keyring.
+        Unreadable: no configured data key opens the stored secret.
+    """
+    stored = reviewer.totp_secret
+    if not stored:
+        return None
+    sealer = keyring_of(session).sealer
+    if looks_sealed(stored):
+        return sealer.open_(stored)
+    # Stored before secrets were sealed: seal it in the caller's transaction, so the clear copy goes at once.
+    reviewer.totp_secret = sealer.seal(stored)
+    return stored
+
+
+def _store_secret(session: Session, reviewer: Reviewer, secret: str) -> None:
+    """Keep ``secret`` sealed. Raises: KeysUnavailable (never stored in clear instead)."""
+    reviewer.totp_secret = keyring_of(session).sealer.seal(secret)
+
+
 def accept_totp(reviewer: Reviewer, code: str, *, now: dt.datetime) -> bool:
-    if not reviewer.totp_secret:
+    """Whether ``code`` is the reviewer's current TOTP code (and not one already used); records its step.
+
+    Raises:
+        KeysUnavailable: no data key is configured, or ``reviewer`` belongs to no session of the app.
+        Unreadable: no configured data key opens the stored secret.
+    """
+    secret = _read_secret(object_session(reviewer), reviewer)
+    if secret is None:
         return False
-    step = matching_step(reviewer.totp_secret, code, now=now, after=reviewer.totp_last_step)
+    step = matching_step(secret, code, now=now, after=reviewer.totp_last_step)
     if step is None:
         return False
     reviewer.totp_last_step = step
@@ -116,13 +151,17 @@ def start_enrolment(session: Session, reviewer: Reviewer, *, now: dt.datetime) -
 
     Raises:
         AlreadyEnrolled: two-step verification is already confirmed (a lead must reset it first).
+        KeysUnavailable: no data key is configured (the secret is never stored in clear instead).
+        Unreadable: no configured data key opens the secret of a set-up already under way.
     """
     if reviewer.totp_confirmed_at is not None:
         raise AlreadyEnrolled("Two-step verification is already set up for this account.")
-    if not reviewer.totp_secret:
-        reviewer.totp_secret = pyotp.random_base32()  # 32 base32 characters: 160 bits (RFC 4226)
-        session.flush()
-    return reviewer.totp_secret
+    secret = _read_secret(session, reviewer)
+    if secret is None:
+        secret = pyotp.random_base32()  # 32 base32 characters: 160 bits (RFC 4226)
+        _store_secret(session, reviewer, secret)
+    session.flush()
+    return secret
 
 
 def provisioning_uri(reviewer: Reviewer, secret: str) -> str:
@@ -138,11 +177,12 @@ def confirm_enrolment(session: Session, reviewer: Reviewer, secret: str, code: s
         AlreadyEnrolled: two-step verification is already confirmed.
         EnrolmentRestarted: ``secret`` is no longer the one being set up (set-up restarted meanwhile).
         WrongCode: ``code`` is not the app's current code for ``secret``.
+        KeysUnavailable, Unreadable: the pending secret cannot be opened (see :func:`start_enrolment`).
     """
     reviewer = lock_reviewer(session, reviewer.id) or reviewer
     if reviewer.totp_confirmed_at is not None:
         raise AlreadyEnrolled("Two-step verification is already set up for this account.")
-    pending = reviewer.totp_secret or ""
+    pending = _read_secret(session, reviewer) or ""
     if not pending or not hmac.compare_digest(pending.encode(), re.sub(r"\s", "", secret).upper().encode()):
         raise EnrolmentRestarted("Set-up was started again; scan the new QR code and enter its code.")
     step = matching_step(pending, code, now=now, after=None)

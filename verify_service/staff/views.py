@@ -22,6 +22,7 @@ from verify_service.staff import oidc, services, sessions
 from verify_service.staff.auth import (
     clear_session_cookie, client_ip, cookie_name, destination, private, safe_next, set_session_cookie,
 )
+from verify_service.staff.mail import deliver
 from verify_service.staff.models import Stage
 from verify_service.staff.services import Refusal, SignInStep
 
@@ -121,7 +122,8 @@ def two_step() -> Response:
     if step.method == "recovery_code" and step.reviewer_id is not None:
         left = services.remaining_recovery_codes(db, step.reviewer_id)
         flash(f"You signed in with a recovery code; {left} unused code{'s' if left != 1 else ''} left. "
-              "If you lost your authenticator, ask a lead to reset your two-step verification.", "ok")
+              "Make new ones on the Your account page; if you lost your authenticator, ask a lead to reset your "
+              "two-step verification.", "ok")
     return _continue(step, target)
 
 
@@ -147,6 +149,7 @@ def enrol() -> Response:
             return _start_again(target, "Two-step verification is already set up. Sign in with your code.")
         else:
             db.commit()
+            deliver(enrolled.notice, registry().mailer)  # after the commit: the owner is told it was set up
             page = make_response(render_template("review/recovery_codes.html", codes=enrolled.recovery_codes,
                                                  continue_to=destination(target)))
             assert enrolled.step.token is not None
@@ -208,3 +211,7 @@ def google_callback() -> Response:
     if not step.ok:
         return _refused("review/sign_in.html", step, now, next=target, google=True)
     return _continue(step, target)
+
+
+# The setup link's page registers itself on ``bp``.
+from verify_service.staff import setup_views  # noqa: E402, F401
