@@ -16,7 +16,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-from jobs import calls, catalog, invites, maintenance, outbox, shifts
+from jobs import audit, calls, catalog, invites, maintenance, outbox, shifts
 from jobs.runner import run_recorded
 
 # Late runs within a minute still run; a backlog of runs collapses into one;
@@ -44,6 +44,7 @@ SCHEDULES: tuple[tuple[Callable[[Flask], Any], str, dict[str, int]], ...] = (
     (maintenance.purge_freelancer_links, "interval", {"hours": 1}),
     (maintenance.purge_staff_sessions, "interval", {"hours": 1}),
     (maintenance.prune_meet_creations, "interval", {"hours": 1}),
+    (audit.checkpoint_audit_chain, "interval", {"hours": 1}),  # a signed head, anchored outside the database
     # At a fixed time of day, so frequent restarts never postpone it.
     (catalog.refresh_release_catalog, "cron", {"hour": 4, "minute": 17}),
     (shifts.materialise_shifts, "cron", {"hour": 3, "minute": 41}),  # 14 days ahead: a missed day is harmless

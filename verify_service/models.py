@@ -1,5 +1,6 @@
 """Imports every model, so ``Base.metadata`` is complete (create_all, Alembic)."""
 
+from integrations.sandbox_mail import SandboxMail  # noqa: F401
 from verify_service.accounts.models import Account, Hold, VerificationRequest
 from verify_service.api.models import IdempotencyKey
 from verify_service.audit.models import AuditEntry, AuditHead
@@ -9,7 +10,7 @@ from verify_service.freelancer.models import FreelancerSession, LaunchLink
 from verify_service.leads.models import RecurringShift
 from verify_service.ops.models import SchedulerHeartbeat, SchedulerJobRun  # noqa: F401
 from verify_service.review.models import IdentityDocument, Reviewer, ReviewerShift  # noqa: F401
-from verify_service.staff.models import RecoveryCode, SignInThrottle, StaffSession  # noqa: F401
+from verify_service.staff.models import RecoveryCode, SignInThrottle, StaffInvitation, StaffSession  # noqa: F401
 from verify_service.webhooks.models import InboundWebhookReceipt, OutboxEvent, WebhookEndpoint
 
 __all__ = [

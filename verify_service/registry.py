@@ -12,11 +12,13 @@ from flask import current_app, g
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from verify_service.crypto import Keyring, attach
 from verify_service.db import begin_write, utcnow
 from verify_service.settings import Settings
 
 if TYPE_CHECKING:
     from integrations.google_meet import MeetConfigurationError, MeetGateway
+    from integrations.mail import Mailer
     from verify_service.support.store import CatalogStore
     from verify_service.webhooks.inbound import WebhookVerifier
 
@@ -34,14 +36,21 @@ class Registry:
     meet: MeetGateway | None = None
     # Built on first use (see catalog_store).
     catalogs: CatalogStore | None = None
+    # Built on first use (see mailer); tests inject their own.
+    mail: Mailer | None = None
     # Built once from the settings, so a malformed secret stops the app at start-up.
     inbound_verifier: WebhookVerifier = dataclasses.field(init=False, repr=False)
+    # The keys of data at rest (sealing, throttle HMAC, audit checkpoints); every session of ``sessions``
+    # carries it too, so services reach it through the session they take (crypto.keyring_of).
+    keyring: Keyring = dataclasses.field(init=False, repr=False)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         from verify_service.webhooks.inbound import WebhookVerifier
 
         self.inbound_verifier = WebhookVerifier(self.settings.inbound_webhook_secrets)
+        self.keyring = Keyring.from_settings(self.settings)
+        attach(self.sessions, self.keyring)
 
     def now(self) -> dt.datetime:
         return self.clock()
@@ -98,6 +107,19 @@ class Registry:
             if self.meet is None:
                 self.meet = make_meet_gateway(self.settings)
             return self.meet
+
+    def mailer(self) -> Mailer:
+        """The mailer the settings choose (SMTP, or the sandbox mailbox when VERIFY_SMTP_URL is empty), built once.
+
+        Raises:
+            MailError: VERIFY_SMTP_URL is malformed.
+        """
+        from integrations.mail import make_mailer
+
+        with self._lock:
+            if self.mail is None:
+                self.mail = make_mailer(self.settings, self.sessions, self.now)
+            return self.mail
 
     def catalog_store(self) -> CatalogStore:
         """The release catalog of this app, read from its file and reloaded when it changes."""

@@ -303,6 +303,9 @@ def check(settings: Settings) -> None:
         problems.append("VERIFY_MEET_ACCESS_TYPE must be RESTRICTED or TRUSTED")
     if settings.calendar_send_updates not in ("all", "externalOnly", "none"):
         problems.append("VERIFY_CALENDAR_SEND_UPDATES must be all, externalOnly or none")
+    if settings.smtp_url and not settings.smtp_url.strip().lower().startswith(("smtp://", "smtps://")):
+        problems.append("VERIFY_SMTP_URL must be smtp://[user:password@]host[:port] (STARTTLS) or smtps://… "
+                        "(implicit TLS)")
     if settings.meet_backend == "google" and not settings.meet_host_users:
         problems.append("VERIFY_MEET_HOST_USERS must name at least one Workspace user with VERIFY_MEET_BACKEND=google")
     if settings.is_production:

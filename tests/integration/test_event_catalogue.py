@@ -15,6 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Flask
 
+from jobs import audit as audit_jobs
 from jobs import calls as call_jobs
 from tests.conftest import Api, FakeClock
 from tests.support.fake_meet import FakeMeetGateway
@@ -85,6 +86,8 @@ def test_every_event_type_is_emitted_by_a_path(app: Flask, api: Api, registry: R
                       tz=dt.timezone.utc)
     clock.current = start - dt.timedelta(minutes=10)
     call_jobs.send_appointment_reminders(app)
+    # The hourly job signs the audit chain's head and sends it on the reserved system account.
+    assert audit_jobs.checkpoint_audit_chain(app) is not None
 
     with registry.sessions() as session:
         emitted = session.execute(sa.select(OutboxEvent.type, OutboxEvent.data)).all()
@@ -95,6 +98,8 @@ def test_every_event_type_is_emitted_by_a_path(app: Flask, api: Api, registry: R
     assert by == {"lead", "freelancer"}
     reasons = {data["reason"] for event_type, data in emitted if event_type == "verification.session.expired"}
     assert reasons == {"not_joined"}
+    [checkpoint] = [data for event_type, data in emitted if event_type == "audit.checkpoint"]
+    assert checkpoint["account_id"] == "_audit" and set(checkpoint["checkpoint"]) == {"seq", "hash", "at", "signature"}
 
 
 def test_the_readme_catalogue_lists_every_event_type_and_nothing_planned() -> None:

@@ -37,7 +37,7 @@ EXPECTED_JOBS = {"deliver_outbox", "end_requested_conferences", "prepare_queued_
                  "purge_staff_sessions",
                  "refresh_release_catalog", "send_appointment_reminders", "release_idle_claims",
                  "materialise_shifts",
-                 "enforce_deadlines", "purge_personal_data"}
+                 "enforce_deadlines", "purge_personal_data", "checkpoint_audit_chain"}
 
 
 def test_register_jobs_registers_every_schedule_with_safe_defaults(app) -> None:

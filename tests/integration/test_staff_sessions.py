@@ -17,7 +17,7 @@ from verify_service.staff.models import SignInThrottle, Stage, StaffSession
 
 
 def test_concurrent_failures_are_all_counted(registry, clock) -> None:
-    key = throttle.account_key("target@example.com")
+    key = throttle.account_key("target@example.com", secret=registry.keyring.throttle_key())
     barrier = threading.Barrier(8)
 
     def fail() -> object:

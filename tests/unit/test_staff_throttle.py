@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import pyotp
 import pytest
 
+from verify_service.crypto import Keyring, derive_key
+from verify_service.settings import Settings
 from verify_service.staff import throttle, two_step
 from verify_service.staff.auth import safe_next
 from verify_service.staff.models import ThrottleKind
 
 NOW = dt.datetime(2026, 11, 22, 9, 0, 0, tzinfo=dt.timezone.utc)
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+KEY = Keyring.from_settings(Settings(secret_key="s" * 48)).throttle_key()
 
 
 def test_the_limits_are_five_per_account_and_fifty_per_ip_within_fifteen_minutes() -> None:
@@ -28,10 +32,20 @@ def test_lockouts_start_at_the_limit_double_and_stop_growing_at_an_hour() -> Non
 
 
 def test_throttle_keys_hide_the_email_and_ignore_its_case() -> None:
-    key = throttle.account_key(" Ana@Example.COM ")
-    assert key == throttle.account_key("ana@example.com")
+    key = throttle.account_key(" Ana@Example.COM ", secret=KEY)
+    assert key == throttle.account_key("ana@example.com", secret=KEY)
     assert "ana" not in key.hash and len(key.hash) == 64
-    assert throttle.ip_key("10.0.0.1") != throttle.account_key("10.0.0.1")
+    assert throttle.ip_key("10.0.0.1", secret=KEY) != throttle.account_key("10.0.0.1", secret=KEY)
+
+
+def test_throttle_keys_depend_on_the_secret_so_a_copy_of_the_table_alone_reveals_nothing() -> None:
+    other = Keyring.from_settings(Settings(secret_key="t" * 48)).throttle_key()
+    assert other != KEY and len(KEY) == 32
+    assert throttle.account_key("ana@example.com", secret=KEY) != throttle.account_key("ana@example.com",
+                                                                                       secret=other)
+    assert throttle.ip_key("10.0.0.1", secret=KEY).hash != hashlib.sha256(b"ip:10.0.0.1").hexdigest()
+    # Its own key: not the session-signing secret itself, nor what another use derives from it.
+    assert KEY != ("s" * 48).encode() and KEY != derive_key("s" * 48, b"another use")
 
 
 def test_a_totp_code_is_accepted_one_step_either_side_and_only_after_the_last_used_step() -> None:

@@ -31,7 +31,7 @@ from verify_service.accounts.models import Account, Hold, VerificationRequest
 from verify_service.audit.services import record
 from verify_service.db import for_update, upsert_insert
 from verify_service.errors import Conflict, InvalidInput, NotFound
-from verify_service.webhooks.outbox import enqueue_event
+from verify_service.webhooks.outbox import enqueue_event, is_system_account
 
 
 class AccountNotFound(NotFound):
@@ -95,8 +95,8 @@ def isoformat(value: dt.datetime | None) -> str | None:
 # ---------------------------------------------------------------- reading
 
 def get_account(session: Session, account_id: str) -> Account:
-    """Raises: AccountNotFound."""
-    account = session.get(Account, account_id)
+    """Raises: AccountNotFound (also for a system account: it carries the service's own events only)."""
+    account = None if is_system_account(account_id) else session.get(Account, account_id)
     if account is None:
         raise AccountNotFound(account_id)
     return account
@@ -106,8 +106,10 @@ def lock_account(session: Session, account_id: str) -> Account:
     """Load ``account_id`` with its row locked for the rest of the transaction.
 
     Raises:
-        AccountNotFound: no such account.
+        AccountNotFound: no such account, or a system account (nothing but its own events may change it).
     """
+    if is_system_account(account_id):
+        raise AccountNotFound(account_id)
     stmt = for_update(session, sa.select(Account).where(Account.id == account_id))
     account = session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
     if account is None:

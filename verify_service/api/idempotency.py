@@ -7,14 +7,15 @@ replays the winner's response. Only successful (2xx) responses are
 remembered; an error leaves no trace, so the client may retry the key.
 
 A response marked ``Cache-Control: no-store`` carries a secret (a launch
-link's sign-in token, otherwise kept only as a hash): its body is encrypted
-with a key derived from ``VERIFY_SECRET_KEY`` before it is written down, so
-the table (a backup, a read replica) never holds the secret in the clear.
+link's sign-in token, otherwise kept only as a hash): its body is sealed with
+the data keys (``VERIFY_DATA_KEYS``, :class:`verify_service.crypto.Sealer`)
+before it is written down, so the table (a backup, a read replica) never holds
+the secret in the clear, and ``verify-service keys rotate`` re-seals it with the
+other secrets at rest.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
 import hashlib
@@ -22,10 +23,10 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.orm import Session
 
 from verify_service.api.models import IdempotencyKey
+from verify_service.crypto import Sealer, Unreadable
 from verify_service.errors import Conflict
 
 REPLAYED_HEADERS = ("Content-Type", "Location", "ETag", "Cache-Control")
@@ -53,32 +54,31 @@ class StoredResponse:
         return "no-store" in self.headers.get("Cache-Control", "")
 
 
-def _fernet(secret_key: str) -> Fernet:
-    digest = hashlib.sha256(b"verify-service idempotent responses\n" + secret_key.encode("utf-8")).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
+def seal(stored: StoredResponse, sealer: Sealer) -> StoredResponse:
+    """``stored`` as it may be written down: a secret response's body sealed.
 
-
-def seal(stored: StoredResponse, secret_key: str) -> StoredResponse:
-    """``stored`` as it may be written down: a secret response's body encrypted."""
+    Raises:
+        KeysUnavailable: a secret response, and no data key is configured (never stored in clear instead).
+    """
     if not stored.secret:
         return stored
-    token = _fernet(secret_key).encrypt(json.dumps(stored.body).encode("utf-8")).decode("ascii")
-    return dataclasses.replace(stored, body={SEALED: token})
+    return dataclasses.replace(stored, body={SEALED: sealer.seal(json.dumps(stored.body))})
 
 
-def unseal(stored: StoredResponse, secret_key: str) -> StoredResponse:
+def unseal(stored: StoredResponse, sealer: Sealer) -> StoredResponse:
     """The response :func:`seal` was given.
 
     Raises:
-        IdempotentResponseUnreadable: it was sealed with another secret key (rotated since).
+        IdempotentResponseUnreadable: no configured data key opens it (its key was removed since).
+        KeysUnavailable: a sealed response, and no data key is configured.
     """
     if not stored.secret:
         return stored
     try:
-        body = json.loads(_fernet(secret_key).decrypt(str(stored.body[SEALED]).encode("ascii")))
-    except (InvalidToken, KeyError, TypeError, ValueError) as exc:
+        body = json.loads(sealer.open_(str(stored.body[SEALED])))
+    except (Unreadable, KeyError, TypeError, ValueError) as exc:
         raise IdempotentResponseUnreadable(
-            "the response to this Idempotency-Key was sealed with a secret key that has since changed; "
+            "the response to this Idempotency-Key was sealed with a data key that has since been removed; "
             "send the request again with a new key") from exc
     return dataclasses.replace(stored, body=body)
 

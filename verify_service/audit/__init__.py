@@ -1,1 +1,1 @@
-"""The append-only, hash-chained audit log."""
+"""The append-only, hash-chained audit log, anchored outside the database by signed checkpoints."""

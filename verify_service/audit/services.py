@@ -3,6 +3,10 @@
 Each entry's hash is SHA-256 over a canonical JSON form of its fields and
 the previous entry's hash. Changing, removing or reordering any entry breaks
 every link after it; :func:`verify_chain` reports the first broken one.
+
+Whoever can write to the database can also recompute every hash after a change,
+and the chain then verifies again: :mod:`verify_service.audit.checkpoints`
+anchors it outside the database with signed copies of its head.
 """
 
 from __future__ import annotations

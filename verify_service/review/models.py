@@ -32,7 +32,9 @@ class Reviewer(Base):
     role: Mapped[Role] = mapped_column(text_enum(Role, "reviewer_role"))
     # argon2id hash (argon2-cffi); never the password.
     password_hash: Mapped[str] = mapped_column(sa.String(255))
-    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    # Sealed (a Fernet token under VERIFY_DATA_KEYS: verify_service/crypto.py), never the clear secret; a clear one
+    # stored before secrets were sealed is sealed when first read (staff/two_step.py) or by `keys rotate`.
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(255))
     totp_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())  # two-step set up (staff sign-in)
     totp_last_step: Mapped[int | None] = mapped_column()  # last accepted TOTP time step: each code works once
     # The reviewer's Google identity ("users/{id}") once seen in a Meet conference,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import secrets
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -16,6 +18,10 @@ from verify_service.review.models import Reviewer, Role
 # argon2-cffi's defaults follow RFC 9106's second recommended profile (argon2id).
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024  # longer input is refused without hashing it
+# Stored instead of a hash while an account has no password (an invitation or a reset is pending).
+# It is never an argon2 hash ("$argon2id$…"), so no password can match it.
+UNUSABLE_PREFIX = "!"
 
 
 class ReviewerExists(Conflict):
@@ -27,9 +33,9 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def create_reviewer(session: Session, *, email: str, display_name: str, role: Role, password: str,
+def create_reviewer(session: Session, *, email: str, display_name: str, role: Role, password: str | None,
                     actor: str, now: dt.datetime) -> Reviewer:
-    """Create a staff account.
+    """Create a staff account; with ``password=None`` it has no usable password (it is invited to set one).
 
     Raises:
         InvalidInput: the password is too short or the email is empty.
@@ -38,12 +44,13 @@ def create_reviewer(session: Session, *, email: str, display_name: str, role: Ro
     email = normalize_email(email)
     if "@" not in email:
         raise InvalidInput.for_field("email", "must be an email address")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput.for_field("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+    if password is not None:
+        check_new_password(password)
     if session.scalar(sa.select(Reviewer.id).where(Reviewer.email == email)) is not None:
         raise ReviewerExists(f"{email} already has a staff account")
     reviewer = Reviewer(email=email, display_name=display_name.strip() or email, role=role,
-                        password_hash=_hasher.hash(password), created_at=now)
+                        password_hash=unusable_password_hash() if password is None else _hasher.hash(password),
+                        created_at=now)
     session.add(reviewer)
     session.flush()
     record(session, actor=actor, action="reviewer.created", subject_type="reviewer",
@@ -56,8 +63,50 @@ def find_reviewer(session: Session, email: str) -> Reviewer | None:
 
 
 def check_password(reviewer: Reviewer, password: str) -> bool:
-    """Constant-time verification of ``password`` against the stored argon2 hash."""
+    """Constant-time verification of ``password`` against the stored argon2 hash (never true without one)."""
+    if not has_usable_password(reviewer):
+        _burn(password)  # as slow as a real check: the timing must not tell a pending invitation apart
+        return False
     try:
         return _hasher.verify(reviewer.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def check_new_password(password: str, *, field: str = "password") -> None:
+    """Raises: InvalidInput — shorter than :data:`MIN_PASSWORD_LENGTH` or longer than :data:`MAX_PASSWORD_LENGTH`."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput.for_field(field, f"must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput.for_field(field, f"must be at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def set_password(reviewer: Reviewer, password: str) -> None:
+    """Store the argon2 hash of a new ``password``. Raises: InvalidInput (see :func:`check_new_password`)."""
+    check_new_password(password)
+    reviewer.password_hash = _hasher.hash(password)
+
+
+def clear_password(reviewer: Reviewer) -> None:
+    """Make the password stop working at once (a reset): no password matches what is stored now."""
+    reviewer.password_hash = unusable_password_hash()
+
+
+def has_usable_password(reviewer: Reviewer) -> bool:
+    return not reviewer.password_hash.startswith(UNUSABLE_PREFIX)
+
+
+def unusable_password_hash() -> str:
+    return UNUSABLE_PREFIX + secrets.token_urlsafe(24)  # random, so no two accounts store the same value
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def _burn(password: str) -> None:
+    try:
+        _hasher.verify(_dummy_hash(), password[:MAX_PASSWORD_LENGTH])
+    except VerificationError:
+        pass

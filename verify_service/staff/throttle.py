@@ -12,6 +12,12 @@ failure up to :data:`MAX_LOCK`. A locked key refuses every attempt, a correct
 password included; attempts refused while locked do not count (they would
 let anyone extend a colleague's lock for ever). The count is forgotten after
 :data:`WINDOW` without failures (counted from the end of the last lock).
+
+A counter's key is an HMAC-SHA256 of what it counts (the email, the address, the
+reviewer id) under a key derived from ``VERIFY_SECRET_KEY``
+(``crypto.Keyring.throttle_key``). A plain hash would let anyone holding the
+table recover every failed sign-in's email and IP by hashing guesses: emails
+and IPv4 addresses are few enough to try them all.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import hmac
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -48,20 +55,23 @@ class Lock:
     failures: int
 
 
-def account_key(email: str) -> Key:
-    return Key(ThrottleKind.ACCOUNT, _digest(f"account:{normalize_email(email)}"))
+def account_key(email: str, *, secret: bytes) -> Key:
+    """The key counting failed passwords for ``email``; ``secret`` is the keyring's throttle key."""
+    return Key(ThrottleKind.ACCOUNT, _digest(f"account:{normalize_email(email)}", secret))
 
 
-def second_factor_key(reviewer_id: int) -> Key:
-    return Key(ThrottleKind.SECOND_FACTOR, _digest(f"second_factor:{reviewer_id}"))
+def second_factor_key(reviewer_id: int, *, secret: bytes) -> Key:
+    """The key counting wrong two-step codes of a staff account; ``secret`` is the keyring's throttle key."""
+    return Key(ThrottleKind.SECOND_FACTOR, _digest(f"second_factor:{reviewer_id}", secret))
 
 
-def ip_key(ip: str | None) -> Key:
-    return Key(ThrottleKind.IP, _digest(f"ip:{(ip or 'unknown').strip().lower()}"))
+def ip_key(ip: str | None, *, secret: bytes) -> Key:
+    """The key counting failures from a client address; ``secret`` is the keyring's throttle key."""
+    return Key(ThrottleKind.IP, _digest(f"ip:{(ip or 'unknown').strip().lower()}", secret))
 
 
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+def _digest(value: str, secret: bytes) -> str:
+    return hmac.new(secret, value.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def active_lock(session: Session, keys: list[Key], *, now: dt.datetime) -> Lock | None:

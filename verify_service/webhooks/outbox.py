@@ -10,8 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from verify_service.accounts.domain import VerificationStatus
 from verify_service.accounts.models import Account
 from verify_service.audit.services import record
+from verify_service.db import for_update, upsert_insert
 from verify_service.errors import NotFound
 from verify_service.webhooks.models import DeliveryStatus, OutboxEvent, WebhookEndpoint
 
@@ -21,7 +23,37 @@ EVENT_TYPES = frozenset({
     "account.hold.placed", "account.hold.lifted", "account.proposals.cancel_requested",
     "verification.duplicate_identity_suspected", "verification.appointment.reminder",
     "verification.session.canceled", "verification.no_show",
+    "audit.checkpoint",
 })
+# Events about the service itself (not about a marketplace account) travel on a reserved *system
+# account*, so they keep every outbox guarantee: a gapless per-account seq, in order, at least once.
+# Marketplace ids start with a letter or digit (accounts.schemas.ACCOUNT_ID_PATTERN), so an id that
+# starts with this prefix can never be one: the API and the webhooks refuse it, and the account
+# services and the lead pages treat it as unknown.
+SYSTEM_ACCOUNT_PREFIX = "_"
+
+
+def is_system_account(account_id: str) -> bool:
+    """Whether ``account_id`` is a reserved system account (never a marketplace account)."""
+    return account_id.startswith(SYSTEM_ACCOUNT_PREFIX)
+
+
+def lock_system_account(session: Session, account_id: str, *, now: dt.datetime) -> Account:
+    """The system account ``account_id`` (created on first use), its row locked for the transaction.
+
+    Lock it before appending to the audit log, as every account writer does (account, then head).
+
+    Raises:
+        ValueError: ``account_id`` is not a system account id.
+    """
+    if not is_system_account(account_id):
+        raise ValueError(f"{account_id!r} is not a system account id (it must start with {SYSTEM_ACCOUNT_PREFIX!r})")
+    # ON CONFLICT DO NOTHING: two first uses at once both succeed; the second then waits on the row lock.
+    session.execute(upsert_insert(session, Account).values(
+        id=account_id, created_at=now, updated_at=now, verification_status=VerificationStatus.NOT_REQUIRED,
+        restrictions_version=0, last_event_seq=0).on_conflict_do_nothing(index_elements=["id"]))
+    stmt = for_update(session, sa.select(Account).where(Account.id == account_id))
+    return session.execute(stmt.execution_options(populate_existing=True)).scalar_one()
 
 
 def enqueue_event(session: Session, account: Account, event_type: str, data: dict[str, Any], *,
