@@ -14,6 +14,7 @@ from flask_openapi3 import Info, OpenAPI
 
 from verify_service.observability import register_observability
 from verify_service.settings import Settings, finalize, load_settings
+from verify_service.web_input import register_page_input_checks
 
 __version__ = "0.1.0"
 
@@ -30,6 +31,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app = _make_flask(settings)
     register_observability(app, settings)
     register_extensions(app, settings)
+    register_page_input_checks(app)  # every page's input checked before its view; before the routes (ids)
     register_blueprints(app)
     register_errorhandlers(app)
     register_security_headers(app)
@@ -107,6 +109,7 @@ def register_blueprints(app: Flask) -> None:
     from verify_service.freelancer.views import api as launch_links_api
     from verify_service.leads.views import bp as lead_pages
     from verify_service.review.views import bp as review_pages
+    from verify_service.staff.account_views import bp as account_pages
     from verify_service.staff.views import bp as staff_pages
     from verify_service.support.views import api as support_api
     from verify_service.webhooks.views import bp as inbound_webhooks
@@ -119,6 +122,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(staff_pages)
     app.register_blueprint(review_pages)
     app.register_blueprint(lead_pages)
+    app.register_blueprint(account_pages)
     app.register_blueprint(inbound_webhooks)
     app.register_blueprint(health.bp)
     app.register_blueprint(web.bp)
@@ -126,6 +130,11 @@ def register_blueprints(app: Flask) -> None:
         from integrations.sandbox_google import register_sandbox
 
         register_sandbox(app)  # the Meet + Calendar emulator the gateway talks to over HTTP
+    settings = app.extensions[KEY].settings
+    if not settings.smtp_url and not settings.is_production:  # production requires VERIFY_SMTP_URL
+        from integrations.sandbox_mail import register_sandbox_mail
+
+        register_sandbox_mail(app)  # /sandbox/mail: the mail the sandbox mailbox kept instead of sending it
 
     def openapi_document() -> Response:
         return jsonify(app.api_doc)

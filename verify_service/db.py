@@ -95,7 +95,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     ``pool_timeout`` (seconds) bounds how long a checkout waits while every pooled connection is busy;
     past it the checkout raises ``sqlalchemy.exc.TimeoutError``, which a request answers with a 503
     (errors.pool_timeout_response). The app passes ``Settings.db_pool_timeout_seconds``.
+
+    A failed statement's error message (and SQLAlchemy's own statement log) leaves its parameters out:
+    they are personal data (an email typed into a form), and the message ends up in the log with the
+    traceback. The statement itself, with its placeholders, stays for debugging.
     """
+    kwargs["hide_parameters"] = True
     if url.startswith("sqlite"):
         if _sqlite_in_memory(sa.make_url(url)):
             # One connection per thread (SingletonThreadPool): a checkout never waits, and that

@@ -33,7 +33,7 @@ def _body(*, calendar: bool = False) -> dict[str, Any]:
         return {}
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         body = None
     if isinstance(body, dict):
         return body

@@ -389,6 +389,9 @@ def test_sign_in_never_redirects_off_site(client, registry, clock, target: str) 
     sign_out(client)
     clock.advance(minutes=1)
     first = password_step(client, reviewer.email, next=target)
+    if any(c < " " for c in target):  # control characters are refused at the page boundary, before the view
+        assert first.status_code == 400 and "Location" not in first.headers
+        return
     assert "evil" not in first.headers["Location"] and "next=" not in first.headers["Location"]
     done = code_step(client, pyotp.TOTP(secret).at(clock()), next=target)
     location = done.headers["Location"]

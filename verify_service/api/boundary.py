@@ -48,12 +48,12 @@ def check_json_body() -> None:
 def _stored(response: Response) -> idempotency.StoredResponse:
     headers = {name: response.headers[name] for name in idempotency.REPLAYED_HEADERS if name in response.headers}
     stored = idempotency.StoredResponse(response.status_code, response.get_json(silent=True), headers)
-    return idempotency.seal(stored, registry().settings.secret_key)
+    return idempotency.seal(stored, registry().keyring.sealer)
 
 
 def _replay(stored: idempotency.StoredResponse) -> Response:
-    """Raises: IdempotentResponseUnreadable (a sealed response, and the secret key has changed since)."""
-    stored = idempotency.unseal(stored, registry().settings.secret_key)
+    """Raises: IdempotentResponseUnreadable (a sealed response, and its data key was removed since)."""
+    stored = idempotency.unseal(stored, registry().keyring.sealer)
     response = make_response(json.dumps(stored.body), stored.status)
     response.headers.update(stored.headers)
     response.headers["Idempotent-Replayed"] = "true"

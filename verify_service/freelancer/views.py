@@ -11,6 +11,7 @@ from verify_service.accounts import services as accounts
 from verify_service.accounts.schemas import AccountPath
 from verify_service.api.boundary import api_write, authenticate_api_request, check_json_body
 from verify_service.api.schemas import PROBLEMS, IdempotencyHeaders, Problem
+from verify_service.errors import InvalidInput, MalformedRequest, UnsupportedMediaType
 from verify_service.freelancer import journey, services
 from verify_service.freelancer.auth import account_closed_page, cookie_name, freelancer_page, pages, secure
 from verify_service.ratelimit import account_key, limiter
@@ -91,7 +92,11 @@ def status() -> Response:
 @freelancer_page
 def check() -> Response:
     """The page's script posts getHighEntropyValues(); the verdict and its fixes come back as HTML."""
-    body = request.get_json(silent=True)
+    try:
+        check_json_body()  # the API's own reading: JSON nested too deep to parse is refused, not a 500
+        body = request.get_json(silent=True)
+    except (UnsupportedMediaType, MalformedRequest, InvalidInput):
+        body = None  # unreadable hints are ignored: the verdict from the request's headers stands
     posted = body.get("client_hints") if isinstance(body, dict) else None
     judged = verdict(hints.from_json(posted) if isinstance(posted, dict) else None)
     return jsonify({"verdict": judged.verdict,

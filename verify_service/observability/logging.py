@@ -9,7 +9,8 @@ with :func:`bind_request_id`.
 
 Secrets and personal data never reach the output: ``extra`` keys that look
 sensitive are replaced, and launch-link tokens and bearer credentials are cut
-out of messages (the launch token is part of the URL path).
+out of messages (the launch token is part of the URL path), as are PostgreSQL's ``DETAIL``
+lines, which quote the values of a failed statement.
 """
 
 from __future__ import annotations
@@ -30,9 +31,14 @@ SENSITIVE_KEYS = ("authorization", "cookie", "password", "secret", "token", "doc
                   "api_key", "apikey")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # Credentials that can hide in a message: launch tokens live in the path; bearer keys in headers.
+# And personal data: PostgreSQL's DETAIL line of a failed statement quotes the values it refused
+# ("Key (email)=(...) already exists", "Failing row contains (...)"); the engine hides the parameters
+# themselves (db.make_engine), but the driver's message, in every traceback, carries this line.
 _MESSAGE_SECRETS = (
     (re.compile(r"(/verify/launch/)[^\s/?\"']+"), r"\1" + REDACTED),
+    (re.compile(r"(/review/setup/)[^\s/?\"']+"), r"\1" + REDACTED),  # staff setup links carry a token too
     (re.compile(r"(?i)(bearer\s+)[^\s\"',]+"), r"\1" + REDACTED),
+    (re.compile(r"(?m)^(DETAIL:[ \t]*).*$"), r"\1" + REDACTED),
 )
 _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message", "asctime", "request_id", "taskName"}
@@ -124,7 +130,9 @@ class RedactionFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, ()
         if record.exc_info and not record.exc_text:
-            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:  # also when another handler (a test's capture, an error tracker) formatted it first
+            record.exc_text = scrub(record.exc_text)
         return True
 
 
