@@ -151,7 +151,7 @@ def register_errorhandlers(app: Flask) -> None:
     @app.context_processor
     def _has_endpoint() -> dict[str, object]:
         # Navigation shows only the pages that exist (and the role allows: see templates/review/_layout.html).
-        from verify_service.review.models import Role
+        from verify_service.staff.models import Role
 
         return {"has_endpoint": lambda name: name in app.view_functions, "role_of": Role}
 

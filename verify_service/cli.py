@@ -88,8 +88,8 @@ def create_reviewer_command(email: str, display_name: str, role: str, password_s
     printed (and emailed to EMAIL), where its owner chooses one and sets up two-step verification."""
     from verify_service.db import unit_of_work
     from verify_service.errors import DomainError
-    from verify_service.review.models import Role
-    from verify_service.review.services import create_reviewer
+    from verify_service.staff.models import Role
+    from verify_service.staff.passwords import create_reviewer
 
     if not password_stdin:
         _invite_from_command_line(email, display_name, role)
@@ -120,7 +120,7 @@ def _invite_from_command_line(email: str, display_name: str, role: str) -> None:
     """Create an account with no usable password, print its setup link, and email it to its address."""
     from verify_service.db import unit_of_work
     from verify_service.errors import DomainError
-    from verify_service.review.models import Role
+    from verify_service.staff.models import Role
     from verify_service.staff.invitations import LinkPolicy, invite_staff
     from verify_service.staff.mail import deliver
 

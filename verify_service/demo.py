@@ -8,8 +8,8 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from verify_service.accounts.services import Profile, upsert_account
-from verify_service.review.models import Role
-from verify_service.review.services import create_reviewer, find_reviewer
+from verify_service.staff.models import Role
+from verify_service.staff.passwords import create_reviewer, find_reviewer
 
 DEMO_ACCOUNT_ID = "demo-freelancer"
 DEMO_PROFILE = Profile(display_name="Dana Demo", email="dana.demo@example.com", country="PT",

@@ -26,7 +26,7 @@ from verify_service.api.models import IdempotencyKey
 from verify_service.audit.services import record
 from verify_service.crypto import Sealer, Unreadable, looks_sealed
 from verify_service.db import for_update
-from verify_service.review.models import Reviewer
+from verify_service.staff.models import Reviewer
 
 
 @dataclasses.dataclass

@@ -7,10 +7,9 @@ from verify_service.audit.models import AuditEntry, AuditHead
 from verify_service.calls.models import CallParticipant, CallSession, MeetHost, MeetSpaceCreation, Outcome
 from verify_service.db import Base
 from verify_service.freelancer.models import FreelancerSession, LaunchLink
-from verify_service.leads.models import RecurringShift
+from verify_service.staff.models import RecoveryCode, RecurringShift, Reviewer, ReviewerShift, SignInThrottle, StaffInvitation, StaffSession  # noqa: F401
 from verify_service.ops.models import SchedulerHeartbeat, SchedulerJobRun  # noqa: F401
-from verify_service.review.models import IdentityDocument, Reviewer, ReviewerShift  # noqa: F401
-from verify_service.staff.models import RecoveryCode, SignInThrottle, StaffInvitation, StaffSession  # noqa: F401
+from verify_service.review.models import IdentityDocument  # noqa: F401
 from verify_service.webhooks.models import InboundWebhookReceipt, OutboxEvent, WebhookEndpoint
 
 __all__ = [

@@ -18,9 +18,8 @@ from verify_service.accounts.models import Account, Hold
 from verify_service.calls.models import CallSession
 from verify_service.db import unit_of_work
 from verify_service.freelancer import journey
-from verify_service.review.models import Reviewer, Role
+from verify_service.staff.models import Reviewer, Role, Stage
 from verify_service.staff import sessions
-from verify_service.staff.models import Stage
 
 DESKTOP = chrome_on_windows(142)
 

@@ -16,8 +16,8 @@ from verify_service.calls.models import CallSession
 from verify_service.calls.state import Outcome
 from verify_service.db import unit_of_work
 from verify_service.review.decisions import claim_session
-from verify_service.review.models import Role
-from verify_service.review.services import create_reviewer
+from verify_service.staff.models import Role
+from verify_service.staff.passwords import create_reviewer
 
 DESKTOP = chrome_on_windows(142)
 

@@ -15,7 +15,7 @@ from tests.browser.conftest import LiveServer, assert_accessible, chrome_on_wind
 from tests.browser.test_dashboard import signed_in_page
 from tests.support.mail import latest_setup_path, mailbox
 from tests.support.staff import staff_member
-from verify_service.review.models import Role
+from verify_service.staff.models import Role
 
 DESKTOP = chrome_on_windows(142)
 CHOSEN = "nia's own long passphrase"

@@ -43,7 +43,7 @@ from verify_service.api.models import IdempotencyKey
 from verify_service.audit.models import AuditEntry
 from verify_service.freelancer.models import FreelancerSession, LaunchLink
 from verify_service.registry import KEY, Registry
-from verify_service.review import services as review_services
+from verify_service.staff import passwords as review_services
 from verify_service.staff import services as staff_services
 from verify_service.staff import throttle
 from verify_service.staff.models import ThrottleKind

@@ -35,7 +35,7 @@ from verify_service.audit.models import SQLITE_GUARDS, AuditEntry, AuditHead
 from verify_service.audit.services import entry_hash
 from verify_service.db import unit_of_work
 from verify_service.registry import Registry
-from verify_service.review.models import Role
+from verify_service.staff.models import Role
 from verify_service.webhooks.models import OutboxEvent
 
 entries, head = AuditEntry.__table__, AuditHead.__table__

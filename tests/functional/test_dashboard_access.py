@@ -15,7 +15,7 @@ from flask import Flask
 from tests.support.staff import csrf_token, signed_in
 from verify_service.audit.models import AuditEntry
 from verify_service.registry import Registry
-from verify_service.review.models import Role
+from verify_service.staff.models import Role
 
 # Pages anyone may open: the sign-in steps (they have their own tests).
 PUBLIC = re.compile(r"^staff\.")

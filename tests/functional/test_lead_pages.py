@@ -21,11 +21,10 @@ from verify_service.db import unit_of_work
 from verify_service.leads import shifts
 from verify_service.leads.metrics import lead_metrics
 from verify_service.registry import Registry
-from verify_service.review.models import Reviewer, ReviewerShift, Role
-from verify_service.review.services import check_password, has_usable_password
+from verify_service.staff.models import Reviewer, ReviewerShift, Role, StaffSession
+from verify_service.staff.passwords import check_password, has_usable_password
 from verify_service.staff.invitations import LinkPolicy, invite_staff
 from tests.support.mail import mailbox, setup_path
-from verify_service.staff.models import StaffSession
 from verify_service.webhooks.models import DeliveryStatus, OutboxEvent, WebhookEndpoint
 
 HOOK_URL = "http://127.0.0.1:9/account-service/webhooks"

@@ -25,8 +25,7 @@ from tests.support.staff import csrf_token, signed_in, staff_member
 from verify_service.accounts.models import Account, Hold
 from verify_service.audit.models import AuditEntry
 from verify_service.registry import Registry, db_session
-from verify_service.review.models import Reviewer, Role
-from verify_service.staff.models import SignInThrottle, StaffSession
+from verify_service.staff.models import Reviewer, Role, SignInThrottle, StaffSession
 
 STATE = (Account, Hold, AuditEntry, Reviewer, SignInThrottle, StaffSession)
 TYPED_EMAIL = "typed.by.someone@example.com"

@@ -58,10 +58,9 @@ from verify_service.db import Base, make_engine, unit_of_work
 from verify_service.leads import shifts
 from verify_service.registry import KEY, Registry
 from verify_service.review import decisions
-from verify_service.review import services as review_services
-from verify_service.review.models import Reviewer, Role
+from verify_service.staff import passwords as review_services
+from verify_service.staff.models import Reviewer, Role, StaffSession
 from verify_service.staff import services as staff_services
-from verify_service.staff.models import StaffSession
 
 # A rule, a backend; VERIFY_PAGE_FUZZ_EXAMPLES asks for a longer hunt (the seed stays fixed).
 EXAMPLES = int(os.environ.get("VERIFY_PAGE_FUZZ_EXAMPLES", "12"))

@@ -18,7 +18,7 @@ from verify_service.calls.state import EndReason, SessionStatus
 from verify_service.calls.state import Outcome as Result
 from verify_service.registry import Registry
 from verify_service.review import claims
-from verify_service.review.models import Role
+from verify_service.staff.models import Role
 
 
 @pytest.fixture

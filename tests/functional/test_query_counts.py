@@ -33,7 +33,8 @@ from verify_service.calls.state import Outcome as Result
 from verify_service.calls.state import SessionStatus
 from verify_service.db import unit_of_work
 from verify_service.registry import Registry
-from verify_service.review.models import DocumentType, IdentityDocument, Reviewer, Role
+from verify_service.review.models import DocumentType, IdentityDocument
+from verify_service.staff.models import Reviewer, Role
 from verify_service.webhooks.models import DeliveryStatus, OutboxEvent
 
 STORY = "acc-story"

@@ -21,7 +21,8 @@ from tests.support.review_desk import Staff, attend, page_text, staff, waiting
 from tests.support.staff import csrf_token, signed_in
 from verify_service.calls.models import CallSession, Outcome
 from verify_service.registry import Registry
-from verify_service.review.models import IdentityDocument, Role
+from verify_service.review.models import IdentityDocument
+from verify_service.staff.models import Role
 
 
 @dataclasses.dataclass

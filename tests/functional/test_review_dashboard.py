@@ -25,7 +25,8 @@ from verify_service.audit.models import AuditEntry
 from verify_service.calls.models import CallParticipant, CallSession, Outcome
 from verify_service.calls.state import SessionStatus
 from verify_service.registry import Registry
-from verify_service.review.models import IdentityDocument, Role
+from verify_service.review.models import IdentityDocument
+from verify_service.staff.models import Role
 
 PENDING = ["submit_proposals", "change_profile_photo"]
 

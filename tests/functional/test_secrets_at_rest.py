@@ -32,10 +32,9 @@ from verify_service.crypto import KeysUnavailable, looks_sealed
 from verify_service.db import unit_of_work
 from verify_service.freelancer.models import LaunchLink
 from verify_service.registry import KEY, Registry
-from verify_service.review.models import Reviewer
+from verify_service.staff.models import Reviewer, SignInThrottle
 from verify_service.staff import throttle, two_step
 from verify_service.settings import ConfigurationError
-from verify_service.staff.models import SignInThrottle
 
 NEW_KEY = "Wc3bHn2l0Ue7m8Q5xYtJpV9aZr4sKf6gDhB1oLiEqNM="  # a second Fernet key, tests only
 reviewers = Reviewer.__table__

@@ -25,11 +25,10 @@ from tests.support.staff import PASSWORD, csrf_token, signed_in, staff_member
 from verify_service.audit.models import AuditEntry
 from verify_service.db import unit_of_work
 from verify_service.registry import Registry
-from verify_service.review.models import Reviewer, Role
-from verify_service.review.services import check_password
+from verify_service.staff.models import Reviewer, Role, StaffInvitation, StaffSession, Stage
+from verify_service.staff.passwords import check_password
 from verify_service.staff import invitations
 from verify_service.staff.invitations import LinkState, SetupLinkUnusable
-from verify_service.staff.models import Stage, StaffInvitation, StaffSession
 
 NEW_PASSWORD = "rita's very own passphrase"
 

@@ -18,10 +18,9 @@ from tests.support.staff import PASSWORD, signed_in, staff_member
 from verify_service.audit.models import AuditEntry
 from verify_service.db import unit_of_work
 from verify_service.registry import Registry
-from verify_service.review.models import Reviewer, Role
+from verify_service.staff.models import RecoveryCode, Reviewer, Role, SignInThrottle, StaffSession, ThrottleKind
 from verify_service.staff import services, throttle
 from verify_service.staff.auth import staff_page
-from verify_service.staff.models import RecoveryCode, SignInThrottle, StaffSession, ThrottleKind
 
 PAGE = "/review/test-only/page"
 COOKIE = "verify_staff"

@@ -19,8 +19,7 @@ from tests.support.staff import staff_member
 from verify_service import create_app
 from verify_service.audit.models import AuditEntry
 from verify_service.registry import KEY, Registry
-from verify_service.review.models import Reviewer
-from verify_service.staff.models import Stage, StaffSession
+from verify_service.staff.models import Reviewer, StaffSession, Stage
 
 CLIENT_ID = "verify-service-client"
 CLIENT_SECRET = "client-secret-" + "z" * 24

@@ -20,7 +20,8 @@ from verify_service.audit.services import verify_chain
 from verify_service.calls.models import CallParticipant, CallSession, Outcome
 from verify_service.calls.state import Outcome as OutcomeResult
 from verify_service.calls.state import SessionStatus
-from verify_service.review.models import DocumentType, IdentityDocument, Reviewer, Role
+from verify_service.review.models import DocumentType, IdentityDocument
+from verify_service.staff.models import Reviewer, Role
 from verify_service.webhooks.models import OutboxEvent
 
 S = SessionStatus

@@ -27,7 +27,7 @@ from verify_service.calls.scheduling import CallSessionNotFound
 from verify_service.calls.state import SessionStatus
 from verify_service.db import unit_of_work
 from verify_service.errors import Conflict, InvalidInput
-from verify_service.review.models import Reviewer, ReviewerShift, Role
+from verify_service.staff.models import Reviewer, ReviewerShift, Role
 from verify_service.webhooks.models import OutboxEvent
 
 UTC = dt.timezone.utc

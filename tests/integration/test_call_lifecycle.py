@@ -30,7 +30,7 @@ from verify_service.freelancer.call_views import live_status
 from verify_service.leads import staffing
 from verify_service.registry import Registry
 from verify_service.review import claims, decisions
-from verify_service.review.models import Reviewer, Role
+from verify_service.staff.models import Reviewer, Role
 
 
 def claim(registry: Registry, call_id: str, reviewer: Reviewer) -> None:

@@ -28,8 +28,8 @@ from verify_service.calls.state import SessionStatus
 from verify_service.db import unit_of_work
 from verify_service.errors import InvalidInput
 from verify_service.review import decisions
-from verify_service.review.models import Reviewer, Role
-from verify_service.review.services import create_reviewer
+from verify_service.staff.models import Reviewer, Role
+from verify_service.staff.passwords import create_reviewer
 from verify_service.webhooks.models import OutboxEvent
 
 PROFILE = services.Profile(display_name="Ana Lima", email="ana@example.com", country="PT")

@@ -27,7 +27,7 @@ from verify_service.db import unit_of_work
 from verify_service.freelancer import journey
 from verify_service.registry import Registry
 from verify_service.review import decisions, identity
-from verify_service.review.models import Role
+from verify_service.staff.models import Role
 from verify_service.webhooks.models import OutboxEvent
 from verify_service.webhooks.outbox import EVENT_TYPES
 

@@ -26,7 +26,7 @@ from verify_service.db import unit_of_work
 from verify_service.registry import Registry
 from verify_service.review import claims, decisions, identity
 from verify_service.review.evidence import DecisionPolicy, EvidenceMissing
-from verify_service.review.models import Reviewer, Role
+from verify_service.staff.models import Reviewer, Role
 
 @pytest.fixture
 def gateway(registry: Registry) -> FakeMeetGateway:

@@ -46,7 +46,7 @@ from verify_service.db import make_engine, make_sessionmaker, unit_of_work
 from verify_service.errors import database_unavailable
 from verify_service.freelancer.models import LaunchLink
 from verify_service.registry import KEY
-from verify_service.review.models import Role
+from verify_service.staff.models import Role
 from verify_service.webhooks.models import DeliveryStatus, OutboxEvent
 from verify_service.webhooks.relay import LEASE, MAX_ATTEMPTS, RETRY_SCHEDULE, Relay
 

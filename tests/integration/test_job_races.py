@@ -42,7 +42,7 @@ from verify_service.calls.state import SessionStatus
 from verify_service.db import unit_of_work
 from verify_service.leads import shifts
 from verify_service.registry import Registry
-from verify_service.review.models import ReviewerShift
+from verify_service.staff.models import ReviewerShift
 from verify_service.webhooks.models import OutboxEvent
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)

@@ -25,7 +25,7 @@ from tests.support.mail import setup_path
 from tests.support.smtp import Certificates, SmtpServer, make_certificates
 from tests.support.staff import csrf_token, signed_in
 from verify_service.registry import Registry
-from verify_service.review.models import Role
+from verify_service.staff.models import Role
 
 SENDER = "verify-service <no-reply@verify.example>"
 LINK = "https://verify.example/review/setup/tok3n-0f-the-l1nk"

@@ -31,7 +31,7 @@ from verify_service.calls.models import CallSession, MeetingStatus
 from verify_service.calls.state import SessionStatus
 from verify_service.db import unit_of_work
 from verify_service.registry import KEY, Registry
-from verify_service.review.models import Reviewer, Role
+from verify_service.staff.models import Reviewer, Role
 
 TTL = dt.timedelta(minutes=30)
 

@@ -32,7 +32,7 @@ from verify_service.calls import attendance, meetings, scheduling
 from verify_service.calls.models import CallParticipant, CallSession, MeetingStatus, MeetSpaceCreation
 from verify_service.calls.state import SessionStatus
 from verify_service.db import unit_of_work
-from verify_service.review.models import Reviewer, Role
+from verify_service.staff.models import Reviewer, Role
 from verify_service.webhooks.models import OutboxEvent
 
 HOSTS = ("host-a@example.com", "host-b@example.com", "host-c@example.com")

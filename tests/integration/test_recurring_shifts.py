@@ -16,7 +16,7 @@ from verify_service.errors import InvalidInput
 from verify_service.freelancer.journey import reviewers_working
 from verify_service.leads import shifts
 from verify_service.registry import Registry
-from verify_service.review.models import Reviewer, ReviewerShift, Role
+from verify_service.staff.models import Reviewer, ReviewerShift, Role
 
 UTC = dt.timezone.utc
 BERLIN = "Europe/Berlin"

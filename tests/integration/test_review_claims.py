@@ -27,8 +27,8 @@ from verify_service.calls.state import SessionStatus
 from verify_service.db import make_engine, unit_of_work
 from verify_service.registry import Registry
 from verify_service.review import claims, decisions, identity
-from verify_service.review.models import Role
-from verify_service.review.services import create_reviewer
+from verify_service.staff.models import Role
+from verify_service.staff.passwords import create_reviewer
 from verify_service.webhooks.models import OutboxEvent
 
 THREADS = 8

@@ -41,8 +41,8 @@ from verify_service.calls.models import CallSession
 from verify_service.calls.state import Outcome, SessionStatus
 from verify_service.db import make_engine, make_sessionmaker, unit_of_work
 from verify_service.review import decisions
-from verify_service.review.models import Role
-from verify_service.review.services import create_reviewer
+from verify_service.staff.models import Role
+from verify_service.staff.passwords import create_reviewer
 from verify_service.webhooks.models import DeliveryStatus, OutboxEvent
 
 ROOT = Path(__file__).resolve().parents[2]

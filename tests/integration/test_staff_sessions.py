@@ -11,9 +11,8 @@ import sqlalchemy as sa
 from jobs import maintenance
 from tests.support.staff import PASSWORD, signed_in, staff_member
 from verify_service.db import unit_of_work
-from verify_service.review.models import Reviewer
+from verify_service.staff.models import Reviewer, SignInThrottle, StaffSession, Stage
 from verify_service.staff import services, sessions, throttle
-from verify_service.staff.models import SignInThrottle, Stage, StaffSession
 
 
 def test_concurrent_failures_are_all_counted(registry, clock) -> None:

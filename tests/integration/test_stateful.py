@@ -102,8 +102,9 @@ from verify_service.errors import DomainError
 from verify_service.freelancer import journey
 from verify_service.leads import staffing
 from verify_service.review import claims, decisions, identity, quality
-from verify_service.review import services as review_services
-from verify_service.review.models import IdentityDocument, Reviewer, Role
+from verify_service.staff import passwords as review_services
+from verify_service.review.models import IdentityDocument
+from verify_service.staff.models import Reviewer, Role
 from verify_service.webhooks.models import OutboxEvent
 from verify_service.webhooks.outbox import enable_endpoint, outbox_status, redeliver
 from verify_service.webhooks import relay as relay_module

@@ -23,7 +23,8 @@ from verify_service.freelancer import journey
 from verify_service.registry import Registry
 from verify_service.review import decisions
 from verify_service.review.evidence import DecisionPolicy
-from verify_service.review.models import DocumentType, IdentityDocument, Reviewer, Role
+from verify_service.review.models import DocumentType, IdentityDocument
+from verify_service.staff.models import Reviewer, Role
 from verify_service.settings import Settings
 from verify_service.webhooks.models import OutboxEvent
 

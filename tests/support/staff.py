@@ -8,10 +8,9 @@ from flask.testing import FlaskClient
 
 from verify_service.db import unit_of_work
 from verify_service.registry import Registry
-from verify_service.review.models import Reviewer, Role
-from verify_service.review.services import create_reviewer, find_reviewer
+from verify_service.staff.models import Reviewer, Role, Stage
+from verify_service.staff.passwords import create_reviewer, find_reviewer
 from verify_service.staff import sessions
-from verify_service.staff.models import Stage
 
 PASSWORD = "correct-horse-battery"
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')

@@ -40,7 +40,7 @@ from tests.support.staff import staff_member
 from verify_service import create_app
 from verify_service.db import Base, make_engine, make_sessionmaker
 from verify_service.registry import KEY, Registry
-from verify_service.review.models import Role
+from verify_service.staff.models import Role
 from verify_service.webhooks.relay import Relay
 
 # ---------------------------------------------------------------- the reference model

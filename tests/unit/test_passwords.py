@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 
-from verify_service.review.models import Reviewer, Role
-from verify_service.review.services import check_password
+from verify_service.staff.models import Reviewer, Role
+from verify_service.staff.passwords import check_password
 
 
 def _reviewer(password_hash: str) -> Reviewer:

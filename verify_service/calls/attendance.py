@@ -44,7 +44,7 @@ from verify_service.calls import lifecycle
 from verify_service.calls.models import CallParticipant, CallSession, MeetingStatus
 from verify_service.calls.state import EndReason, SessionStatus
 from verify_service.db import for_update, unit_of_work
-from verify_service.review.models import Reviewer
+from verify_service.staff.models import Reviewer
 
 log = logging.getLogger(__name__)
 

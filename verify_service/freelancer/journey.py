@@ -40,7 +40,7 @@ from verify_service.calls.scheduling import CallSessionNotFound
 from verify_service.calls.state import OPEN, EndReason, SessionStatus
 from verify_service.db import for_update, unit_of_work
 from verify_service.errors import Conflict
-from verify_service.review.models import Reviewer, ReviewerShift
+from verify_service.staff.models import Reviewer, ReviewerShift
 from verify_service.settings import Settings
 
 log = logging.getLogger(__name__)

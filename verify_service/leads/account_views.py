@@ -12,7 +12,7 @@ from verify_service.errors import DomainError
 from verify_service.leads.accounts import account_story, find_accounts, hold_of_account
 from verify_service.leads.views import bp, done, refused, required_text, write_session
 from verify_service.registry import db_session, registry
-from verify_service.review.models import Role
+from verify_service.staff.models import Role
 from verify_service.staff.auth import actor, staff_page
 
 

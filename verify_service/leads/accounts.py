@@ -12,7 +12,7 @@ from verify_service.accounts.models import Account, Hold, VerificationRequest
 from verify_service.accounts.services import Restrictions, get_account, restrictions_for
 from verify_service.audit.models import AuditEntry
 from verify_service.calls.models import CallSession, Outcome
-from verify_service.review.models import Reviewer
+from verify_service.staff.models import Reviewer
 from verify_service.webhooks.models import OutboxEvent
 from verify_service.webhooks.outbox import SYSTEM_ACCOUNT_PREFIX
 

@@ -8,7 +8,7 @@ from verify_service.errors import DomainError
 from verify_service.leads.deliveries import problem_deliveries
 from verify_service.leads.views import bp, done, refused, write_session
 from verify_service.registry import db_session, registry
-from verify_service.review.models import Role
+from verify_service.staff.models import Role
 from verify_service.staff.auth import actor, staff_page
 from verify_service.webhooks.outbox import enable_endpoint
 from verify_service.webhooks.outbox import redeliver as redeliver_events

@@ -10,7 +10,7 @@ from verify_service.leads.chart import bar_chart
 from verify_service.leads.metrics import lead_metrics, minutes
 from verify_service.leads.views import bp
 from verify_service.registry import db_session, registry
-from verify_service.review.models import Role
+from verify_service.staff.models import Role
 from verify_service.review.quality import qa_figures
 from verify_service.staff.auth import staff_page
 

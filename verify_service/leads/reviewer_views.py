@@ -16,7 +16,7 @@ from verify_service.errors import DomainError
 from verify_service.leads import staffing
 from verify_service.leads.views import bp, refused, write_session
 from verify_service.registry import db_session, registry
-from verify_service.review.models import Role
+from verify_service.staff.models import Role
 from verify_service.staff.auth import actor, staff_page
 from verify_service.staff.invitations import LinkPolicy
 from verify_service.staff.mail import StaffMail, deliver

@@ -10,7 +10,7 @@ from verify_service.errors import DomainError
 from verify_service.leads import shifts as weekly
 from verify_service.leads.views import bp, done, refused, write_session
 from verify_service.registry import db_session, registry
-from verify_service.review.models import Reviewer, Role
+from verify_service.staff.models import Reviewer, Role
 from verify_service.staff.auth import actor, staff_page
 
 

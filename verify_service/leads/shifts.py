@@ -2,7 +2,7 @@
 
 Leads plan shifts as "every Tuesday 09:00–17:00 Europe/Berlin". Booking
 capacity and the freelancer's wait estimate read concrete
-:class:`~verify_service.review.models.ReviewerShift` rows, so
+:class:`~verify_service.staff.models.ReviewerShift` rows, so
 :func:`materialise` keeps, for every recurring shift, one row per occurrence
 that has not ended yet and starts within :data:`HORIZON`. Local times are
 converted with :mod:`zoneinfo` day by day, so a shift keeps its wall-clock
@@ -31,8 +31,7 @@ from verify_service.audit.services import record
 from verify_service.calls.booking import MAX_SHIFT, ShiftOverlap
 from verify_service.db import for_update
 from verify_service.errors import InvalidInput, NotFound
-from verify_service.leads.models import RecurringShift
-from verify_service.review.models import Reviewer, ReviewerShift
+from verify_service.staff.models import RecurringShift, Reviewer, ReviewerShift
 
 HORIZON = dt.timedelta(days=14)
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -28,12 +28,11 @@ from verify_service.audit.services import record
 from verify_service.db import for_update
 from verify_service.errors import Conflict, DomainError, InvalidInput, NotFound
 from verify_service.review.claims import release_claims_of
-from verify_service.review.models import Reviewer, Role
-from verify_service.review.services import clear_password
+from verify_service.staff.models import InvitationPurpose, Reviewer, Role, StaffInvitation
+from verify_service.staff.passwords import clear_password
 from verify_service.staff import mail, two_step
 from verify_service.staff.invitations import Invited, LinkPolicy, invite_staff, latest_links, link_mail
 from verify_service.staff.mail import StaffMail
-from verify_service.staff.models import InvitationPurpose, StaffInvitation
 from verify_service.staff.sessions import revoke_all
 
 

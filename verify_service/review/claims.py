@@ -47,7 +47,7 @@ from verify_service.review.decisions import (
     unclaim,
 )
 from verify_service.review.evidence import NEEDS_ATTENDANCE, DecisionPolicy
-from verify_service.review.models import Reviewer
+from verify_service.staff.models import Reviewer
 from verify_service.review.reasons import check_reasons
 from verify_service.settings import Settings
 

@@ -41,7 +41,7 @@ from verify_service.db import for_update
 from verify_service.errors import Conflict, DomainError, InvalidInput, NotFound
 from verify_service.review.effects import apply_confirmed_fail, apply_pass, session_data
 from verify_service.review.evidence import DecisionPolicy, check_evidence
-from verify_service.review.models import Reviewer, Role
+from verify_service.staff.models import Reviewer, Role
 from verify_service.review.reasons import check_reasons
 
 NOTES_MAX_LENGTH = 2000

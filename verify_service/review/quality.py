@@ -27,7 +27,7 @@ from verify_service.calls.state import Outcome as OutcomeResult
 from verify_service.errors import Conflict, InvalidInput
 from verify_service.review.decisions import FourEyes, clean_notes, load_staff, lock_outcome
 from verify_service.review.effects import apply_confirmed_fail
-from verify_service.review.models import Reviewer
+from verify_service.staff.models import Reviewer
 from verify_service.review.reasons import check_reasons
 
 QaDecision = Literal["confirm", "overturn"]

@@ -23,9 +23,10 @@ from verify_service.review.decisions import (
     pending_second_reviews_query,
 )
 from verify_service.review.identity import matching_accounts
-from verify_service.review.models import IdentityDocument, Reviewer, Role
+from verify_service.review.models import IdentityDocument
 
 # A wait longer than this gets a badge in the queue.
+from verify_service.staff.models import Reviewer, Role
 LONG_WAIT = dt.timedelta(minutes=5)
 QUEUE_LIMIT = 200
 MINE_DAYS = 14

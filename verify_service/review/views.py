@@ -24,7 +24,8 @@ from verify_service.errors import DomainError, InvalidInput, domain_error_respon
 from verify_service.registry import db_session, registry
 from verify_service.review import claims, decisions, identity, quality, queue
 from verify_service.review.evidence import DecisionPolicy
-from verify_service.review.models import DocumentType, Reviewer, Role
+from verify_service.review.models import DocumentType
+from verify_service.staff.models import Reviewer, Role
 from verify_service.review.reasons import REASONS
 from verify_service.staff.auth import private, staff_page
 

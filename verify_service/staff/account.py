@@ -14,10 +14,9 @@ from sqlalchemy.orm import Session
 
 from verify_service.audit.services import record
 from verify_service.errors import Conflict, InvalidInput
-from verify_service.review.models import Reviewer
-from verify_service.review.services import check_new_password, set_password
+from verify_service.staff.models import Reviewer, Stage
+from verify_service.staff.passwords import check_new_password, set_password
 from verify_service.staff import confirm, mail, sessions, two_step
-from verify_service.staff.models import Stage
 from verify_service.staff.services import SignInStep
 
 

@@ -16,7 +16,7 @@ from verify_service.csrf import protect_posts
 from verify_service.db import begin_write
 from verify_service.errors import DomainError, InvalidInput
 from verify_service.registry import db_session, registry
-from verify_service.review.models import Role
+from verify_service.staff.models import Role
 from verify_service.staff import account, two_step
 from verify_service.staff.auth import client_ip, private, set_session_cookie, staff_page
 from verify_service.staff.mail import deliver

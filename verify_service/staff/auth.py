@@ -18,9 +18,8 @@ from flask import Response, current_app, g, make_response, redirect, render_temp
 from verify_service.audit.services import record
 from verify_service.errors import prefers_json
 from verify_service.registry import db_session, registry
-from verify_service.review.models import Role
+from verify_service.staff.models import Role, Stage
 from verify_service.staff import sessions
-from verify_service.staff.models import Stage
 
 
 def cookie_name() -> str:

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from verify_service.audit.services import record
 from verify_service.crypto import keyring_of
-from verify_service.review.models import Reviewer
-from verify_service.review.services import MAX_PASSWORD_LENGTH, check_password
+from verify_service.staff.models import Reviewer
+from verify_service.staff.passwords import MAX_PASSWORD_LENGTH, check_password
 from verify_service.staff import throttle, two_step
 from verify_service.staff.services import ANONYMOUS, Refusal, SignInStep
 

@@ -27,12 +27,11 @@ from sqlalchemy.orm import Session
 
 from verify_service.audit.services import record
 from verify_service.errors import DomainError, InvalidInput
-from verify_service.review.models import Reviewer, Role
-from verify_service.review.services import check_new_password, create_reviewer, set_password
+from verify_service.staff.models import InvitationPurpose, Reviewer, Role, StaffInvitation, Stage
+from verify_service.staff.passwords import check_new_password, create_reviewer, set_password
 from verify_service.crypto import keyring_of
 from verify_service.staff import mail, sessions, throttle, two_step
 from verify_service.staff.confirm import check_code
-from verify_service.staff.models import InvitationPurpose, Stage, StaffInvitation
 from verify_service.staff.services import SignInStep
 
 SETUP_PATH = "/review/setup/"

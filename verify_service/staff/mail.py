@@ -16,8 +16,7 @@ import logging
 from collections.abc import Callable
 
 from integrations.mail import Mailer, MailError
-from verify_service.review.models import Reviewer
-from verify_service.staff.models import InvitationPurpose
+from verify_service.staff.models import InvitationPurpose, Reviewer
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,11 @@ from sqlalchemy.orm import Session
 
 from verify_service.audit.services import record
 from verify_service.crypto import keyring_of
-from verify_service.review.models import Reviewer
-from verify_service.review.services import check_password, find_reviewer, normalize_email
+from verify_service.staff.models import Reviewer, StaffSession, Stage, ThrottleKind
+from verify_service.staff.passwords import check_password, find_reviewer, normalize_email
 from verify_service.staff import mail as staff_mail
 from verify_service.staff import sessions, throttle, two_step
 from verify_service.staff.mail import StaffMail
-from verify_service.staff.models import Stage, StaffSession, ThrottleKind
 # Enrolment and resets live in two_step; callers use them from here.
 from verify_service.staff.two_step import (  # noqa: F401
     AlreadyEnrolled, EnrolmentRestarted, ReviewerNotFound, WrongCode, confirm_enrolment, provisioning_uri,

@@ -10,8 +10,7 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from verify_service.review.models import Reviewer
-from verify_service.staff.models import Stage, StaffSession
+from verify_service.staff.models import Reviewer, StaffSession, Stage
 
 IDLE_TIMEOUT = dt.timedelta(minutes=15)
 ABSOLUTE_TIMEOUT = dt.timedelta(hours=10)

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from verify_service.db import for_update, upsert_insert
-from verify_service.review.services import normalize_email
+from verify_service.staff.passwords import normalize_email
 from verify_service.staff.models import SignInThrottle, ThrottleKind
 
 WINDOW = dt.timedelta(minutes=15)

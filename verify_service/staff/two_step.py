@@ -24,9 +24,8 @@ from verify_service.audit.services import record
 from verify_service.crypto import keyring_of, looks_sealed
 from verify_service.db import for_update
 from verify_service.errors import Conflict, InvalidInput, NotFound
-from verify_service.review.models import Reviewer
+from verify_service.staff.models import RecoveryCode, Reviewer
 from verify_service.staff import sessions
-from verify_service.staff.models import RecoveryCode
 
 RECOVERY_CODES = 10
 RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: codes get typed from paper

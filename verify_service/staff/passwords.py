@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from verify_service.audit.services import record
 from verify_service.errors import Conflict, InvalidInput
-from verify_service.review.models import Reviewer, Role
+from verify_service.staff.models import Reviewer, Role
 
 # argon2-cffi's defaults follow RFC 9106's second recommended profile (argon2id).
 _hasher = PasswordHasher()
