@@ -1,8 +1,19 @@
 """Adapters to the outside world, each behind a small interface with a sandbox twin.
 
-Planned here (DESIGN §2): ``google_meet`` (Meet REST v2 + Calendar v3),
-``account_service`` (outbound webhook sender), ``release_sources`` (browser and
-OS release data) and the sandbox emulators used by the embedded default.
+* ``google_meet`` — the :class:`MeetGateway` protocol, its types and errors;
+  ``google_meet_adapter`` is the real client (Meet REST v2 + Calendar v3) and
+  ``google_credentials`` says whom it acts as; ``sandbox_google/`` is the
+  in-process Meet and Calendar emulator with its meeting room, which the same
+  client talks to over HTTP in sandbox mode. :func:`make_meet_gateway` picks
+  the backend from the settings.
+* ``mail`` — the :class:`~integrations.mail.Mailer` interface and its SMTP adapter;
+  ``sandbox_mail`` keeps messages in the database when no SMTP server is set.
+* ``account_service`` — the outbound webhook sender (Standard Webhooks over HTTP).
+* ``release_sources`` — public browser and OS release data for the release catalog.
+
+This package knows nothing of the features: it may use the core
+(``verify_service.settings``, ``verify_service.db``) and nothing above it
+(docs/architecture.md, 'Layers and packages').
 """
 
 from __future__ import annotations
@@ -14,9 +25,6 @@ from integrations.google_meet import MeetConfigurationError, MeetGateway
 if TYPE_CHECKING:
     from verify_service.settings import Settings
 
-# The same defaults settings.finalize() fills in, for settings built without it (tests).
-SANDBOX_HOSTS = ("host-1@sandbox.example", "host-2@sandbox.example")
-
 
 def make_meet_gateway(settings: Settings) -> MeetGateway:
     """The Meet gateway ``settings.meet_backend`` names: the Google adapter, pointed at Google or the sandbox.
@@ -26,18 +34,17 @@ def make_meet_gateway(settings: Settings) -> MeetGateway:
     Raises:
         MeetConfigurationError: the backend is unknown, or Google's credentials or host users are missing.
     """
-    from integrations.google_meet_adapter import (
-        GoogleMeetGateway,
-        anonymous_credentials,
-        service_account_credentials,
-    )
+    from integrations.google_credentials import anonymous_credentials, service_account_credentials
+    from integrations.google_meet_adapter import GoogleMeetGateway
+    from verify_service.settings import with_sandbox_defaults
 
     if settings.meet_backend == "sandbox":
-        # The emulator (integrations/sandbox_google.py) is served by this app; it takes no credentials.
-        return GoogleMeetGateway(
-            settings.meet_host_users or SANDBOX_HOSTS, anonymous_credentials(),
-            meet_endpoint=settings.meet_api_endpoint or f"{settings.base_url}/sandbox/google/meet/",
-            calendar_endpoint=settings.calendar_api_endpoint or f"{settings.base_url}/sandbox/google/calendar/v3/")
+        # The emulator (integrations/sandbox_google/) is served by this app; it takes no credentials.
+        # Settings built without finalize() (tests) get its endpoints and hosts here.
+        sandbox = with_sandbox_defaults(settings)
+        return GoogleMeetGateway(sandbox.meet_host_users, anonymous_credentials(),
+                                 meet_endpoint=sandbox.meet_api_endpoint,
+                                 calendar_endpoint=sandbox.calendar_api_endpoint)
     if settings.meet_backend == "google":
         if not settings.google_service_account_file:
             raise MeetConfigurationError(

@@ -14,7 +14,7 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 SCOPE_MEET = "https://www.googleapis.com/auth/meetings.space.created"
 SCOPE_CALENDAR_EVENTS = "https://www.googleapis.com/auth/calendar.events"
@@ -68,12 +68,6 @@ class Participant:
     display_name: str | None
     sessions: tuple[ParticipantSession, ...]
 
-    @property
-    def connected(self) -> dt.timedelta:
-        """Time connected over every session (open sessions count up to now)."""
-        now = dt.datetime.now(dt.timezone.utc)
-        return sum(((s.end or now) - s.start for s in self.sessions), dt.timedelta())
-
 
 @dataclasses.dataclass(frozen=True)
 class ConferenceAttendance:
@@ -95,7 +89,7 @@ class CalendarInvite:
     start: dt.datetime
     end: dt.datetime
     meeting_uri: str
-    attendees: tuple[str, ...]     # emails: the freelancer and the reviewer
+    attendees: tuple[str, ...]     # emails: the freelancer
     reminder_minutes: tuple[int, ...] = (24 * 60, 15)
 
 
@@ -123,6 +117,10 @@ class MeetGateway(Protocol):
         Not retried blindly (a create is not idempotent): see the adapter.
         Raises: MeetRateLimited, MeetConfigurationError, MeetError.
         """
+        ...
+
+    def get_space(self, space_name: str, *, host: str) -> dict[str, Any]:
+        """The space resource as Meet keeps it (its ``config`` shows what Meet applied). Raises: MeetNotFound."""
         ...
 
     def add_member(self, space_name: str, email: str, *, host: str, cohost: bool = False) -> None:
@@ -266,7 +264,7 @@ def conference_from_api(record: Mapping[str, Any], participants: Sequence[Partic
 
 # ---------------------------------------------------------------- a live check (the CLI's meet-check)
 
-def meet_check(gateway: GoogleMeetGateway, host: str) -> list[str]:
+def meet_check(gateway: MeetGateway, host: str) -> list[str]:
     """Create a space as ``host``, read it back, end it; the problems found (empty: all is well).
 
     The test space stays behind (the API cannot delete spaces); nobody knows its address.
@@ -291,30 +289,3 @@ def meet_check(gateway: GoogleMeetGateway, host: str) -> list[str]:
     except MeetError as exc:
         problems.append(f"ending the conference in {space.name} as {host} failed: {exc}")
     return problems
-
-
-# ---------------------------------------------------------------- the adapter
-#
-# The real gateway lives in :mod:`integrations.google_meet_adapter` (it keeps
-# this module, which everything imports, free of googleapiclient) and is
-# re-exported here on first use.
-
-_ADAPTER_NAMES = frozenset({"GoogleMeetGateway", "ServiceAccountCredentialsFor", "service_account_credentials",
-                            "anonymous_credentials", "CredentialsFor"})
-
-if TYPE_CHECKING:
-    from integrations.google_meet_adapter import (  # noqa: F401
-        CredentialsFor,
-        GoogleMeetGateway,
-        ServiceAccountCredentialsFor,
-        anonymous_credentials,
-        service_account_credentials,
-    )
-
-
-def __getattr__(name: str) -> Any:
-    if name in _ADAPTER_NAMES:
-        from integrations import google_meet_adapter
-
-        return getattr(google_meet_adapter, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,11 +1,9 @@
 """The real :class:`~integrations.google_meet.MeetGateway`: Meet REST v2 and Calendar v3 via googleapiclient.
 
-Import it from :mod:`integrations.google_meet`, which re-exports it.
-
-Credentials are pluggable (``credentials_for(host, scopes)``): a service
-account with domain-wide delegation acting as each host user for Google
-(:func:`service_account_credentials`), anonymous ones for the sandbox emulator
-(:func:`anonymous_credentials`). The Meet API accepts only *user*
+Credentials are pluggable (``credentials_for(host, scopes)``, from
+:mod:`integrations.google_credentials`): a service account with domain-wide
+delegation acting as each host user for Google, anonymous ones for the sandbox
+emulator. The Meet API accepts only *user*
 credentials, so a service account acting as itself fails with permission
 errors; those are turned into a :class:`MeetConfigurationError` that says what
 to grant in the Admin console.
@@ -31,10 +29,11 @@ from typing import Any
 import google.auth.exceptions
 import google_auth_httplib2
 import httplib2
-from google.auth.credentials import AnonymousCredentials, Credentials
+from google.auth.credentials import AnonymousCredentials
 from googleapiclient import discovery
 from googleapiclient.errors import HttpError
 
+from integrations.google_credentials import CredentialsFor
 from integrations.google_meet import (
     SCOPES,
     AccessType,
@@ -55,7 +54,6 @@ from integrations.google_meet import (
 
 log = logging.getLogger(__name__)
 
-CredentialsFor = Callable[[str, Sequence[str]], Credentials]
 APIS = {"meet": "v2", "calendar": "v3"}
 # 403 reasons that mean "slow down", not "not allowed" (Calendar's usage limits).
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded",
@@ -65,46 +63,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError, httplib2.HttpLib2Error, google.auth.exceptions.TransportError)
 # (HTTP status, Google status or ``None`` for any) answers that mean "already done".
 Tolerated = tuple[tuple[int, str | None], ...]
-
-
-# ---------------------------------------------------------------- credentials
-
-class ServiceAccountCredentialsFor:
-    """``credentials_for`` acting as each host user through the service account's domain-wide delegation."""
-
-    def __init__(self, key_file: str) -> None:
-        from google.oauth2 import service_account
-
-        try:
-            self._base = service_account.Credentials.from_service_account_file(key_file)
-        except OSError as exc:
-            raise MeetConfigurationError(
-                f"cannot read the service-account key file VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE={key_file!r}: "
-                f"{exc.strerror or exc}") from exc
-        except ValueError as exc:  # bad JSON, or not a service-account key (e.g. an OAuth client file)
-            raise MeetConfigurationError(
-                f"VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE={key_file!r} is not a service-account JSON key "
-                f"(create one under IAM › Service accounts › Keys): {exc}") from exc
-        with open(key_file, encoding="utf-8") as handle:
-            self.client_id: str = str(json.load(handle).get("client_id") or "")
-        self.service_account_email: str = self._base.service_account_email
-
-    def __call__(self, host: str, scopes: Sequence[str]) -> Credentials:
-        return self._base.with_scopes(list(scopes)).with_subject(host)
-
-
-def service_account_credentials(key_file: str) -> ServiceAccountCredentialsFor:
-    """Credentials for each host user from a service-account key with domain-wide delegation.
-
-    Raises:
-        MeetConfigurationError: the file is missing, unreadable or not a service-account key.
-    """
-    return ServiceAccountCredentialsFor(key_file)
-
-
-def anonymous_credentials() -> CredentialsFor:
-    """No credentials at all: for the sandbox emulator, which acts as nobody in particular."""
-    return lambda host, scopes: AnonymousCredentials()
 
 
 # ---------------------------------------------------------------- the gateway

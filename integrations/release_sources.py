@@ -1,4 +1,4 @@
-"""Public release data for the release catalog (DESIGN §4.5): which majors shipped, and when.
+"""Public release data for the release catalog: which majors shipped, and when.
 
 Sources (base URLs are the live endpoints; tests and the snapshot build point them at a
 local server with the ``VERIFY_RELEASE_SOURCE_*`` variables, see :class:`SourceURLs`):

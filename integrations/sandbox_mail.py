@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, make_response, render_template
+from flask import Blueprint, Flask, Response, current_app, make_response, render_template
 from markupsafe import Markup, escape
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -25,6 +25,7 @@ PAGE_SIZE = 50
 _LINK = re.compile(r"https?://[^\s<>\"']+")
 
 bp = Blueprint("sandbox_mail", __name__)
+SESSIONS_KEY = "sandbox_mail.sessions"  # app.extensions: the sessionmaker the mailbox page reads with
 
 
 class SandboxMail(Base):
@@ -57,20 +58,20 @@ class SandboxMailbox:
         """Raises: MailError (bad headers, as SMTP would refuse them; or the database refused the row)."""
         compose(self.sender, to, subject, text)  # the same checks as the SMTP adapter
         try:
-            with unit_of_work(self.sessions) as session:
-                session.add(SandboxMail(recipient=to[:320], subject=subject[:300], body=text,
+            with unit_of_work(self.sessions) as db:
+                db.add(SandboxMail(recipient=to[:320], subject=subject[:300], body=text,
                                         purpose=purpose[:50], sent_at=self.clock()))
         except sa.exc.SQLAlchemyError as exc:
             raise MailError(f"the sandbox mailbox could not keep the message: {type(exc).__name__}") from exc
         log_sent("sandbox", to, subject, purpose)
 
 
-def messages(session: Session, *, to: str | None = None, limit: int = PAGE_SIZE) -> Sequence[SandboxMail]:
+def messages(db: Session, *, to: str | None = None, limit: int = PAGE_SIZE) -> Sequence[SandboxMail]:
     """The newest messages first (only those to ``to`` when given)."""
     stmt = sa.select(SandboxMail).order_by(SandboxMail.id.desc()).limit(limit)
     if to is not None:
         stmt = stmt.where(SandboxMail.recipient == to)
-    return session.scalars(stmt).all()
+    return db.scalars(stmt).all()
 
 
 def with_links(text: str) -> Markup:
@@ -86,10 +87,9 @@ def with_links(text: str) -> Markup:
 
 @bp.get("/sandbox/mail")
 def mailbox_page() -> Response:
-    from verify_service.registry import registry
-
-    with registry().sessions() as session:
-        found = messages(session)
+    sessions: sessionmaker[Session] = current_app.extensions[SESSIONS_KEY]
+    with sessions() as db:
+        found = messages(db)
     response = make_response(render_template("sandbox/mail.html", messages=found, with_links=with_links))
     # The messages hold single-use links: never cache the page or send it as a Referer.
     response.headers["Cache-Control"] = "no-store"
@@ -97,6 +97,7 @@ def mailbox_page() -> Response:
     return response
 
 
-def register_sandbox_mail(app: Flask) -> None:
-    """Serve ``/sandbox/mail`` from ``app`` (only when the sandbox mailbox is the app's mailer)."""
+def register_sandbox_mail(app: Flask, sessions: sessionmaker[Session]) -> None:
+    """Serve ``/sandbox/mail`` from ``app`` (only when the sandbox mailbox is the app's mailer), reading ``sessions``."""
+    app.extensions[SESSIONS_KEY] = sessions
     app.register_blueprint(bp)

@@ -77,9 +77,9 @@ def sync_attendance(app: Flask) -> int:
     timing = {"ttl": dt.timedelta(minutes=settings.session_ttl_minutes),
               "no_show_wait": dt.timedelta(minutes=settings.no_show_wait_minutes),
               "abandon_after": dt.timedelta(minutes=settings.abandoned_call_minutes)}
-    with unit_of_work(registry.sessions, write=False) as session:
-        due = attendance.sessions_to_sync(session, now=now)
-        hosts = meetings.hosts_of(session, due)
+    with unit_of_work(registry.sessions, write=False) as db:
+        due = attendance.sessions_to_sync(db, now=now)
+        hosts = meetings.hosts_of(db, due)
     failing: set[str] = set()
     synced = 0
     for call_session_id in due:
@@ -109,8 +109,8 @@ def sync_attendance(app: Flask) -> int:
 
 def send_appointment_reminders(app: Flask) -> int:
     """Put the due appointment reminders in the outbox (deliver_outbox sends them); returns how many."""
-    with job_unit(app, "send_appointment_reminders") as (session, registry):
-        sent = reminders.send_due_reminders(session, settings=registry.settings, now=registry.now())
+    with job_unit(app, "send_appointment_reminders") as (db, registry):
+        sent = reminders.send_due_reminders(db, settings=registry.settings, now=registry.now())
     if sent:
         log.info("job send_appointment_reminders: %d reminders enqueued", sent)
     return sent
@@ -118,9 +118,9 @@ def send_appointment_reminders(app: Flask) -> int:
 
 def release_idle_claims(app: Flask) -> int:
     """Give claims idle for ``claim_idle_minutes`` back to the queue; returns how many."""
-    with job_unit(app, "release_idle_claims") as (session, registry):
+    with job_unit(app, "release_idle_claims") as (db, registry):
         idle = dt.timedelta(minutes=registry.settings.claim_idle_minutes)
-        released = claims.release_idle_claims(session, idle=idle, now=registry.now())
+        released = claims.release_idle_claims(db, idle=idle, now=registry.now())
     if released:
         log.info("job release_idle_claims: %d idle claims back in the queue", len(released))
     return len(released)

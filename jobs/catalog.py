@@ -1,4 +1,4 @@
-"""The daily release catalog refresh (DESIGN §4.5)."""
+"""The daily release catalog refresh (docs/architecture.md, 'Browser and system support')."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Which scheduler process runs the jobs: leader election and the heartbeat (DESIGN §6).
+"""Which scheduler process runs the jobs: leader election and the heartbeat.
+
+See docs/architecture.md, 'The scheduler'.
 
 PostgreSQL: every scheduler process (``verify-service scheduler``, and the
 scheduler inside ``verify-service run``) tries ``pg_try_advisory_lock`` on a

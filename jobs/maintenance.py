@@ -17,15 +17,15 @@ from verify_service.freelancer import services as freelancer
 from verify_service.registry import KEY, Registry
 from verify_service.review import retention
 from verify_service.staff import services as staff
-from verify_service.webhooks import inbound
+from verify_service.inbound import events as inbound
 
 log = logging.getLogger("jobs")
 
 
 def _purge(app: Flask, name: str, purge: Callable[..., int]) -> int:
     """One unit of work around ``purge(session, now=…)``; logs how much went."""
-    with job_unit(app, name) as (session, registry):
-        deleted = purge(session, now=registry.now())
+    with job_unit(app, name) as (db, registry):
+        deleted = purge(db, now=registry.now())
     if deleted:
         log.info("job %s deleted %d rows", name, deleted)
     return deleted
@@ -58,8 +58,8 @@ def purge_staff_sessions(app: Flask) -> int:
 
 def enforce_deadlines(app: Flask) -> int:
     """Place the verification_pending hold for requests whose deadline passed without a pass; returns how many."""
-    with job_unit(app, "enforce_deadlines") as (session, registry):
-        placed = deadlines.enforce_deadlines(session, now=registry.now())
+    with job_unit(app, "enforce_deadlines") as (db, registry):
+        placed = deadlines.enforce_deadlines(db, now=registry.now())
     if placed:
         log.info("job enforce_deadlines placed %d verification_pending holds", len(placed))
     return len(placed)

@@ -1,7 +1,7 @@
 """Prometheus metrics of the job runs, counted in the process that runs the jobs.
 
 ``verify-service run``: the app's ``/metrics``. ``verify-service scheduler``:
-its own exporter on ``VERIFY_SCHEDULER_METRICS_PORT`` (``verify_service/cli.py``).
+its own exporter on ``VERIFY_SCHEDULER_METRICS_PORT`` (``verify_service/cli/processes.py``).
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ def job_unit(app: Flask, name: str) -> Iterator[tuple[Session, Registry]]:
     registry: Registry = app.extensions[KEY]
     started = time.monotonic()
     try:
-        with unit_of_work(registry.sessions) as session:
-            yield session, registry
+        with unit_of_work(registry.sessions) as db:
+            yield db, registry
     except Exception:
         log.exception("job %s failed after %.3fs", name, time.monotonic() - started)
         raise

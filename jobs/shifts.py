@@ -14,8 +14,8 @@ log = logging.getLogger("jobs")
 
 def materialise_shifts(app: Flask) -> shifts.MaterialiseReport:
     """Keep the concrete shifts of every weekly shift filled for the next 14 days (idempotent)."""
-    with job_unit(app, "materialise_shifts") as (session, registry):
-        report = shifts.materialise(session, now=registry.now())
+    with job_unit(app, "materialise_shifts") as (db, registry):
+        report = shifts.materialise(db, now=registry.now())
     if report.added or report.removed:
         log.info("job materialise_shifts added %d and removed %d shifts", report.added, report.removed)
     return report

@@ -85,6 +85,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     from verify_service.registry import KEY, Registry, close_session
 
     from verify_service.csrf import init_csrf
+    from verify_service.observability.metrics import install_business_gauges
     from verify_service.ratelimit import init_rate_limits
     from verify_service.support import classifier
 
@@ -93,48 +94,39 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     sqlalchemy.orm.configure_mappers()  # now, once, and not in each gunicorn worker's first request
     # A request waits this long for a pooled connection, then answers 503 (not 500 after 30 s).
     engine = make_engine(settings.database_url, pool_timeout=settings.db_pool_timeout_seconds)
-    app.extensions[KEY] = Registry(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
+    app.extensions[KEY] = registry = Registry(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
+    install_business_gauges(app, engine, registry.now)  # the features add their gauges as they register
     app.teardown_appcontext(close_session)
     init_rate_limits(app, settings.rate_limit_storage, settings.trusted_proxies)
     init_csrf(app, settings)
     classifier()  # load the user-agent parser now, not on the first request
 
 
+# Each feature adds itself to the app from its ``blueprint.py`` (``register(app)``): its routes, and
+# anything it hangs on the registry. Order matters only where URLs overlap: none do.
+FEATURES = ("accounts", "webhooks", "support", "calls", "freelancer", "staff", "review", "leads", "inbound")
+
+
 def register_blueprints(app: Flask) -> None:
+    import importlib
+
     from verify_service import health, web
-    from verify_service.accounts.views import api as accounts_api
     from verify_service.registry import KEY
-    from verify_service.freelancer import booking_views, call_views  # noqa: F401  (routes on the pages blueprint)
-    from verify_service.freelancer.auth import pages as freelancer_pages
-    from verify_service.freelancer.views import api as launch_links_api
-    from verify_service.leads.views import bp as lead_pages
-    from verify_service.review.views import bp as review_pages
-    from verify_service.staff.account_views import bp as account_pages
-    from verify_service.staff.views import bp as staff_pages
-    from verify_service.support.views import api as support_api
-    from verify_service.webhooks.views import bp as inbound_webhooks
 
     assert isinstance(app, OpenAPI)
-    app.register_api(accounts_api)
-    app.register_api(support_api)
-    app.register_api(launch_links_api)
-    app.register_blueprint(freelancer_pages)
-    app.register_blueprint(staff_pages)
-    app.register_blueprint(review_pages)
-    app.register_blueprint(lead_pages)
-    app.register_blueprint(account_pages)
-    app.register_blueprint(inbound_webhooks)
+    for feature in FEATURES:
+        importlib.import_module(f"verify_service.{feature}.blueprint").register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(web.bp)
     if app.extensions[KEY].settings.meet_backend == "sandbox":
         from integrations.sandbox_google import register_sandbox
 
-        register_sandbox(app)  # the Meet + Calendar emulator the gateway talks to over HTTP
+        register_sandbox(app, app.extensions[KEY].now)  # the Meet + Calendar emulator the gateway talks to over HTTP
     settings = app.extensions[KEY].settings
     if not settings.smtp_url and not settings.is_production:  # production requires VERIFY_SMTP_URL
         from integrations.sandbox_mail import register_sandbox_mail
 
-        register_sandbox_mail(app)  # /sandbox/mail: the mail the sandbox mailbox kept instead of sending it
+        register_sandbox_mail(app, app.extensions[KEY].sessions)  # /sandbox/mail: the mail the sandbox mailbox kept instead of sending it
 
     def openapi_document() -> Response:
         return jsonify(app.api_doc)

@@ -160,13 +160,13 @@ def attach(sessions: sessionmaker[Session], keyring: Keyring) -> None:
     sessions.configure(info={SESSION_INFO_KEY: keyring})
 
 
-def keyring_of(session: Session | None) -> Keyring:
+def keyring_of(db: Session | None) -> Keyring:
     """The keyring of the app whose registry made ``session``.
 
     Raises:
         KeysUnavailable: ``session`` is None, or was not made by an app's registry.
     """
-    keyring = session.info.get(SESSION_INFO_KEY) if session is not None else None
+    keyring = db.info.get(SESSION_INFO_KEY) if db is not None else None
     if not isinstance(keyring, Keyring):
         raise KeysUnavailable("this database session carries no keyring: use the app registry's sessions "
                               "(registry.sessions), which hold the keys of secrets at rest")

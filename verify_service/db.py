@@ -1,13 +1,49 @@
 """Database engine, declarative base, and the unit of work.
 
-One rule runs through the service: services ``flush()``; the boundary (a web
-request, a job run, a CLI command) opens one unit of work and commits once.
+One rule runs through the service (docs/architecture.md, 'Unit of work'):
+**services flush; the boundary commits once.** A service takes the
+``Session`` it is given, changes rows, ``flush()``es when it needs ids or
+constraint checks, and never commits or rolls back. The boundary that
+called it opens the transaction and ends it, once:
+
+* an API request: ``api/boundary.py``'s ``api_write`` (one write transaction,
+  committed at the end, with the Idempotency-Key record in it);
+* a browser page (and the account service's webhook): ``verify_service.pages``
+  — the page boundary. A page reads in a read transaction (no write lock);
+  one that changes something starts its write transaction with
+  ``pages.write()``; the boundary commits once when the page answers, and
+  rolls back when it raises or refuses (a 4xx), unless the page said
+  ``pages.keep_on_refusal(why)`` (an audited refusal, a failed attempt that
+  counts on the sign-in throttle);
+* a job run: ``jobs/runner.py``'s ``job_unit``;
+* a CLI command: :func:`unit_of_work`.
+
+**Workflows** are the one named exception. A workflow calls Google (Meet,
+Calendar) or another service between its database steps, and no transaction
+may stay open across such a call (it would hold the write lock, or row locks,
+for as long as Google takes). So a workflow takes a ``sessionmaker`` instead
+of a ``Session`` and opens its own short units (:func:`unit_of_work`), each
+committed before the call out. Workflows are marked :func:`workflow` (a
+declarative mark: it changes nothing about the call) and say so in their
+docstring ("Workflow: ..."); a page calls one through
+``pages.run_workflow``, which refuses to while the page holds a write
+transaction and ends the page's read first. Examples: starting a call
+(``freelancer/journey.py``), creating its meeting (``calls/meetings.py``),
+claiming and deciding (``review/claims.py``: they ask Meet for attendance),
+booking (``calls/booking.py``), calendar invites (``calls/invites.py``).
 
 Concurrency. Services that change an account lock its row first
 (:func:`lock_account`): ``SELECT … FOR UPDATE`` on PostgreSQL. SQLite has no
 row locks, so a *write* unit of work there starts with ``BEGIN IMMEDIATE``,
 which takes the database's write lock before the first read: two writers can
-never both read version *n* and both write *n+1*.
+never both read version *n* and both write *n+1*. A *read* starts with a
+deferred ``BEGIN`` and never takes the write lock (in WAL mode readers and
+the writer do not wait for each other). A read transaction is never turned
+into a write one: on SQLite (WAL) the first write of a deferred transaction
+fails with ``SQLITE_BUSY_SNAPSHOT`` when another writer committed since the
+read began. A read page's small bookkeeping writes (the idle clock of a
+session, claim activity) therefore run as a separate short write unit, only
+when due (``pages.short_write``).
 """
 
 from __future__ import annotations
@@ -35,6 +71,11 @@ NAMING_CONVENTION = {
 
 # Execution option a write unit of work sets on its connection (see module doc).
 WRITE_OPTION = "verify_write"
+# Execution option: how long (seconds) a write unit waits for the write lock (SQLite) or a row lock
+# (PostgreSQL) before giving up; without it, SQLite's busy timeout (30 s) and no limit on PostgreSQL.
+LOCK_WAIT_OPTION = "verify_lock_wait"
+# PostgreSQL's SQLSTATE for "lock_timeout passed" (lock_not_available).
+_PG_LOCK_NOT_AVAILABLE = "55P03"
 # PostgreSQL: how long opening a connection may take (libpq ``connect_timeout``).
 CONNECT_TIMEOUT_SECONDS = 5
 # PostgreSQL: a pooled connection idle for longer than this is pinged before it is handed out.
@@ -43,6 +84,8 @@ _IDLE_SINCE = "verify_idle_since"  # key in a pool record's info: when the conne
 
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+WORKFLOW_MARK = "__verify_workflow__"
 
 
 class Base(DeclarativeBase):
@@ -168,26 +211,70 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        immediate = connection.get_execution_options().get(WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = connection.get_execution_options()
+        if not options.get(WRITE_OPTION, False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        wait = options.get(LOCK_WAIT_OPTION)
+        if wait is None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        # Wait at most ``wait`` for the write lock (then "database is locked"), and only for this BEGIN:
+        # the connection's own busy timeout is back as soon as the lock is held (or not).
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            previous = int(cursor.execute("PRAGMA busy_timeout").fetchone()[0])
+            cursor.execute(f"PRAGMA busy_timeout={max(0, int(wait * 1000))}")
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={previous}")
+        finally:
+            cursor.close()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=True)
 
 
-def begin_write(session: Session) -> None:
-    """Mark ``session``'s transaction as a writer; must run before its first statement."""
-    session.connection(execution_options={WRITE_OPTION: True})
+def begin_write(db: Session, *, lock_wait: float | None = None) -> None:
+    """Mark ``session``'s transaction as a writer; must run before its first statement.
+
+    ``lock_wait`` (seconds) bounds the wait for a lock: SQLite's write lock at ``BEGIN IMMEDIATE``,
+    PostgreSQL's row locks (``SET LOCAL lock_timeout``). Past it the statement fails with an
+    ``OperationalError`` that :func:`lock_busy` recognises.
+    """
+    if lock_wait is None:
+        db.connection(execution_options={WRITE_OPTION: True})
+        return
+    connection = db.connection(execution_options={WRITE_OPTION: True, LOCK_WAIT_OPTION: lock_wait})
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{max(1, int(lock_wait * 1000))}ms'")
+
+
+def lock_busy(error: BaseException) -> bool:
+    """Whether ``error`` is a lock wait that ran out (SQLite ``SQLITE_BUSY``, PostgreSQL ``lock_not_available``)."""
+    if not isinstance(error, sa.exc.OperationalError):
+        return False
+    orig = error.orig
+    if getattr(orig, "sqlite_errorcode", None) is not None:
+        return orig.sqlite_errorcode & 0xFF == 5  # type: ignore[union-attr]  (SQLITE_BUSY and its extended codes)
+    return getattr(orig, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE
 
 
 @contextlib.contextmanager
-def unit_of_work(factory: sessionmaker[Session], *, write: bool = True) -> Iterator[Session]:
-    """One transaction: commit when the block ends normally, roll back on any error."""
+def unit_of_work(factory: sessionmaker[Session], *, write: bool = True,
+                 lock_wait: float | None = None) -> Iterator[Session]:
+    """One transaction: commit when the block ends normally, roll back on any error.
+
+    The boundary of a CLI command, and of each short step of a :func:`workflow`. A write unit takes
+    the write lock before its first statement (SQLite: ``BEGIN IMMEDIATE``); ``lock_wait`` bounds the
+    wait for it (see :func:`begin_write`).
+    """
     session = factory()
     try:
         if write:
-            begin_write(session)
+            begin_write(session, lock_wait=lock_wait)
         yield session
         session.commit()
     except BaseException:
@@ -197,18 +284,33 @@ def unit_of_work(factory: sessionmaker[Session], *, write: bool = True) -> Itera
         session.close()
 
 
-def upsert_insert(session: Session, model: Any) -> Any:
+def workflow(fn: F) -> F:
+    """Mark ``fn`` as a workflow: it takes a ``sessionmaker`` and opens its own short units (see module doc).
+
+    Purely declarative: the call is unchanged. ``pages.run_workflow`` accepts only marked functions, and
+    tests/functional/test_page_boundary.py allows ``unit_of_work`` / ``commit`` / ``rollback`` in
+    marked functions only (and in the boundaries themselves).
+    """
+    setattr(fn, WORKFLOW_MARK, True)
+    return fn
+
+
+def is_workflow(fn: Callable[..., Any]) -> bool:
+    return bool(getattr(fn, WORKFLOW_MARK, False))
+
+
+def upsert_insert(db: Session, model: Any) -> Any:
     """``INSERT`` into ``model`` in the session's dialect, which has ``on_conflict_do_nothing`` / ``_do_update``.
 
     PostgreSQL and SQLite spell ``ON CONFLICT`` alike, but SQLAlchemy keeps the construct per dialect.
     """
     dialects = {"postgresql": postgresql, "sqlite": sqlite}
-    return dialects[session.get_bind().dialect.name].insert(model)
+    return dialects[db.get_bind().dialect.name].insert(model)
 
 
-def for_update(session: Session, stmt: sa.Select[Any]) -> sa.Select[Any]:
+def for_update(db: Session, stmt: sa.Select[Any]) -> sa.Select[Any]:
     """``stmt`` with ``FOR UPDATE`` where the backend has row locks (SQLite relies on BEGIN IMMEDIATE)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if db.get_bind().dialect.name == "postgresql":
         return stmt.with_for_update()
     return stmt
 

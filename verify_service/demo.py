@@ -23,16 +23,16 @@ class DemoSeed:
     reviewer_created: bool
 
 
-def seed_demo(session: Session, *, reviewer_password: str, now: dt.datetime) -> DemoSeed:
+def seed_demo(db: Session, *, reviewer_password: str, now: dt.datetime) -> DemoSeed:
     """Create the demo account and reviewer unless they exist; never changes existing ones."""
     from verify_service.accounts.models import Account
 
     account_created = False
-    if session.get(Account, DEMO_ACCOUNT_ID) is None:
-        _, account_created = upsert_account(session, DEMO_ACCOUNT_ID, DEMO_PROFILE, actor="seed-demo", now=now)
+    if db.get(Account, DEMO_ACCOUNT_ID) is None:
+        _, account_created = upsert_account(db, DEMO_ACCOUNT_ID, DEMO_PROFILE, actor="seed-demo", now=now)
     reviewer_created = False
-    if find_reviewer(session, DEMO_REVIEWER_EMAIL) is None:
-        create_reviewer(session, email=DEMO_REVIEWER_EMAIL, display_name="Demo Reviewer", role=Role.REVIEWER,
+    if find_reviewer(db, DEMO_REVIEWER_EMAIL) is None:
+        create_reviewer(db, email=DEMO_REVIEWER_EMAIL, display_name="Demo Reviewer", role=Role.REVIEWER,
                         password=reviewer_password, actor="seed-demo", now=now)
         reviewer_created = True
     return DemoSeed(account_created, reviewer_created)

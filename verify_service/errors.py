@@ -16,8 +16,6 @@ import sqlalchemy as sa
 from flask import Flask, Response, json, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from integrations.google_meet import MeetConfigurationError
-from verify_service.registry import registry
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +56,14 @@ class Conflict(DomainError):
     status = 409
     code = "conflict"
     title = "Conflict"
+
+
+class Forbidden(DomainError):
+    """The caller may not do this (their role, their status, or a rule such as four eyes)."""
+
+    status = 403
+    code = "forbidden"
+    title = "Not allowed"
 
 
 class InvalidInput(DomainError):
@@ -131,7 +137,8 @@ def _wants_problem_json() -> bool:
     return prefers_json()
 
 
-def _render(problem: Problem) -> Response:
+def render_problem(problem: Problem) -> Response:
+    """``problem`` as problem+json (API, webhooks, health, scripts) or as the site's error page."""
     if _wants_problem_json():
         return problem_response(problem)
     html = render_template("errors/error.html", problem=problem)
@@ -148,7 +155,7 @@ _HTTP_CODES = {
 
 
 def domain_error_response(error: DomainError) -> Response:
-    return _render(Problem(error.status, error.code, error.title, error.detail, error.errors, error.headers))
+    return render_problem(Problem(error.status, error.code, error.title, error.detail, error.errors, error.headers))
 
 
 def http_error_response(error: HTTPException) -> Response:
@@ -159,7 +166,7 @@ def http_error_response(error: HTTPException) -> Response:
     headers.pop("Content-Type", None)
     problem = Problem(status, _HTTP_CODES.get(status, "http_error"), error.name,
                       error.description or error.name, headers=headers)
-    return _render(problem)
+    return render_problem(problem)
 
 
 # How long a client should wait before retrying while the database is unreachable (a restart takes seconds).
@@ -178,7 +185,7 @@ def database_unavailable(error: sa.exc.DBAPIError) -> bool:
 
 def internal_error_response(_error: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return _render(Problem(500, "internal_error", "Internal error",
+    return render_problem(Problem(500, "internal_error", "Internal error",
                            "Something went wrong on our side. Nothing was changed; please try again."))
 
 
@@ -216,22 +223,8 @@ def _database_unavailable_response() -> Response:
     detail = "The service cannot reach its database right now; please try again in a few seconds."
     if _wants_problem_json():
         detail += " A POST retried with the same Idempotency-Key takes effect at most once."
-    return _render(Problem(503, "database_unavailable", "Temporarily unavailable", detail,
+    return render_problem(Problem(503, "database_unavailable", "Temporarily unavailable", detail,
                            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}))
-
-
-def meet_unavailable_response(error: MeetConfigurationError) -> Response:
-    """503 when a request needs Meet and the Meet backend cannot be used as configured (nothing was changed).
-
-    Noted for /readyz at once. The views that change something call Meet only after the change, so
-    reaching this means the change was not made: the page says so.
-    """
-    registry().note_meet_error(error)
-    log.error("Meet is misconfigured on %s %s: %s", request.method, request.path, error)
-    return _render(Problem(503, "meet_unavailable", "Video calls are not available right now",
-                           "Our video call service is not set up correctly at the moment, so nothing was changed. "
-                           "Please try again later; the team has been alerted.",
-                           headers={"Retry-After": "60"}))
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -240,5 +233,4 @@ def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(sa.exc.DBAPIError, database_error_response)
     # Not a DBAPIError (the driver never saw the request), so it needs its own mapping.
     app.register_error_handler(sa.exc.TimeoutError, pool_timeout_response)
-    app.register_error_handler(MeetConfigurationError, meet_unavailable_response)
     app.register_error_handler(Exception, internal_error_response)

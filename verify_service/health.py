@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from verify_service import migrate
 from verify_service.ops.heartbeat import STALE_AFTER
 from verify_service.registry import registry
+from verify_service.webhooks.outbox import oldest_pending_event
 from verify_service.webhooks.relay import endpoint_disabled
 
 bp = Blueprint("health", __name__)
@@ -76,8 +77,8 @@ def _webhook_alerts() -> list[dict[str, str]]:
     url = registry().settings.account_service_webhook_url
     if not url:
         return []
-    with registry().sessions() as session:
-        endpoint = endpoint_disabled(session, url)
+    with registry().sessions() as db:
+        endpoint = endpoint_disabled(db, url)
         if endpoint is None:
             return []
         return [{"code": "webhook_delivery_disabled",
@@ -86,10 +87,8 @@ def _webhook_alerts() -> list[dict[str, str]]:
 
 
 def _outbox_lag_alerts() -> list[dict[str, str]]:
-    from verify_service.observability.metrics import oldest_pending_event
-
-    with registry().sessions() as session:
-        oldest = oldest_pending_event(session)
+    with registry().sessions() as db:
+        oldest = oldest_pending_event(db)
     lag = registry().now() - oldest if oldest is not None else dt.timedelta(0)
     if lag <= OUTBOX_LAG_ALERT:
         return []
@@ -106,8 +105,8 @@ def _scheduler_state() -> dict[str, object] | None:
     from verify_service.ops.heartbeat import read_state
 
     try:
-        with registry().sessions() as session:
-            state = read_state(session)
+        with registry().sessions() as db:
+            state = read_state(db)
     except sa.exc.SQLAlchemyError:  # e.g. the migration adding the table is not applied yet: shown by the migrations check
         return None
     return {"leader": state.leader,

@@ -77,7 +77,7 @@ def _rotate(sealer: Sealer, value: str, tally: Rotated, row: str, *, clear_allow
     return resealed
 
 
-def rotate_data_keys(session: Session, sealer: Sealer, *, actor: str, now: dt.datetime) -> RotationReport:
+def rotate_data_keys(db: Session, sealer: Sealer, *, actor: str, now: dt.datetime) -> RotationReport:
     """Seal every sealed (or legacy clear) value again under the newest data key, in the caller's transaction.
 
     A value no configured key opens is left alone and named in the report (its key was removed too
@@ -88,7 +88,7 @@ def rotate_data_keys(session: Session, sealer: Sealer, *, actor: str, now: dt.da
     """
     secrets = Rotated("staff TOTP secrets")
     # Locked, so a sign-in or a reset meanwhile is not overwritten with the secret read here.
-    for reviewer in session.scalars(for_update(session, sa.select(Reviewer).where(Reviewer.totp_secret.is_not(None))
+    for reviewer in db.scalars(for_update(db, sa.select(Reviewer).where(Reviewer.totp_secret.is_not(None))
                                                .order_by(Reviewer.id))):
         assert reviewer.totp_secret is not None
         new = _rotate(sealer, reviewer.totp_secret, secrets, f"staff account {reviewer.id}", clear_allowed=True)
@@ -97,7 +97,7 @@ def rotate_data_keys(session: Session, sealer: Sealer, *, actor: str, now: dt.da
 
     replays = Rotated("launch links remembered for Idempotency-Key replays")
     # Only sealed bodies mention the key; the text match is a cheap first cut, the check below decides.
-    candidates = session.execute(sa.select(IdempotencyKey.id, IdempotencyKey.response_body)
+    candidates = db.execute(sa.select(IdempotencyKey.id, IdempotencyKey.response_body)
                                  .where(sa.cast(IdempotencyKey.response_body, sa.Text).like(f'%"{SEALED}"%'))
                                  .order_by(IdempotencyKey.id)).all()
     for key_id, body in candidates:
@@ -106,14 +106,14 @@ def rotate_data_keys(session: Session, sealer: Sealer, *, actor: str, now: dt.da
         new = _rotate(sealer, body[SEALED], replays, f"idempotency key {key_id}", clear_allowed=False)
         if new is not None:
             # Rows are never changed after they are written, only purged: a row purged meanwhile updates nothing.
-            session.execute(sa.update(IdempotencyKey).where(IdempotencyKey.id == key_id)
+            db.execute(sa.update(IdempotencyKey).where(IdempotencyKey.id == key_id)
                             .values(response_body={SEALED: new}))
 
     report = RotationReport((secrets, replays))
     if report.changed:
-        record(session, actor=actor, action="keys.rotated", now=now, subject_type="data_keys",
+        record(db, actor=actor, action="keys.rotated", now=now, subject_type="data_keys",
                details={"keys": sealer.key_count, "resealed": sum(p.resealed for p in report.parts),
                         "sealed_from_clear": sum(p.sealed for p in report.parts),
                         "unreadable": len(report.unreadable)})
-    session.flush()
+    db.flush()
     return report

@@ -4,17 +4,18 @@ from integrations.sandbox_mail import SandboxMail  # noqa: F401
 from verify_service.accounts.models import Account, Hold, VerificationRequest
 from verify_service.api.models import IdempotencyKey
 from verify_service.audit.models import AuditEntry, AuditHead
-from verify_service.calls.models import CallParticipant, CallSession, MeetHost, MeetSpaceCreation, Outcome
+from verify_service.calls.models import CallParticipant, CallSession, MeetHost, MeetSpaceCreation, OutcomeRecord
 from verify_service.db import Base
 from verify_service.freelancer.models import FreelancerSession, LaunchLink
 from verify_service.staff.models import RecoveryCode, RecurringShift, Reviewer, ReviewerShift, SignInThrottle, StaffInvitation, StaffSession  # noqa: F401
 from verify_service.ops.models import SchedulerHeartbeat, SchedulerJobRun  # noqa: F401
 from verify_service.review.models import IdentityDocument  # noqa: F401
-from verify_service.webhooks.models import InboundWebhookReceipt, OutboxEvent, WebhookEndpoint
+from verify_service.webhooks.models import OutboxEvent, WebhookEndpoint
+from verify_service.inbound.models import InboundWebhookReceipt
 
 __all__ = [
     "FreelancerSession", "LaunchLink", "RecurringShift", "ReviewerShift", "StaffSession",
     "CallParticipant", "MeetHost", "MeetSpaceCreation",
     "Account", "AuditEntry", "AuditHead", "Base", "CallSession", "Hold", "IdempotencyKey",
-    "InboundWebhookReceipt", "Outcome", "OutboxEvent", "Reviewer", "VerificationRequest", "WebhookEndpoint",
+    "InboundWebhookReceipt", "OutboxEvent", "OutcomeRecord", "Reviewer", "VerificationRequest", "WebhookEndpoint",
 ]

@@ -22,7 +22,6 @@ freelancers' work on a count rather than a fact.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 
@@ -81,13 +80,3 @@ def too_many_requests(error: RateLimitExceeded) -> Response:
 def account_key() -> str:
     """The account of a ``/accounts/<account_id>/…`` API call (all API keys share one count per account)."""
     return "account:" + str((request.view_args or {}).get("account_id", ""))
-
-
-def freelancer_key() -> str:
-    """The freelancer's session cookie (hashed: no token goes to the storage), else the client IP."""
-    from verify_service.freelancer.auth import cookie_name
-
-    token = request.cookies.get(cookie_name())
-    if token:
-        return "freelancer:" + hashlib.sha256(token.encode()).hexdigest()[:32]
-    return "ip:" + get_remote_address()

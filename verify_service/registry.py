@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from integrations.google_meet import MeetConfigurationError, MeetGateway
     from integrations.mail import Mailer
     from verify_service.support.store import CatalogStore
-    from verify_service.webhooks.inbound import WebhookVerifier
+    from verify_service.inbound.events import WebhookVerifier
 
 KEY = "verify_service"
 
@@ -34,21 +34,19 @@ class Registry:
     clock: Callable[[], dt.datetime] = utcnow
     # Built on first use (see meet_gateway); tests inject a FakeMeetGateway.
     meet: MeetGateway | None = None
-    # Built on first use (see catalog_store).
+    # Set by the support feature when it registers (support/blueprint.py); see catalog_store.
     catalogs: CatalogStore | None = None
     # Built on first use (see mailer); tests inject their own.
     mail: Mailer | None = None
-    # Built once from the settings, so a malformed secret stops the app at start-up.
-    inbound_verifier: WebhookVerifier = dataclasses.field(init=False, repr=False)
+    # Set by the inbound-webhooks feature when it registers (inbound/blueprint.py), from the settings,
+    # so a malformed secret stops the app at start-up.
+    inbound_verifier: WebhookVerifier | None = dataclasses.field(default=None, repr=False)
     # The keys of data at rest (sealing, throttle HMAC, audit checkpoints); every session of ``sessions``
     # carries it too, so services reach it through the session they take (crypto.keyring_of).
     keyring: Keyring = dataclasses.field(init=False, repr=False)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        from verify_service.webhooks.inbound import WebhookVerifier
-
-        self.inbound_verifier = WebhookVerifier(self.settings.inbound_webhook_secrets)
         self.keyring = Keyring.from_settings(self.settings)
         attach(self.sessions, self.keyring)
 
@@ -122,13 +120,14 @@ class Registry:
             return self.mail
 
     def catalog_store(self) -> CatalogStore:
-        """The release catalog of this app, read from its file and reloaded when it changes."""
-        from verify_service.support.store import CatalogStore
+        """The release catalog of this app, read from its file and reloaded when it changes.
 
-        with self._lock:
-            if self.catalogs is None:
-                self.catalogs = CatalogStore(self.settings)
-            return self.catalogs
+        Raises:
+            RuntimeError: the support feature was not registered on this app.
+        """
+        if self.catalogs is None:
+            raise RuntimeError("the release catalog is set when the support feature registers (create_app)")
+        return self.catalogs
 
 
 def registry() -> Registry:
@@ -139,18 +138,47 @@ def db_session(*, write: bool = False) -> Session:
     """The request's session (one unit of work per request).
 
     A write session is marked before its first statement so that SQLite
-    starts it with BEGIN IMMEDIATE (see :mod:`verify_service.db`).
+    starts it with BEGIN IMMEDIATE (see :mod:`verify_service.db`). The API
+    asks for it in ``api_write``; pages ask the page boundary
+    (``verify_service.pages.write``), which ends the page's read first.
     """
-    session: Session | None = g.get("_db_session")
-    if session is None:
-        session = registry().sessions()
-        g._db_session = session
+    db: Session | None = g.get("_db_session")
+    if db is None:
+        db = registry().sessions()
+        g._db_session = db
         if write:
-            begin_write(session)
+            begin_write(db)
             g._db_write = True
     elif write and not g.get("_db_write"):
         raise RuntimeError("a read session was opened before the write session of this request")
-    return session
+    return db
+
+
+def request_session() -> Session | None:
+    """The request's session if the request opened one (the page boundary ends its transaction)."""
+    return g.get("_db_session")
+
+
+def begin_request_write() -> Session:
+    """The request's session, its next transaction a write (SQLite: ``BEGIN IMMEDIATE`` before its first read).
+
+    For the page boundary only (``verify_service.pages.write``), which has ended any read transaction
+    of the request first: a read is never upgraded to a write (see :mod:`verify_service.db`).
+
+    Raises:
+        RuntimeError: the session is inside a transaction.
+    """
+    db = db_session()
+    if db.in_transaction():
+        raise RuntimeError("the request's read transaction must end before its write transaction begins")
+    begin_write(db)
+    g._db_write = True
+    return db
+
+
+def end_request_write() -> None:
+    """The request's session is no longer in a write transaction (it was committed or rolled back)."""
+    g.pop("_db_write", None)
 
 
 def close_session(_exc: BaseException | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Settings, read once from ``VERIFY_*`` environment variables (DESIGN §5).
+"""Settings, read once from ``VERIFY_*`` environment variables (README, "Configuration").
 
 Three modes (``VERIFY_ENV``):
 
@@ -23,16 +23,21 @@ from typing import Any
 ENVIRONMENTS = ("development", "testing", "production")
 MEET_BACKENDS = ("sandbox", "google")
 MIN_SECRET_LENGTH = 32
+# The Meet and Calendar emulator the app serves itself with VERIFY_MEET_BACKEND=sandbox
+# (integrations/sandbox_google/): its APIs' paths under the base URL, and the host users it knows.
+SANDBOX_MEET_PATH = "/sandbox/google/meet/"
+SANDBOX_CALENDAR_PATH = "/sandbox/google/calendar/v3/"
+SANDBOX_HOST_USERS = ("host-1@sandbox.example", "host-2@sandbox.example")
 
 
 class ConfigurationError(RuntimeError):
     """Raised when the settings cannot run the service; the message says what to fix."""
 
 
-def _split(value: str | None) -> tuple[str, ...]:
+def _split(value: str | None, separator: str = ",") -> tuple[str, ...]:
     if not value:
         return ()
-    return tuple(part.strip() for part in value.split(",") if part.strip())
+    return tuple(part.strip() for part in value.split(separator) if part.strip())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +90,7 @@ class Settings:
     identity_pepper: str = ""              # HMAC key of ID document fingerprints (a secret)
     four_eyes_on_fail: bool = True         # a fail waits for a lead's second review
     claim_idle_minutes: int = 20           # a claim with no activity this long goes back to the queue
-    # The rules of evidence for a decision (DESIGN §3.6).
+    # The rules of evidence for a decision (docs/architecture.md, 'Review and evidence').
     pass_requires_id: bool = True          # a pass needs an ID document recorded and not expired
     no_show_wait_minutes: int = 5          # a no show needs the reviewer in the call at least this long
     pass_sample_rate: float = 0.05         # share of passes that go to the leads' QA list, chosen at random
@@ -183,84 +188,62 @@ def _minutes(name: str, value: str | None, default: tuple[int, ...]) -> tuple[in
     return tuple(sorted({_int(name, part, 1) for part in _split(value)}, reverse=True))
 
 
+# Whole numbers that may be 0 (every other one is at least 1).
+_MAY_BE_ZERO = frozenset({"booking_default_capacity", "trusted_proxies", "no_show_wait_minutes",
+                          "scheduler_metrics_port"})
+_SEPARATORS = {"checklist": "|"}  # lists are comma separated, except these
+# VERIFY_ENV is read first (other defaults depend on it); ``generated`` is what development filled in.
+_NOT_PARSED = frozenset({"env", "generated"})
+
+
+def _env_name(field: str) -> str:
+    """The environment variable of a settings field: ``VERIFY_`` and its name in capitals."""
+    return f"VERIFY_{field.upper()}"
+
+
+def _parse(field: dataclasses.Field[Any], value: str | None, default: Any) -> Any:
+    """``value`` read as the field's type; unset or blank is ``default``. Raises: ConfigurationError."""
+    name, kind = _env_name(field.name), field.type
+    if kind == "bool":
+        return _bool(name, value, default)
+    if kind == "int":
+        return _int(name, value, default, minimum=0 if field.name in _MAY_BE_ZERO else 1)
+    if kind == "float":
+        return _fraction(name, value, default)
+    if kind == "tuple[int, ...]":
+        return _minutes(name, value, default)
+    if value is None or value.strip() == "":
+        return default
+    if kind == "tuple[str, ...]":
+        return _split(value, _SEPARATORS.get(field.name, ",")) or default
+    if kind == "Path":
+        return Path(value)
+    return value
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build settings from the environment.
+    """Build settings from the environment: each field from its ``VERIFY_*`` variable, else its default.
 
     Raises:
         ConfigurationError: a value is malformed, or production lacks a secret.
     """
     env_vars = os.environ if environ is None else environ
-    get = env_vars.get
-    env = get("VERIFY_ENV", "development")
+    env = env_vars.get("VERIFY_ENV", Settings.env)
     if env not in ENVIRONMENTS:
         raise ConfigurationError(f"VERIFY_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
-    instance_dir = Path(get("VERIFY_INSTANCE_DIR") or Path.cwd() / "instance").resolve()
-    ttl = _int("VERIFY_IDEMPOTENCY_TTL_HOURS", get("VERIFY_IDEMPOTENCY_TTL_HOURS"), 24)
-    service_account = get("VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE", "")
-    settings = Settings(
-        env=env,
-        instance_dir=instance_dir,
-        database_url=get("VERIFY_DATABASE_URL", ""),
-        secret_key=get("VERIFY_SECRET_KEY", ""),
-        base_url=get("VERIFY_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
-        api_keys=_split(get("VERIFY_API_KEYS")),
-        inbound_webhook_secrets=_split(get("VERIFY_INBOUND_WEBHOOK_SECRETS")),
-        account_service_webhook_url=get("VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL", ""),
-        account_service_webhook_secret=get("VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET", ""),
+    # The defaults that depend on the environment itself; every other one is the dataclass's.
+    defaults: dict[str, Any] = {
+        "instance_dir": Path.cwd() / "instance",
         # The sandbox unless Google credentials are configured.
-        meet_backend=get("VERIFY_MEET_BACKEND") or ("google" if service_account else "sandbox"),
-        google_service_account_file=service_account,
-        meet_host_users=_split(get("VERIFY_MEET_HOST_USERS")),
-        meet_api_endpoint=get("VERIFY_MEET_API_ENDPOINT", ""),
-        calendar_api_endpoint=get("VERIFY_CALENDAR_API_ENDPOINT", ""),
-        release_catalog=get("VERIFY_RELEASE_CATALOG", ""),
-        meet_access_type=get("VERIFY_MEET_ACCESS_TYPE", "RESTRICTED"),
-        meet_creates_per_minute=_int("VERIFY_MEET_CREATES_PER_MINUTE", get("VERIFY_MEET_CREATES_PER_MINUTE"), 10),
-        meet_project_creates_per_minute=_int("VERIFY_MEET_PROJECT_CREATES_PER_MINUTE",
-                                             get("VERIFY_MEET_PROJECT_CREATES_PER_MINUTE"), 100),
-        calendar_send_updates=get("VERIFY_CALENDAR_SEND_UPDATES", "all"),
-        session_ttl_minutes=_int("VERIFY_SESSION_TTL_MINUTES", get("VERIFY_SESSION_TTL_MINUTES"), 30),
-        daily_session_limit=_int("VERIFY_DAILY_SESSION_LIMIT", get("VERIFY_DAILY_SESSION_LIMIT"), 3),
-        booking_default_capacity=_int("VERIFY_BOOKING_DEFAULT_CAPACITY", get("VERIFY_BOOKING_DEFAULT_CAPACITY"), 2,
-                                      minimum=0),
-        booking_days=_int("VERIFY_BOOKING_DAYS", get("VERIFY_BOOKING_DAYS"), 7),
-        reminder_minutes=_minutes("VERIFY_REMINDER_MINUTES", get("VERIFY_REMINDER_MINUTES"), (1440, 15)),
-        client_check_rate_limit=get("VERIFY_CLIENT_CHECK_RATE_LIMIT") or "60/minute;10/second",
-        launch_link_rate_limit=get("VERIFY_LAUNCH_LINK_RATE_LIMIT") or Settings.launch_link_rate_limit,
-        sign_in_rate_limit=get("VERIFY_SIGN_IN_RATE_LIMIT") or Settings.sign_in_rate_limit,
-        call_start_rate_limit=get("VERIFY_CALL_START_RATE_LIMIT") or Settings.call_start_rate_limit,
-        rate_limit_storage=get("VERIFY_RATE_LIMIT_STORAGE") or "memory://",
-        trusted_proxies=_int("VERIFY_TRUSTED_PROXIES", get("VERIFY_TRUSTED_PROXIES"), 0, minimum=0),
-        validate_responses=_bool("VERIFY_VALIDATE_RESPONSES", get("VERIFY_VALIDATE_RESPONSES"), env != "production"),
-        idempotency_ttl_hours=ttl,
-        identity_pepper=get("VERIFY_IDENTITY_PEPPER", ""),
-        four_eyes_on_fail=_bool("VERIFY_FOUR_EYES_ON_FAIL", get("VERIFY_FOUR_EYES_ON_FAIL"), True),
-        claim_idle_minutes=_int("VERIFY_CLAIM_IDLE_MINUTES", get("VERIFY_CLAIM_IDLE_MINUTES"), 20),
-        pass_requires_id=_bool("VERIFY_PASS_REQUIRES_ID", get("VERIFY_PASS_REQUIRES_ID"), True),
-        no_show_wait_minutes=_int("VERIFY_NO_SHOW_WAIT_MINUTES", get("VERIFY_NO_SHOW_WAIT_MINUTES"), 5, minimum=0),
-        pass_sample_rate=_fraction("VERIFY_PASS_SAMPLE_RATE", get("VERIFY_PASS_SAMPLE_RATE"), 0.05),
-        abandoned_call_minutes=_int("VERIFY_ABANDONED_CALL_MINUTES", get("VERIFY_ABANDONED_CALL_MINUTES"), 20),
-        booking_changes_per_day=_int("VERIFY_BOOKING_CHANGES_PER_DAY", get("VERIFY_BOOKING_CHANGES_PER_DAY"), 10),
-        db_pool_timeout_seconds=_int("VERIFY_DB_POOL_TIMEOUT_SECONDS", get("VERIFY_DB_POOL_TIMEOUT_SECONDS"), 5),
-        checklist=tuple(item.strip() for item in get("VERIFY_CHECKLIST", "").split("|") if item.strip())
-        or Settings.checklist,
-        smtp_url=get("VERIFY_SMTP_URL", ""),
-        mail_from=get("VERIFY_MAIL_FROM") or Settings.mail_from,
-        staff_invite_hours=_int("VERIFY_STAFF_INVITE_HOURS", get("VERIFY_STAFF_INVITE_HOURS"), 48),
-        data_keys=_split(get("VERIFY_DATA_KEYS")),
-        audit_checkpoint_key=get("VERIFY_AUDIT_CHECKPOINT_KEY", ""),
-        oidc_client_id=get("VERIFY_OIDC_CLIENT_ID", ""),
-        oidc_client_secret=get("VERIFY_OIDC_CLIENT_SECRET", ""),
-        oidc_discovery_url=get("VERIFY_OIDC_DISCOVERY_URL") or Settings.oidc_discovery_url,
-        oidc_allowed_domain=get("VERIFY_OIDC_ALLOWED_DOMAIN", ""),
-        redis_url=get("VERIFY_REDIS_URL", ""),
-        retention_days=_int("VERIFY_RETENTION_DAYS", get("VERIFY_RETENTION_DAYS"), 90),
-        log_format=get("VERIFY_LOG_FORMAT") or ("json" if env == "production" else "text"),
-        scheduler_metrics_port=_int("VERIFY_SCHEDULER_METRICS_PORT", get("VERIFY_SCHEDULER_METRICS_PORT"), 9464,
-                                    minimum=0),
-        scheduler_metrics_addr=get("VERIFY_SCHEDULER_METRICS_ADDR") or Settings.scheduler_metrics_addr,
-    )
-    return finalize(settings)
+        "meet_backend": "google" if env_vars.get("VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE") else "sandbox",
+        "validate_responses": env != "production",
+        "log_format": "json" if env == "production" else "text",
+    }
+    values = {field.name: _parse(field, env_vars.get(_env_name(field.name)), defaults.get(field.name, field.default))
+              for field in dataclasses.fields(Settings) if field.name not in _NOT_PARSED}
+    values["instance_dir"] = values["instance_dir"].resolve()
+    values["base_url"] = values["base_url"].rstrip("/")
+    return finalize(Settings(env=env, **values))
 
 
 def finalize(settings: Settings) -> Settings:
@@ -269,13 +252,7 @@ def finalize(settings: Settings) -> Settings:
     Raises:
         ConfigurationError: see :func:`check`.
     """
-    if settings.meet_backend == "sandbox":
-        # The emulator is served by the app itself (integrations/sandbox_google.py).
-        settings = settings.replace(
-            meet_api_endpoint=settings.meet_api_endpoint or f"{settings.base_url}/sandbox/google/meet/",
-            calendar_api_endpoint=settings.calendar_api_endpoint
-            or f"{settings.base_url}/sandbox/google/calendar/v3/",
-            meet_host_users=settings.meet_host_users or ("host-1@sandbox.example", "host-2@sandbox.example"))
+    settings = with_sandbox_defaults(settings)
     if not settings.database_url:
         settings = settings.replace(
             database_url=f"sqlite:///{settings.instance_dir / 'verify-service.sqlite3'}"
@@ -284,6 +261,16 @@ def finalize(settings: Settings) -> Settings:
         settings = _with_development_secrets(settings)
     check(settings)
     return settings
+
+
+def with_sandbox_defaults(settings: Settings) -> Settings:
+    """With the sandbox backend: the emulator's endpoints and host users where the settings name none."""
+    if settings.meet_backend != "sandbox":
+        return settings
+    return settings.replace(
+        meet_api_endpoint=settings.meet_api_endpoint or settings.base_url + SANDBOX_MEET_PATH,
+        calendar_api_endpoint=settings.calendar_api_endpoint or settings.base_url + SANDBOX_CALENDAR_PATH,
+        meet_host_users=settings.meet_host_users or SANDBOX_HOST_USERS)
 
 
 def check(settings: Settings) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+from collections.abc import Callable
 
 from flask import Flask
 
@@ -35,22 +36,16 @@ __all__ = ["KEY", "CalendarApiError", "MeetApiError", "Notification", "SandboxAp
            "register_sandbox", "sandbox_of"]
 
 
-def register_sandbox(app: Flask) -> SandboxGoogle:
+def register_sandbox(app: Flask, clock: Callable[[], dt.datetime] | None = None) -> SandboxGoogle:
     """Serve the emulator from ``app``, with its state on ``app.extensions["sandbox_google"]``.
 
-    The emulator keeps the app's clock (``Registry.clock``), so tests that move
-    time move the conference records' times too.
+    ``clock`` is the app's (``Registry.now``): tests that move time move the conference records'
+    times too. Without one the emulator keeps the wall clock.
     """
     for module in ("api", "room"):  # importing them adds their routes to the blueprint
         importlib.import_module(f"integrations.sandbox_google.{module}")
 
-    from verify_service.registry import KEY as REGISTRY_KEY
-
-    def clock() -> dt.datetime:
-        registry = app.extensions.get(REGISTRY_KEY)
-        return registry.now() if registry is not None else dt.datetime.now(dt.timezone.utc)
-
-    sandbox = SandboxGoogle(clock)
+    sandbox = SandboxGoogle(clock or (lambda: dt.datetime.now(dt.timezone.utc)))
     app.extensions[KEY] = sandbox
     app.register_blueprint(bp)
     return sandbox

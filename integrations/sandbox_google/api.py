@@ -1,8 +1,9 @@
 """The emulated HTTP APIs, at the paths of the discovery documents.
 
 Meet REST v2 is served under ``/sandbox/google/meet/`` and Calendar v3 under
-``/sandbox/google/calendar/v3/`` (the settings' ``meet_api_endpoint`` and
-``calendar_api_endpoint``). No credentials are asked for: the real gateway
+``/sandbox/google/calendar/v3/`` (``SANDBOX_MEET_PATH`` and ``SANDBOX_CALENDAR_PATH``
+in ``verify_service/settings.py``, where the settings' ``meet_api_endpoint`` and
+``calendar_api_endpoint`` point by default). No credentials are asked for: the real gateway
 talks to the sandbox with anonymous credentials. System parameters
 (``alt``, ``$.xgafv``, ``prettyPrint``, ``fields``…) are accepted and ignored.
 """
@@ -17,9 +18,10 @@ from flask import Response, jsonify, request, url_for
 from integrations.sandbox_google.blueprint import bp, store
 from integrations.sandbox_google.calendar import send_updates_value
 from integrations.sandbox_google.errors import CalendarApiError, invalid, not_found
+from verify_service.settings import SANDBOX_CALENDAR_PATH, SANDBOX_MEET_PATH
 
-MEET = "/sandbox/google/meet/v2"
-CALENDAR = "/sandbox/google/calendar/v3/calendars/<calendar_id>/events"
+MEET = f"{SANDBOX_MEET_PATH}v2"
+CALENDAR = f"{SANDBOX_CALENDAR_PATH}calendars/<calendar_id>/events"
 
 
 def _body(*, calendar: bool = False) -> dict[str, Any]:

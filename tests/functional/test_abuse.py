@@ -47,9 +47,10 @@ from verify_service.staff import passwords as review_services
 from verify_service.staff import services as staff_services
 from verify_service.staff import throttle
 from verify_service.staff.models import ThrottleKind
-from verify_service.webhooks.models import InboundWebhookReceipt, OutboxEvent
+from verify_service.webhooks.models import OutboxEvent
 
 # ================================================================ the inbound webhook, fuzzed
+from verify_service.inbound.models import InboundWebhookReceipt
 
 STATE = (Account, Hold, VerificationRequest, InboundWebhookReceipt, OutboxEvent, AuditEntry)
 REFUSALS = {400, 401, 404, 409, 413, 422}

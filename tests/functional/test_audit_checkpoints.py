@@ -27,10 +27,11 @@ from tests.support.cli import run_cli
 from tests.support.receiver import Receiver
 from tests.support.staff import signed_in
 from verify_service.accounts import services as accounts
+from verify_service.accounts.errors import AccountNotFound
 from verify_service.accounts.domain import HoldKind
 from verify_service.accounts.models import Hold
 from verify_service.accounts.schemas import ACCOUNT_ID_PATTERN
-from verify_service.audit import checkpoints
+from verify_service.ops import checkpoints
 from verify_service.audit.models import SQLITE_GUARDS, AuditEntry, AuditHead
 from verify_service.audit.services import entry_hash
 from verify_service.db import unit_of_work
@@ -207,7 +208,7 @@ def test_the_audit_account_is_no_account_of_the_marketplace(app: Flask, api: Api
                                                     "Content-Type": "application/json"}).status_code == 422
 
     # The services treat it as unknown: nobody can place a hold on it or read it as an account.
-    with unit_of_work(registry.sessions) as session, pytest.raises(accounts.AccountNotFound):
+    with unit_of_work(registry.sessions) as session, pytest.raises(AccountNotFound):
         accounts.place_hold(session, checkpoints.AUDIT_ACCOUNT_ID, kind=HoldKind.MANUAL,
                             blocks=["submit_proposals"], reason="x", actor="test", now=registry.now())
 

@@ -20,7 +20,7 @@ from tests.conftest import Api, FakeClock, assert_problem
 from tests.functional.test_freelancer_journey import Freelancer, all_calls, ana, gateway  # noqa: F401 (fixtures)
 from tests.functional.test_inbound_webhooks import ok, send
 from tests.support.fake_meet import FakeMeetGateway
-from verify_service.accounts.closure import close_account
+from verify_service.closure import close_account
 from verify_service.audit.models import AuditEntry
 from verify_service.calls.models import CallSession
 from verify_service.calls.state import EndReason, SessionStatus

@@ -1,4 +1,7 @@
-"""Webhooks from the account service (DESIGN §4.2) through the Flask test client, on both backends."""
+"""Webhooks from the account service through the Flask test client, on both backends.
+
+The contract: docs/architecture.md, 'Webhooks from the account service'; README, "Webhooks from the account service".
+"""
 
 from __future__ import annotations
 
@@ -21,8 +24,9 @@ from verify_service.accounts.models import Account, Hold, VerificationRequest
 from verify_service.audit.models import AuditEntry
 from verify_service.registry import KEY
 from verify_service.settings import ConfigurationError
-from verify_service.webhooks import inbound
-from verify_service.webhooks.models import InboundWebhookReceipt, OutboxEvent
+from verify_service.inbound import events as inbound
+from verify_service.webhooks.models import OutboxEvent
+from verify_service.inbound.models import InboundWebhookReceipt
 
 URL = "/webhooks/account-service"
 OTHER_SECRET = "whsec_" + base64.b64encode(b"another secret of 24 byte").decode()
@@ -212,7 +216,7 @@ def test_an_event_for_a_closed_account_is_ignored_its_receipt_kept(client, regis
     closed_account(client, registry)
     clock.advance(minutes=5)
     before = snapshot(registry)
-    with caplog.at_level(logging.INFO, logger="verify_service.webhooks.inbound"):
+    with caplog.at_level(logging.INFO, logger="verify_service.inbound.events"):
         ignored_as_closed(send(client, registry, event_type, CLOSED_ACCOUNT_EVENTS[event_type], msg_id="msg_late"))
     assert any(r.levelno == logging.INFO and "msg_late" in r.getMessage() and "closed" in r.getMessage()
                for r in caplog.records)

@@ -14,9 +14,8 @@ from tests.conftest import Api, FakeClock
 from tests.support.staff import csrf_token, signed_in, staff_member
 from verify_service.accounts.models import Hold
 from verify_service.audit.models import AuditEntry
-from verify_service.calls.models import CallSession, Outcome
-from verify_service.calls.state import Outcome as Result
-from verify_service.calls.state import SessionStatus
+from verify_service.calls.models import CallSession, OutcomeRecord
+from verify_service.calls.state import Outcome, SessionStatus
 from verify_service.db import unit_of_work
 from verify_service.leads import shifts
 from verify_service.leads.metrics import lead_metrics
@@ -380,12 +379,12 @@ def _call(session, account: str, *, created: dt.datetime, started: dt.datetime |
     return call
 
 
-def _decide(session, call: CallSession, result: Result, after: dt.timedelta, reviewer_id: int, *,
+def _decide(session, call: CallSession, result: Outcome, after: dt.timedelta, reviewer_id: int, *,
             second: str | None = None, reasons: list[str] | None = None) -> None:
-    outcome = Outcome(call_session_id=call.id, account_id=call.account_id, result=result, decided_by_id=reviewer_id,
-                      decided_at=call.started_at + after, final=second is not None or result is not Result.FAILED,
-                      second_decision=second)
-    if hasattr(Outcome, "reason_codes"):  # migration 0007 adds them
+    outcome = OutcomeRecord(call_session_id=call.id, account_id=call.account_id, result=result,
+                            decided_by_id=reviewer_id, decided_at=call.started_at + after,
+                            final=second is not None or result is not Outcome.FAILED, second_decision=second)
+    if hasattr(OutcomeRecord, "reason_codes"):  # migration 0007 adds them
         outcome.reason_codes = reasons or []
     session.add(outcome)
 
@@ -405,10 +404,10 @@ def test_metrics_on_known_data(app: Flask, registry: Registry, api: Api, clock: 
                           started=now - 9 * dt.timedelta(hours=1) - 10 * minute)  # 23:50 yesterday, waited 30 min
         for _ in range(2):
             _call(session, "acc-m", created=now - 5 * minute, status=SessionStatus.WAITING)
-        _decide(session, calls[0], Result.PASSED, 10 * minute, reviewer.id, reasons=["id_matches"])
-        _decide(session, calls[1], Result.FAILED, 20 * minute, reviewer.id, reasons=["id_expired", "id_matches"])
-        _decide(session, calls[2], Result.FAILED, 30 * minute, reviewer.id, second="confirmed")
-        _decide(session, yesterday, Result.INCONCLUSIVE, 5 * minute, reviewer.id)
+        _decide(session, calls[0], Outcome.PASSED, 10 * minute, reviewer.id, reasons=["id_matches"])
+        _decide(session, calls[1], Outcome.FAILED, 20 * minute, reviewer.id, reasons=["id_expired", "id_matches"])
+        _decide(session, calls[2], Outcome.FAILED, 30 * minute, reviewer.id, second="confirmed")
+        _decide(session, yesterday, Outcome.INCONCLUSIVE, 5 * minute, reviewer.id)
     with registry.sessions() as session:
         m = lead_metrics(session, now=now)
     # Waits today: 1, 2, 2 (booked), 3 … 10 minutes.

@@ -53,7 +53,7 @@ from verify_service import create_app
 from verify_service.accounts.models import Account, Hold, VerificationRequest
 from verify_service.audit.models import AuditEntry
 from verify_service.calls.models import CallSession
-from verify_service.calls.state import Outcome as Result
+from verify_service.calls.state import Outcome
 from verify_service.db import Base, make_engine, unit_of_work
 from verify_service.leads import shifts
 from verify_service.registry import KEY, Registry
@@ -229,7 +229,7 @@ def _world_ids(app: Flask, api: Api, registry: Registry) -> dict[str, list[str]]
     call_2 = waiting(api, registry, gateway, "acc-2")
     with unit_of_work(registry.sessions) as session:
         decisions.claim_session(session, call_2, reviewer_id=rita.id, now=registry.now())
-    outcome = record_with_evidence(registry.sessions, call_2, rita.id, Result.FAILED, registry.now())
+    outcome = record_with_evidence(registry.sessions, call_2, rita.id, Outcome.FAILED, registry.now())
     api.put_account("acc-3")
     with unit_of_work(registry.sessions) as session:
         hold = session.scalar(sa.select(Hold.id).where(Hold.account_id == "acc-1"))

@@ -13,9 +13,8 @@ from tests.support.fake_meet import FakeMeetGateway
 from tests.support.review_desk import Staff, attend, events, load_call, page_text, staff, waiting
 from verify_service.accounts.domain import HoldKind
 from verify_service.accounts.models import Hold
-from verify_service.calls.models import Outcome
-from verify_service.calls.state import EndReason, SessionStatus
-from verify_service.calls.state import Outcome as Result
+from verify_service.calls.models import OutcomeRecord
+from verify_service.calls.state import EndReason, Outcome, SessionStatus
 from verify_service.registry import Registry
 from verify_service.review import claims
 from verify_service.staff.models import Role
@@ -27,13 +26,13 @@ def gateway(registry: Registry) -> FakeMeetGateway:
     return registry.meet
 
 
-def passed(api: Api, registry: Registry, gateway: FakeMeetGateway, desk: Staff, account_id: str) -> Outcome:
+def passed(api: Api, registry: Registry, gateway: FakeMeetGateway, desk: Staff, account_id: str) -> OutcomeRecord:
     call_id = waiting(api, registry, gateway, account_id)
     desk.claim(call_id)
     attend(registry, call_id)
     assert desk.pass_call(call_id).status_code == 303
     with registry.sessions() as session:
-        return session.scalars(sa.select(Outcome).where(Outcome.call_session_id == call_id)).one()
+        return session.scalars(sa.select(OutcomeRecord).where(OutcomeRecord.call_session_id == call_id)).one()
 
 
 def active_kinds(registry: Registry, account_id: str) -> set[HoldKind]:
@@ -75,7 +74,7 @@ def test_sampled_passes_stand_and_a_lead_confirms_or_overturns_them(
     assert [e.data["reason_codes"] for e in failed] == [["id_mismatch"]]
     assert [e.type for e in events(registry) if e.account_id == "acc-1"][-3:] == [
         "verification.failed", "account.hold.placed", "account.proposals.cancel_requested"]
-    assert load_call(registry, first.call_session_id).outcome is Result.FAILED
+    assert load_call(registry, first.call_session_id).outcome is Outcome.FAILED
     again = max_.post(f"/review/outcomes/{first.id}/quality", {"decision": "confirm"})
     assert again.status_code == 409  # reviewed once
 
@@ -117,7 +116,7 @@ def test_the_sample_rate_decides_which_passes_are_sampled(
         def random(self) -> float:
             return pending.pop(0)
 
-    outcome = claims.decide(registry.sessions, gateway, call_id, reviewer_id=rita.reviewer.id, result=Result.PASSED,
+    outcome = claims.decide(registry.sessions, gateway, call_id, reviewer_id=rita.reviewer.id, result=Outcome.PASSED,
                             notes=None, reason_codes=[], checklist=dict.fromkeys(registry.settings.checklist, True),
                             settings=registry.settings, now=registry.now(), rng=Drawn())
     assert (outcome.qa_sampled_at is not None) is sampled

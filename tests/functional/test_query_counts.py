@@ -28,9 +28,8 @@ from tests.support.staff import signed_in
 from verify_service.accounts.domain import HoldKind, RequestReason, RequestStatus
 from verify_service.accounts.models import Account, Hold, VerificationRequest
 from verify_service.audit.services import record
-from verify_service.calls.models import CallParticipant, CallSession, MeetingStatus, Outcome
-from verify_service.calls.state import Outcome as Result
-from verify_service.calls.state import SessionStatus
+from verify_service.calls.models import CallParticipant, CallSession, MeetingStatus, OutcomeRecord
+from verify_service.calls.state import Outcome, SessionStatus
 from verify_service.db import unit_of_work
 from verify_service.registry import Registry
 from verify_service.review.models import DocumentType, IdentityDocument
@@ -77,14 +76,14 @@ class World:
             claimed.claimed_by_id, claimed.claimed_at = self.rita, now
         done = _call(session, _account(session, f"acc-d{i}", now).id, SessionStatus.COMPLETED,
                      now - dt.timedelta(days=1))
-        session.add(Outcome(call_session_id=done.id, account_id=done.account_id, result=Result.PASSED,
-                            decided_by_id=self.rita, decided_at=now - dt.timedelta(hours=i + 1), final=True))
+        session.add(OutcomeRecord(call_session_id=done.id, account_id=done.account_id, result=Outcome.PASSED,
+                                  decided_by_id=self.rita, decided_at=now - dt.timedelta(hours=i + 1), final=True))
 
     def _story(self, session: Any, i: int, reviewer_id: int, now: dt.datetime) -> None:
         when = now - dt.timedelta(days=60 - i)
         call = _call(session, STORY, SessionStatus.COMPLETED, when)
-        session.add(Outcome(call_session_id=call.id, account_id=STORY, result=Result.INCONCLUSIVE,
-                            decided_by_id=reviewer_id, decided_at=when, final=True, reason_codes=["poor_connection"]))
+        session.add(OutcomeRecord(call_session_id=call.id, account_id=STORY, result=Outcome.INCONCLUSIVE,
+                                  decided_by_id=reviewer_id, decided_at=when, final=True, reason_codes=["poor_connection"]))
         session.add(VerificationRequest(account_id=STORY, reason=RequestReason.MANUAL, place_hold=True,
                                         status=RequestStatus.CANCELED, requested_by="api", requested_at=when,
                                         closed_at=when))
@@ -108,9 +107,9 @@ class World:
     def _second_review(self, session: Any, i: int, reviewer_id: int, now: dt.datetime) -> None:
         call = _call(session, _account(session, f"acc-f{i}", now).id, SessionStatus.AWAITING_SECOND_REVIEW,
                      now - dt.timedelta(hours=2))
-        session.add(Outcome(call_session_id=call.id, account_id=call.account_id, result=Result.FAILED,
-                            decided_by_id=reviewer_id, decided_at=now - dt.timedelta(minutes=i + 1), final=False,
-                            reason_codes=["id_expired"]))
+        session.add(OutcomeRecord(call_session_id=call.id, account_id=call.account_id, result=Outcome.FAILED,
+                                  decided_by_id=reviewer_id, decided_at=now - dt.timedelta(minutes=i + 1), final=False,
+                                  reason_codes=["id_expired"]))
 
 
 def _account(session: Any, account_id: str, now: dt.datetime) -> Account:
@@ -141,6 +140,9 @@ def world(registry: Registry, clock: FakeClock, client: FlaskClient) -> World:
     with unit_of_work(registry.sessions) as session:
         call = _call(session, _account(session, "acc-open", now).id, SessionStatus.IN_PROGRESS, now)
         call.claimed_by_id, call.claimed_at = rita, now
+        # Active just now: the page writes no claim activity (that is due every 30 s, in a unit of its own),
+        # so both fetches count the same page.
+        call.claim_active_at = now
         session.add(_document(call, rita, now))
     return World(registry, clock, rita, call.id)
 
@@ -191,4 +193,4 @@ def test_statements_per_page_do_not_grow_with_the_data(app: Flask, registry: Reg
     many = statements_per_page(registry, world, client, lead)
     assert many == few
     # And a handful each (sign-in check, the page's reads): a new per-row query cannot hide in a big number.
-    assert max(few.values()) <= 14, few
+    assert max(few.values()) <= 12, few

@@ -16,11 +16,13 @@ from tests.conftest import API_KEY, Api, FakeClock, assert_problem, make_setting
 from tests.functional.test_freelancer_journey import Freelancer
 from tests.functional.test_staff_sign_in import form_token
 from tests.support.fake_meet import FakeMeetGateway
+from tests.support.parallel import redis_database
 from verify_service import create_app
 from verify_service.ratelimit import storage_uri_for
 from verify_service.registry import KEY
 
-REDIS_URL = "redis://127.0.0.1:6379/5"  # a database of its own: only it is flushed
+# A database of its own (one per xdist worker, from 5 on): only it is flushed.
+REDIS_URL = f"redis://127.0.0.1:6379/{redis_database(5)}"
 TINY = {"launch_link_rate_limit": "2/minute", "sign_in_rate_limit": "2/minute",
         "call_start_rate_limit": "2/minute", "client_check_rate_limit": "2/minute"}
 CHECK = {"user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -19,7 +19,7 @@ from tests.conftest import Api
 from tests.support.fake_meet import FakeMeetGateway
 from tests.support.review_desk import Staff, attend, page_text, staff, waiting
 from tests.support.staff import csrf_token, signed_in
-from verify_service.calls.models import CallSession, Outcome
+from verify_service.calls.models import CallSession, OutcomeRecord
 from verify_service.registry import Registry
 from verify_service.review.models import IdentityDocument
 from verify_service.staff.models import Role
@@ -44,7 +44,7 @@ def world(app: Flask, api: Api, registry: Registry) -> World:
     assert rita.decide(bo, "failed", reasons=("id_mismatch",)).status_code == 303
     assert rita.claim(ana).status_code == 303
     with registry.sessions() as session:
-        outcome = session.scalars(sa.select(Outcome.id)).one()
+        outcome = session.scalars(sa.select(OutcomeRecord.id)).one()
     return World(rita, ana, bo, cy, outcome)
 
 
@@ -70,7 +70,8 @@ def snapshot(registry: Registry) -> tuple[Any, ...]:
     with registry.sessions() as session:
         calls = session.execute(sa.select(CallSession.id, CallSession.status, CallSession.claimed_by_id)
                                 .order_by(CallSession.id)).all()
-        outcomes = session.execute(sa.select(Outcome.id, Outcome.final, Outcome.second_decision)).all()
+        outcomes = session.execute(sa.select(OutcomeRecord.id, OutcomeRecord.final,
+                                             OutcomeRecord.second_decision)).all()
         documents = session.scalar(sa.select(sa.func.count()).select_from(IdentityDocument))
         return tuple(calls), tuple(outcomes), documents
 

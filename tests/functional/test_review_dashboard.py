@@ -22,7 +22,7 @@ from tests.support.review_desk import FULL_CHECKLIST, attend, events, load_call,
 from verify_service.accounts.domain import HoldKind
 from verify_service.accounts.models import Hold
 from verify_service.audit.models import AuditEntry
-from verify_service.calls.models import CallParticipant, CallSession, Outcome
+from verify_service.calls.models import CallParticipant, CallSession, OutcomeRecord
 from verify_service.calls.state import SessionStatus
 from verify_service.registry import Registry
 from verify_service.review.models import IdentityDocument
@@ -37,9 +37,9 @@ def gateway(registry: Registry) -> FakeMeetGateway:
     return registry.meet
 
 
-def outcome_of(registry: Registry, call_id: str) -> Outcome:
+def outcome_of(registry: Registry, call_id: str) -> OutcomeRecord:
     with registry.sessions() as session:
-        return session.scalars(sa.select(Outcome).where(Outcome.call_session_id == call_id)).one()
+        return session.scalars(sa.select(OutcomeRecord).where(OutcomeRecord.call_session_id == call_id)).one()
 
 
 def audit(registry: Registry, action: str) -> list[AuditEntry]:
@@ -298,7 +298,7 @@ def test_a_decision_that_does_not_fit_is_explained_and_changes_nothing(
     assert refused.status_code == 422 and message in page_text(refused)
     assert load_call(registry, call_id).status is SessionStatus.IN_PROGRESS
     with registry.sessions() as session:
-        assert session.scalar(sa.select(sa.func.count()).select_from(Outcome)) == 0
+        assert session.scalar(sa.select(sa.func.count()).select_from(OutcomeRecord)) == 0
 
 
 def test_inconclusive_and_fail_events_carry_the_reason_codes_never_the_notes(

@@ -18,6 +18,7 @@ from tests.support.staff import PASSWORD, signed_in, staff_member
 from verify_service.audit.models import AuditEntry
 from verify_service.db import unit_of_work
 from verify_service.registry import Registry
+from verify_service.staff.errors import ReviewerNotFound
 from verify_service.staff.models import RecoveryCode, Reviewer, Role, SignInThrottle, StaffSession, ThrottleKind
 from verify_service.staff import services, throttle
 from verify_service.staff.auth import staff_page
@@ -354,7 +355,7 @@ def test_reset_and_disabling_end_live_sessions_at_once(client, registry, clock) 
         services.reset_two_step(session, reviewer.id, actor="reviewer:99", now=clock())
     assert client.get(PAGE).status_code == 303
     assert audit(registry, "staff.two_step_reset")[0].details == {"sessions_revoked": 1}
-    with pytest.raises(services.ReviewerNotFound), unit_of_work(registry.sessions) as session:
+    with pytest.raises(ReviewerNotFound), unit_of_work(registry.sessions) as session:
         services.reset_two_step(session, 12345, actor="reviewer:99", now=clock())
 
     clock.advance(minutes=1)

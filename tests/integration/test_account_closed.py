@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from integrations.google_meet import GoogleMeetGateway, MeetConfigurationError, MeetError
+from integrations.google_meet import MeetConfigurationError, MeetError
+from integrations.google_meet_adapter import GoogleMeetGateway
 from jobs.calls import end_requested_conferences, sync_attendance
 from tests.functional.test_inbound_webhooks import PROFILE, ok, send
 from tests.support.fake_meet import FakeMeetGateway
@@ -17,9 +18,8 @@ from verify_service.accounts.domain import RequestStatus
 from verify_service.accounts.models import Account, Hold, VerificationRequest
 from verify_service.audit.models import AuditEntry
 from verify_service.audit.services import verify_chain
-from verify_service.calls.models import CallParticipant, CallSession, Outcome
-from verify_service.calls.state import Outcome as OutcomeResult
-from verify_service.calls.state import SessionStatus
+from verify_service.calls.models import CallParticipant, CallSession, OutcomeRecord
+from verify_service.calls.state import Outcome, SessionStatus
 from verify_service.review.models import DocumentType, IdentityDocument
 from verify_service.staff.models import Reviewer, Role
 from verify_service.webhooks.models import OutboxEvent
@@ -59,8 +59,8 @@ def add_outcome(registry, account_id: str, call_session_id: str, notes: str) -> 
                                 password_hash="x", created_at=now)
             session.add(reviewer)
             session.flush()
-        session.add(Outcome(call_session_id=call_session_id, account_id=account_id, result=OutcomeResult.PASSED,
-                            decided_by_id=reviewer.id, decided_at=now, notes=notes))
+        session.add(OutcomeRecord(call_session_id=call_session_id, account_id=account_id, result=Outcome.PASSED,
+                                  decided_by_id=reviewer.id, decided_at=now, notes=notes))
         session.add(IdentityDocument(account_id=account_id, call_session_id=call_session_id,
                                      doc_type=DocumentType.PASSPORT, issuing_country="PT", fingerprint="f" * 64,
                                      last4="1234", recorded_by_id=reviewer.id, recorded_at=now))
@@ -130,7 +130,7 @@ def test_account_closed_erases_personal_data_and_keeps_the_record(client, regist
         assert account.closed_at == registry.now()
         assert account.restrictions_version == 2  # the open request closed: one change
         assert session.get(Account, "acc-2").email == "ana@example.com"
-        rows = session.execute(sa.select(Outcome.account_id, Outcome.notes))
+        rows = session.execute(sa.select(OutcomeRecord.account_id, OutcomeRecord.notes))
         notes = {account_id: note for account_id, note in rows}
         assert notes == {"acc-1": None, "acc-2": "notes about someone else"}
         # The ID evidence of the closed account is gone; the other account's stays.

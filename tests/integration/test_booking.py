@@ -1,4 +1,4 @@
-"""Booking appointments: slots and their capacity, booking and moving, shifts, reminders (both backends)."""
+"""Booking appointments: slots and their capacity (reviewer shifts), booking and moving, reminders (both backends)."""
 
 from __future__ import annotations
 
@@ -15,18 +15,19 @@ from jobs.calls import send_appointment_reminders
 from tests.conftest import make_settings
 from tests.support.fake_meet import FakeMeetGateway
 from verify_service.accounts import services
-from verify_service.accounts.closure import close_account
+from verify_service.accounts.errors import AccountClosed
+from verify_service.closure import close_account
 from verify_service.accounts.domain import RequestReason
 from verify_service.accounts.models import Account
-from verify_service.audit.models import AuditEntry
 from verify_service.calls import booking, meetings, scheduling
 from verify_service.calls.reminders import send_due_reminders
 from verify_service.calls.booking import SlotFull
+from verify_service.calls.errors import CallSessionNotFound
 from verify_service.calls.models import CallSession, MeetingStatus
-from verify_service.calls.scheduling import CallSessionNotFound
 from verify_service.calls.state import SessionStatus
 from verify_service.db import unit_of_work
 from verify_service.errors import Conflict, InvalidInput
+from verify_service.freelancer import journey
 from verify_service.staff.models import Reviewer, ReviewerShift, Role
 from verify_service.webhooks.models import OutboxEvent
 
@@ -68,9 +69,13 @@ def add_reviewer(sessions, clock, email: str, *, active: bool = True) -> int:
 
 
 def add_shift(sessions, clock, reviewer_id: int, starts_at: dt.datetime, ends_at: dt.datetime) -> int:
+    """A concrete shift, as materialising a lead's weekly shift stores it (leads/shifts.py)."""
     with unit_of_work(sessions) as session:
-        return booking.add_shift(session, reviewer_id=reviewer_id, starts_at=starts_at, ends_at=ends_at,
-                                 actor="lead:1", now=clock()).id
+        shift = ReviewerShift(reviewer_id=reviewer_id, starts_at=starts_at, ends_at=ends_at, created_by="lead:1",
+                              created_at=clock())
+        session.add(shift)
+        session.flush()
+        return shift.id
 
 
 def slots(sessions, clock, settings, tz=UTC) -> list[booking.Slot]:
@@ -84,6 +89,11 @@ def remaining(found: list[booking.Slot]) -> dict[dt.datetime, int]:
 
 def book(sessions, gateway, clock, settings, account_id: str, start: dt.datetime) -> str:
     return booking.book_slot(sessions, gateway, account_id, start=start, settings=settings, now=clock(), tz=UTC)
+
+
+def cancel(sessions, gateway, clock, settings, account_id: str, call_id: str) -> None:
+    """The freelancer gives the booked time back."""
+    journey.cancel_call(sessions, gateway, account_id, call_id, settings=settings, now=clock())
 
 
 def call_count(sessions) -> int:
@@ -175,14 +185,16 @@ def test_booked_slots_lose_places_and_vanish_when_full(sessions, clock, settings
     assert gateway.invites[calendar_event_id(first)].start == start
 
     # A canceled booking gives its place back.
-    scheduling.cancel_scheduled_call(sessions, gateway, first, settings=settings, now=clock())
+    cancel(sessions, gateway, clock, settings, "acc-1", first)
     assert remaining(slots(sessions, clock, settings))[start] == 1
     book(sessions, gateway, clock, settings, "acc-3", start)
 
 
-def test_a_call_off_the_grid_takes_a_place_in_its_slot(sessions, clock, settings, gateway) -> None:
+def test_a_call_off_the_grid_takes_a_place_in_its_slot(sessions, clock, settings) -> None:
     add_account(sessions, clock)
-    scheduling.schedule_call(sessions, gateway, "acc-1", start=at(23, 10, 5), settings=settings, now=clock())
+    with unit_of_work(sessions) as session:  # booking only offers the grid, but a stored call may be off it
+        session.add(CallSession(account_id="acc-1", status=SessionStatus.SCHEDULED, scheduled_for=at(23, 10, 5),
+                                created_at=clock(), updated_at=clock()))
     assert remaining(slots(sessions, clock, settings))[at(23, 10)] == 1
 
 
@@ -266,7 +278,7 @@ def test_a_closed_account_cannot_book(sessions, clock, settings, gateway) -> Non
     add_account(sessions, clock)
     with unit_of_work(sessions) as session:
         close_account(session, "acc-1", actor="t", now=clock())
-    with pytest.raises(services.AccountClosed):
+    with pytest.raises(AccountClosed):
         book(sessions, gateway, clock, settings, "acc-1", at(23, 10))
     assert call_count(sessions) == 0
 
@@ -324,7 +336,7 @@ def test_reschedule_moves_the_booking_and_its_invite(sessions, clock, settings, 
     found = remaining(slots(sessions, clock, settings))
     assert (found[at(23, 10)], found[at(23, 12)]) == (2, 1)
 
-    scheduling.cancel_scheduled_call(sessions, gateway, call_id, settings=settings, now=clock())
+    cancel(sessions, gateway, clock, settings, "acc-1", call_id)
     with pytest.raises(InvalidInput):
         move(at(23, 13))
 
@@ -350,47 +362,6 @@ def test_quarter_hour_slots_stay_on_the_quarter_hour_in_odd_zones(sessions, cloc
     found = slots(sessions, clock, settings, tz=ZoneInfo("Asia/Kathmandu"))  # UTC+05:45
     assert found[0].local_start.strftime("%H:%M") == "15:15"
     assert {slot.local_start.minute for slot in found} == {0, 15, 30, 45}
-
-
-# ---------------------------------------------------------------- shifts
-
-def test_add_shift_validates_and_audits(sessions, clock) -> None:
-    rita = add_reviewer(sessions, clock, "rita@corp.example")
-    gone = add_reviewer(sessions, clock, "gone@corp.example", active=False)
-    bad = [
-        (rita, at(23, 10), at(23, 10), "ends_at"),
-        (rita, at(23, 10), at(23, 22, 15), "ends_at"),       # over 12 hours
-        (rita, at(22, 8), at(22, 12), "starts_at"),          # started in the past
-        (gone, at(23, 10), at(23, 12), "reviewer_id"),
-        (999, at(23, 10), at(23, 12), "reviewer_id"),
-    ]
-    for reviewer_id, starts_at, ends_at, field in bad:
-        with pytest.raises(InvalidInput) as raised:
-            add_shift(sessions, clock, reviewer_id, starts_at, ends_at)
-        assert [e.field for e in raised.value.errors] == [field]
-    shift_id = add_shift(sessions, clock, rita, at(23, 10), at(23, 22))   # exactly 12 hours
-    with pytest.raises(booking.ShiftOverlap):
-        add_shift(sessions, clock, rita, at(23, 21), at(23, 23))
-    add_shift(sessions, clock, rita, at(23, 22), at(24, 2))                # back to back is fine
-
-    with unit_of_work(sessions, write=False) as session:
-        assert [s.id for s in booking.shifts_between(session, at(23, 0), at(24, 0))][0] == shift_id
-        assert len(booking.shifts_between(session, at(23, 0), at(24, 0))) == 2
-        assert booking.shifts_between(session, at(24, 2), at(25, 0)) == []
-        entry = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "reviewer_shift.added")
-                                .order_by(AuditEntry.seq)).first()
-        assert entry.subject_id == str(shift_id) and entry.actor == "lead:1"
-        assert entry.details == {"reviewer_id": rita, "starts_at": "2026-11-23T10:00:00Z",
-                                 "ends_at": "2026-11-23T22:00:00Z"}
-
-    with unit_of_work(sessions) as session:
-        booking.remove_shift(session, shift_id, actor="lead:1", now=clock())
-    with unit_of_work(sessions, write=False) as session:
-        assert session.get(ReviewerShift, shift_id) is None
-        assert session.scalar(sa.select(AuditEntry.subject_id).where(
-            AuditEntry.action == "reviewer_shift.removed")) == str(shift_id)
-    with pytest.raises(booking.ShiftNotFound), unit_of_work(sessions) as session:
-        booking.remove_shift(session, shift_id, actor="lead:1", now=clock())
 
 
 # ---------------------------------------------------------------- reminders
@@ -447,7 +418,7 @@ def test_no_reminders_for_canceled_calls_or_closed_accounts(sessions, clock, set
     canceled = book(sessions, gateway, clock, settings, "acc-1", at(23, 8))
     book(sessions, gateway, clock, settings, "acc-2", at(23, 8))
     still_scheduled = book(sessions, gateway, clock, settings, "acc-3", at(23, 8, 15))
-    scheduling.cancel_scheduled_call(sessions, gateway, canceled, settings=settings, now=clock())
+    cancel(sessions, gateway, clock, settings, "acc-1", canceled)
     with unit_of_work(sessions) as session:
         close_account(session, "acc-2", actor="t", now=clock())
         # A closed account whose call was somehow left scheduled gets no reminder either.

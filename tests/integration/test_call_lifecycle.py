@@ -22,14 +22,14 @@ from tests.support.review_desk import attend, events, load_call, record_with_evi
 from tests.support.staff import staff_member
 from verify_service.audit.models import AuditEntry
 from verify_service.calls.models import CallSession
-from verify_service.calls.state import EndReason, SessionStatus
-from verify_service.calls.state import Outcome as Result
+from verify_service.calls.state import EndReason, Outcome, SessionStatus
 from verify_service.db import unit_of_work
 from verify_service.freelancer import journey
-from verify_service.freelancer.call_views import live_status
+from verify_service.freelancer.presenters import live_status
 from verify_service.leads import staffing
 from verify_service.registry import Registry
 from verify_service.review import claims, decisions
+from verify_service.review.errors import SessionNotClaimable
 from verify_service.staff.models import Reviewer, Role
 
 
@@ -129,7 +129,7 @@ def test_a_released_claim_leaves_a_freelancer_in_the_meeting_in_the_call_and_sta
     assert (call.status, call.claimed_by_id) == (SessionStatus.IN_PROGRESS, None)
     with app.test_request_context():
         with registry.sessions() as session:
-            shown = live_status(session, session.get_one(CallSession, call_id))
+            shown = live_status(session, session.get_one(CallSession, call_id), now=registry.now())
     assert (shown["phase"], shown["title"]) == ("in_call", "You are in the call")
     sync(app)
     sync(app)
@@ -145,7 +145,7 @@ def test_a_released_call_nobody_joined_tells_the_freelancer_it_is_ready_again(
     with unit_of_work(registry.sessions) as session:
         decisions.release_session(session, call_id, reviewer_id=rita.id, now=registry.now())
     with app.test_request_context(), registry.sessions() as session:
-        shown = live_status(session, session.get_one(CallSession, call_id))
+        shown = live_status(session, session.get_one(CallSession, call_id), now=registry.now())
     assert (shown["status"], shown["title"]) == ("in_progress", "Your call is ready")
     assert shown["meet_uri"] is not None
 
@@ -212,7 +212,7 @@ def test_a_fail_confirmed_the_next_day_ends_the_call_at_the_first_decision(
     call_id = waiting(api, registry, gateway, "acc-1")
     claim(registry, call_id, rita)
     clock.advance(minutes=6)
-    outcome = record_with_evidence(registry.sessions, call_id, rita.id, Result.FAILED, clock())
+    outcome = record_with_evidence(registry.sessions, call_id, rita.id, Outcome.FAILED, clock())
     decided = clock()
     clock.advance(hours=20)
     with unit_of_work(registry.sessions) as session:
@@ -249,12 +249,12 @@ def test_claiming_again_a_call_one_decided_says_so(api: Api, registry: Registry,
                                                    rita: Reviewer) -> None:
     call_id = waiting(api, registry, gateway, "acc-1")
     claim(registry, call_id, rita)
-    record_with_evidence(registry.sessions, call_id, rita.id, Result.INCONCLUSIVE, registry.now())
-    with pytest.raises(decisions.SessionNotClaimable) as error:
+    record_with_evidence(registry.sessions, call_id, rita.id, Outcome.INCONCLUSIVE, registry.now())
+    with pytest.raises(SessionNotClaimable) as error:
         claim(registry, call_id, rita)
     assert "already decided: inconclusive, by you at 09:00 UTC" in error.value.detail
     assert "claimed by reviewer" not in error.value.detail
     other = staff_member(registry, email="bo@example.com")
-    with pytest.raises(decisions.SessionNotClaimable) as error:
+    with pytest.raises(SessionNotClaimable) as error:
         claim(registry, call_id, other)
     assert "by another reviewer" in error.value.detail

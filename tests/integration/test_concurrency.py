@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from tests.conftest import API_KEY
 from tests.support.concurrency import run_together
 from verify_service.accounts import services
+from verify_service.accounts.errors import HoldAlreadyLifted
+from verify_service.accounts.restrictions import restrictions_for
 from verify_service.accounts.domain import HoldKind
 from verify_service.accounts.models import Hold, VerificationRequest
 from verify_service.audit.models import AuditEntry
@@ -52,7 +54,7 @@ def test_twenty_concurrent_place_and_lift_calls_keep_versions_and_seqs_gapless(s
 
     total = WORKERS // 2 + WORKERS
     with unit_of_work(sessions, write=False) as session:
-        snapshot = services.restrictions_for(session, "acc-1")
+        snapshot = restrictions_for(session, "acc-1")
         assert snapshot.version == total
         assert snapshot.blocked == ["withdraw_earnings"]
         assert len(snapshot.holds) == WORKERS // 2
@@ -81,9 +83,9 @@ def test_concurrent_lifts_of_one_hold_lift_it_exactly_once(sessions, clock) -> N
 
     results = run_together([task for _ in range(8)])
     assert sum(1 for r in results if r == hold_id) == 1
-    assert all(isinstance(r, services.HoldAlreadyLifted) for r in results if r != hold_id)
+    assert all(isinstance(r, HoldAlreadyLifted) for r in results if r != hold_id)
     with unit_of_work(sessions, write=False) as session:
-        assert services.restrictions_for(session, "acc-1").version == 2
+        assert restrictions_for(session, "acc-1").version == 2
 
 
 def test_concurrent_first_puts_of_one_account_create_it_once(app, sessions) -> None:

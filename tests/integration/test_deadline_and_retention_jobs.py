@@ -10,17 +10,13 @@ import sqlalchemy as sa
 from jobs import maintenance
 from tests.support.concurrency import run_together
 from tests.support.staff import staff_member
-from verify_service.accounts import closure, services
+from verify_service import closure
+from verify_service.accounts import services
 from verify_service.accounts.domain import HoldKind
 from verify_service.accounts.models import Account, Hold
 from verify_service.audit.models import AuditEntry
-from verify_service.calls.models import (
-    CallParticipant,
-    CallSession,
-    Outcome,
-    OutcomeResult,
-)
-from verify_service.calls.state import SessionStatus
+from verify_service.calls.models import CallParticipant, CallSession, OutcomeRecord
+from verify_service.calls.state import Outcome, SessionStatus
 from verify_service.db import unit_of_work
 from verify_service.review.models import DocumentType, IdentityDocument
 from verify_service.review.retention import RetentionReport
@@ -121,11 +117,11 @@ def decided_call(registry, account_id: str, decided_at: dt.datetime, *, tag: str
     reviewer = staff_member(registry)
     with unit_of_work(registry.sessions) as session:
         call = CallSession(account_id=account_id, status=SessionStatus.COMPLETED, created_at=decided_at,
-                           updated_at=decided_at, ended_at=decided_at, outcome=OutcomeResult.PASSED)
+                           updated_at=decided_at, ended_at=decided_at, outcome=Outcome.PASSED)
         session.add(call)
         session.flush()
-        session.add(Outcome(call_session_id=call.id, account_id=account_id, result=OutcomeResult.PASSED,
-                            decided_by_id=reviewer.id, decided_at=decided_at, notes=f"notes {tag}", final=True))
+        session.add(OutcomeRecord(call_session_id=call.id, account_id=account_id, result=Outcome.PASSED,
+                                  decided_by_id=reviewer.id, decided_at=decided_at, notes=f"notes {tag}", final=True))
         session.add(IdentityDocument(account_id=account_id, call_session_id=call.id, doc_type=DocumentType.PASSPORT,
                                      issuing_country="PT", fingerprint=f"fp-{tag}".ljust(64, "0"), last4="1234",
                                      recorded_by_id=reviewer.id, recorded_at=decided_at))
@@ -136,7 +132,7 @@ def decided_call(registry, account_id: str, decided_at: dt.datetime, *, tag: str
 
 def personal_data(registry, call_id: str) -> tuple[str | None, int, list[str | None]]:
     with unit_of_work(registry.sessions, write=False) as session:
-        notes = session.scalar(sa.select(Outcome.notes).where(Outcome.call_session_id == call_id))
+        notes = session.scalar(sa.select(OutcomeRecord.notes).where(OutcomeRecord.call_session_id == call_id))
         documents = session.scalar(sa.select(sa.func.count()).select_from(IdentityDocument)
                                    .where(IdentityDocument.call_session_id == call_id))
         names = list(session.scalars(sa.select(CallParticipant.display_name)
@@ -162,8 +158,8 @@ def test_data_89_days_after_the_decision_stays_and_91_days_goes(app, registry, c
     assert personal_data(registry, older) == (None, 0, [None])
     assert personal_data(registry, recent) == ("notes recent", 1, ["Ana Lima"])
     with unit_of_work(registry.sessions, write=False) as session:
-        assert session.get_one(Outcome, session.scalar(sa.select(Outcome.id).where(
-            Outcome.call_session_id == old))).result is OutcomeResult.PASSED  # the decision itself stays
+        assert session.get_one(OutcomeRecord, session.scalar(sa.select(OutcomeRecord.id).where(
+            OutcomeRecord.call_session_id == old))).result is Outcome.PASSED  # the decision itself stays
         assert session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == audit_before
     assert maintenance.purge_personal_data(app).sessions == 0  # nothing left to do
     clock.advance(days=2)
@@ -224,15 +220,15 @@ def test_a_fail_awaiting_its_second_review_is_kept_until_the_lead_decides(app, r
     call_id = decided_call(registry, "acc-1", first_decision, tag="fail")
     with unit_of_work(registry.sessions) as session:
         session.get_one(CallSession, call_id).status = SessionStatus.AWAITING_SECOND_REVIEW
-        outcome = session.scalars(sa.select(Outcome).where(Outcome.call_session_id == call_id)).one()
-        outcome.result, outcome.final = OutcomeResult.FAILED, False
+        outcome = session.scalars(sa.select(OutcomeRecord).where(OutcomeRecord.call_session_id == call_id)).one()
+        outcome.result, outcome.final = Outcome.FAILED, False
     clock.advance(days=200)  # the call ended long ago, but it is not over for the lead yet
     assert maintenance.purge_personal_data(app).sessions == 0
     assert personal_data(registry, call_id) == ("notes fail", 1, ["Ana Lima"])
     second_decision = clock()
     with unit_of_work(registry.sessions) as session:
         session.get_one(CallSession, call_id).status = SessionStatus.COMPLETED
-        outcome = session.scalars(sa.select(Outcome).where(Outcome.call_session_id == call_id)).one()
+        outcome = session.scalars(sa.select(OutcomeRecord).where(OutcomeRecord.call_session_id == call_id)).one()
         outcome.final, outcome.second_decision, outcome.second_decided_at = True, "confirmed", second_decision
     clock.advance(days=89)  # its end is now the second review: the first decision is 289 days old
     assert maintenance.purge_personal_data(app).sessions == 0

@@ -17,17 +17,30 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.conftest import FakeClock
 from tests.support.review_desk import POLICY, REASONS, give_evidence
 from verify_service.accounts import services
-from verify_service.accounts.closure import close_account
+from verify_service.accounts.errors import AccountClosed
+from verify_service.accounts.restrictions import Restrictions, restrictions_for
+from verify_service.closure import close_account
 from verify_service.accounts.domain import HoldKind, RequestReason, RequestStatus, VerificationStatus
 from verify_service.accounts.models import Account, Hold, VerificationRequest
 from verify_service.audit.models import AuditEntry
 from verify_service.audit.services import verify_chain
-from verify_service.calls.models import CallSession, Outcome
-from verify_service.calls.state import Outcome as Result
-from verify_service.calls.state import SessionStatus
+from verify_service.calls.errors import CallSessionNotFound
+from verify_service.calls.models import CallSession, OutcomeRecord
+from verify_service.calls.state import Outcome, SessionStatus
 from verify_service.db import unit_of_work
 from verify_service.errors import InvalidInput
-from verify_service.review import decisions
+from verify_service.review import decisions, queue
+from verify_service.review.errors import (
+    FourEyes,
+    NotSessionClaimer,
+    OutcomeNotFound,
+    OutcomeNotPendingReview,
+    SessionAlreadyClaimed,
+    SessionNotClaimable,
+    SessionNotClaimed,
+    SessionNotInProgress,
+)
+from verify_service.staff.errors import LeadRequired, ReviewerInactive, ReviewerNotFound
 from verify_service.staff.models import Reviewer, Role
 from verify_service.staff.passwords import create_reviewer
 from verify_service.webhooks.models import OutboxEvent
@@ -78,8 +91,8 @@ def claim(sessions, clock, call_id: str, reviewer_id: int) -> CallSession:
     return run(sessions, clock, decisions.claim_session, call_id, reviewer_id=reviewer_id)
 
 
-def decide(sessions, clock, call_id: str, reviewer_id: int, result: Result, notes: str | None = None,
-           evidence: bool = True) -> Outcome:
+def decide(sessions, clock, call_id: str, reviewer_id: int, result: Outcome, notes: str | None = None,
+           evidence: bool = True) -> OutcomeRecord:
     if evidence:
         give_evidence(sessions, call_id, reviewer_id, result, clock())
     return run(sessions, clock, decisions.record_outcome, call_id, reviewer_id=reviewer_id, result=result,
@@ -87,7 +100,7 @@ def decide(sessions, clock, call_id: str, reviewer_id: int, result: Result, note
                policy=POLICY)
 
 
-def review(sessions, clock, outcome_id: str, lead_id: int, decision: str, notes: str | None = None) -> Outcome:
+def review(sessions, clock, outcome_id: str, lead_id: int, decision: str, notes: str | None = None) -> OutcomeRecord:
     return run(sessions, clock, decisions.second_review, outcome_id, lead_id=lead_id, decision=decision,
                notes=notes)
 
@@ -118,15 +131,16 @@ def state(sessions, call_id: str) -> tuple[Any, ...]:
         account = session.get_one(Account, "acc-1")
         call = session.get_one(CallSession, call_id)
         count = session.scalar(sa.select(sa.func.count()).select_from(OutboxEvent))
-        outcomes = session.execute(sa.select(Outcome.id, Outcome.final, Outcome.second_decision)).all()
+        outcomes = session.execute(sa.select(OutcomeRecord.id, OutcomeRecord.final,
+                                             OutcomeRecord.second_decision)).all()
         audit = session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
         return (account.restrictions_version, account.verification_status, count, call.status, call.claimed_by_id,
-                call.outcome, sorted(outcomes), audit, services.restrictions_for(session, "acc-1").blocked)
+                call.outcome, sorted(outcomes), audit, restrictions_for(session, "acc-1").blocked)
 
 
-def restrictions(sessions) -> services.Restrictions:
+def restrictions(sessions) -> Restrictions:
     with unit_of_work(sessions, write=False) as session:
-        return services.restrictions_for(session, "acc-1")
+        return restrictions_for(session, "acc-1")
 
 
 def audit_actions(sessions) -> list[str]:
@@ -146,11 +160,11 @@ def test_a_pass_verifies_and_lifts_the_verification_holds_in_one_change(sessions
     claimed = claim(sessions, clock, call_id, staff["rita"])
     assert (claimed.status, claimed.claimed_by_id, claimed.started_at) == (SessionStatus.IN_PROGRESS, staff["rita"],
                                                                           clock())
-    outcome = decide(sessions, clock, call_id, staff["rita"], Result.PASSED, notes="  ID matched the profile.  ")
+    outcome = decide(sessions, clock, call_id, staff["rita"], Outcome.PASSED, notes="  ID matched the profile.  ")
 
-    assert (outcome.final, outcome.result, outcome.notes) == (True, Result.PASSED, "ID matched the profile.")
+    assert (outcome.final, outcome.result, outcome.notes) == (True, Outcome.PASSED, "ID matched the profile.")
     call = load(sessions, CallSession, call_id)
-    assert (call.status, call.outcome, call.ended_at) == (SessionStatus.COMPLETED, Result.PASSED, clock())
+    assert (call.status, call.outcome, call.ended_at) == (SessionStatus.COMPLETED, Outcome.PASSED, clock())
     request = the_request(sessions)
     assert (request.status, request.closed_at) == (RequestStatus.PASSED, clock())
     account = load(sessions, Account, "acc-1")
@@ -189,8 +203,8 @@ def test_a_session_the_freelancer_joined_first_can_be_claimed(sessions, clock, s
 
 def test_a_fail_waits_for_a_second_review_and_publishes_nothing(sessions, clock, staff, call_id) -> None:
     claim(sessions, clock, call_id, staff["rita"])
-    outcome = decide(sessions, clock, call_id, staff["rita"], Result.FAILED, notes="Face did not match the ID")
-    assert (outcome.final, outcome.result) == (False, Result.FAILED)
+    outcome = decide(sessions, clock, call_id, staff["rita"], Outcome.FAILED, notes="Face did not match the ID")
+    assert (outcome.final, outcome.result) == (False, Outcome.FAILED)
     call = load(sessions, CallSession, call_id)
     assert (call.status, call.ended_at) == (SessionStatus.AWAITING_SECOND_REVIEW, clock())  # the call is over
     assert [e.type for e in events(sessions)][2:] == ["verification.session.started"]  # nothing of the fail yet
@@ -198,22 +212,22 @@ def test_a_fail_waits_for_a_second_review_and_publishes_nothing(sessions, clock,
     assert restrictions(sessions).version == 1
     assert HoldKind.VERIFICATION_FAILED not in holds(sessions)
     with unit_of_work(sessions, write=False) as session:
-        assert [o.id for o in decisions.pending_second_reviews(session)] == [outcome.id]
+        assert [pending.outcome.id for pending in queue.second_reviews(session)] == [outcome.id]
 
 
 def test_a_lead_confirming_a_fail_places_the_failed_hold(sessions, clock, staff, call_id) -> None:
     claim(sessions, clock, call_id, staff["rita"])
-    outcome = decide(sessions, clock, call_id, staff["rita"], Result.FAILED, notes="Face did not match the ID")
+    outcome = decide(sessions, clock, call_id, staff["rita"], Outcome.FAILED, notes="Face did not match the ID")
     decided_at = clock()
     clock.advance(hours=20)  # the lead comes the next day
     confirmed = review(sessions, clock, outcome.id, staff["lea"], "confirm", notes="Agreed after the recording")
 
-    assert (confirmed.final, confirmed.result, confirmed.second_decision) == (True, Result.FAILED, "confirmed")
+    assert (confirmed.final, confirmed.result, confirmed.second_decision) == (True, Outcome.FAILED, "confirmed")
     assert (confirmed.second_reviewer_id, confirmed.second_decided_at) == (staff["lea"], clock())
     assert confirmed.notes.startswith("Face did not match the ID") and "Agreed after the recording" in confirmed.notes
     call = load(sessions, CallSession, call_id)
     # The call ended at its first decision, not when the lead confirmed it (wait estimates use its length).
-    assert (call.status, call.outcome, call.ended_at) == (SessionStatus.COMPLETED, Result.FAILED, decided_at)
+    assert (call.status, call.outcome, call.ended_at) == (SessionStatus.COMPLETED, Outcome.FAILED, decided_at)
     request = the_request(sessions)
     assert (request.status, request.closed_at) == (RequestStatus.FAILED, clock())
     assert load(sessions, Account, "acc-1").verification_status is VerificationStatus.FAILED
@@ -234,36 +248,36 @@ def test_a_lead_confirming_a_fail_places_the_failed_hold(sessions, clock, staff,
     assert new[1].data["hold"]["id"] == failed.id
     assert new[1].data["restrictions"]["blocked"] == FAILED
     with unit_of_work(sessions, write=False) as session:
-        assert decisions.pending_second_reviews(session) == []
+        assert queue.second_reviews(session) == []
     assert audit_actions(sessions)[-5:] == [
         "outcome.recorded", "outcome.second_review", "verification.failed", "hold.placed", "hold.lifted"]
 
 
 def test_nobody_reviews_their_own_fail_and_only_leads_review(sessions, clock, staff, call_id) -> None:
     claim(sessions, clock, call_id, staff["lea"])
-    outcome = decide(sessions, clock, call_id, staff["lea"], Result.FAILED)
+    outcome = decide(sessions, clock, call_id, staff["lea"], Outcome.FAILED)
     before = state(sessions, call_id)
-    with pytest.raises(decisions.FourEyes) as error:
+    with pytest.raises(FourEyes) as error:
         review(sessions, clock, outcome.id, staff["lea"], "confirm")
     assert (error.value.code, error.value.status) == ("four_eyes", 403)
-    with pytest.raises(decisions.LeadRequired):
+    with pytest.raises(LeadRequired):
         review(sessions, clock, outcome.id, staff["bo"], "confirm")
     with pytest.raises(InvalidInput):
         review(sessions, clock, outcome.id, staff["max"], "maybe")
     assert state(sessions, call_id) == before
     assert review(sessions, clock, outcome.id, staff["max"], "confirm").second_reviewer_id == staff["max"]
-    with pytest.raises(decisions.OutcomeNotPendingReview):  # decided once, never twice
+    with pytest.raises(OutcomeNotPendingReview):  # decided once, never twice
         review(sessions, clock, outcome.id, staff["lea"], "overturn")
 
 
 def test_an_overturned_fail_counts_as_a_pass(sessions, clock, staff, call_id) -> None:
     claim(sessions, clock, call_id, staff["rita"])
-    outcome = decide(sessions, clock, call_id, staff["rita"], Result.FAILED)
+    outcome = decide(sessions, clock, call_id, staff["rita"], Outcome.FAILED)
     overturned = review(sessions, clock, outcome.id, staff["lea"], "overturn", notes="The ID was valid")
 
-    assert (overturned.result, overturned.second_decision, overturned.final) == (Result.FAILED, "overturned", True)
+    assert (overturned.result, overturned.second_decision, overturned.final) == (Outcome.FAILED, "overturned", True)
     assert overturned.notes == "Second review (overturned): The ID was valid"
-    assert load(sessions, CallSession, call_id).outcome is Result.PASSED
+    assert load(sessions, CallSession, call_id).outcome is Outcome.PASSED
     assert the_request(sessions).status is RequestStatus.PASSED
     assert load(sessions, Account, "acc-1").verification_status is VerificationStatus.VERIFIED
     pending = holds(sessions)[HoldKind.VERIFICATION_PENDING]
@@ -275,8 +289,8 @@ def test_an_overturned_fail_counts_as_a_pass(sessions, clock, staff, call_id) ->
 # ---------------------------------------------------------------- retries
 
 @pytest.mark.parametrize(("result", "published"), [
-    (Result.INCONCLUSIVE, ["verification.inconclusive"]),
-    (Result.NO_SHOW, ["verification.no_show"]),
+    (Outcome.INCONCLUSIVE, ["verification.inconclusive"]),
+    (Outcome.NO_SHOW, ["verification.no_show"]),
 ])
 def test_inconclusive_and_no_show_keep_the_request_open(sessions, clock, staff, call_id, result, published) -> None:
     claim(sessions, clock, call_id, staff["rita"])
@@ -295,7 +309,7 @@ def test_inconclusive_and_no_show_keep_the_request_open(sessions, clock, staff, 
 
     retry = new_session(sessions, clock, the_request(sessions).id)  # the freelancer tries again
     claim(sessions, clock, retry, staff["bo"])
-    decide(sessions, clock, retry, staff["bo"], Result.PASSED)
+    decide(sessions, clock, retry, staff["bo"], Outcome.PASSED)
     assert the_request(sessions).status is RequestStatus.PASSED
 
 
@@ -304,10 +318,10 @@ def test_inconclusive_and_no_show_keep_the_request_open(sessions, clock, staff, 
 def test_a_session_has_one_claimer(sessions, clock, staff, call_id) -> None:
     first = claim(sessions, clock, call_id, staff["rita"])
     before = state(sessions, call_id)
-    with pytest.raises(decisions.SessionAlreadyClaimed) as error:
+    with pytest.raises(SessionAlreadyClaimed) as error:
         claim(sessions, clock, call_id, staff["bo"])
     assert error.value.code == "session_already_claimed"
-    with pytest.raises(decisions.SessionAlreadyClaimed):
+    with pytest.raises(SessionAlreadyClaimed):
         claim(sessions, clock, call_id, staff["lea"])  # leads do not snatch claims either
     again = claim(sessions, clock, call_id, staff["rita"])  # a double click changes nothing
     assert (again.claimed_by_id, again.claimed_at) == (staff["rita"], first.claimed_at)
@@ -317,29 +331,29 @@ def test_a_session_has_one_claimer(sessions, clock, staff, call_id) -> None:
 def test_only_the_claimer_or_a_lead_decides_or_releases(sessions, clock, staff, call_id) -> None:
     claim(sessions, clock, call_id, staff["rita"])
     before = state(sessions, call_id)
-    with pytest.raises(decisions.NotSessionClaimer):
-        decide(sessions, clock, call_id, staff["bo"], Result.PASSED)
-    with pytest.raises(decisions.NotSessionClaimer):
+    with pytest.raises(NotSessionClaimer):
+        decide(sessions, clock, call_id, staff["bo"], Outcome.PASSED)
+    with pytest.raises(NotSessionClaimer):
         run(sessions, clock, decisions.release_session, call_id, reviewer_id=staff["bo"])
     assert state(sessions, call_id) == before
 
     released = run(sessions, clock, decisions.release_session, call_id, reviewer_id=staff["rita"])
     # Released, the call waits for the next reviewer without moving back: it stays in progress.
     assert (released.status, released.claimed_by_id, released.claimed_at) == (SessionStatus.IN_PROGRESS, None, None)
-    with pytest.raises(decisions.SessionNotClaimed):
+    with pytest.raises(SessionNotClaimed):
         run(sessions, clock, decisions.release_session, call_id, reviewer_id=staff["rita"])
     claim(sessions, clock, call_id, staff["bo"])
     run(sessions, clock, decisions.release_session, call_id, reviewer_id=staff["lea"])  # a lead may release
     claim(sessions, clock, call_id, staff["rita"])
-    assert decide(sessions, clock, call_id, staff["lea"], Result.PASSED).decided_by_id == staff["lea"]
+    assert decide(sessions, clock, call_id, staff["lea"], Outcome.PASSED).decided_by_id == staff["lea"]
     assert audit_actions(sessions).count("session.released") == 2
 
 
 def test_a_reviewer_must_claim_before_deciding(sessions, clock, staff, call_id) -> None:
     joined = new_session(sessions, clock, the_request(sessions).id, status=SessionStatus.IN_PROGRESS)
     before = state(sessions, joined)
-    with pytest.raises(decisions.NotSessionClaimer):
-        decide(sessions, clock, joined, staff["rita"], Result.PASSED, evidence=False)
+    with pytest.raises(NotSessionClaimer):
+        decide(sessions, clock, joined, staff["rita"], Outcome.PASSED, evidence=False)
     assert state(sessions, joined) == before
 
 
@@ -348,27 +362,27 @@ def test_a_reviewer_must_claim_before_deciding(sessions, clock, staff, call_id) 
 def test_only_sessions_in_progress_are_decided(sessions, clock, staff, call_id, status) -> None:
     other = new_session(sessions, clock, the_request(sessions).id, status=status)
     before = state(sessions, other)
-    with pytest.raises(decisions.SessionNotInProgress):
-        decide(sessions, clock, other, staff["lea"], Result.PASSED, evidence=False)
+    with pytest.raises(SessionNotInProgress):
+        decide(sessions, clock, other, staff["lea"], Outcome.PASSED, evidence=False)
     if status is not SessionStatus.WAITING:
-        with pytest.raises(decisions.SessionNotClaimable):
+        with pytest.raises(SessionNotClaimable):
             claim(sessions, clock, other, staff["rita"])
     assert state(sessions, other) == before
 
 
 def test_refusals_change_nothing(sessions, clock, staff, call_id) -> None:
     claim(sessions, clock, call_id, staff["rita"])
-    passed = decide(sessions, clock, call_id, staff["rita"], Result.PASSED)
+    passed = decide(sessions, clock, call_id, staff["rita"], Outcome.PASSED)
     before = state(sessions, call_id)
-    with pytest.raises(decisions.OutcomeNotPendingReview):
+    with pytest.raises(OutcomeNotPendingReview):
         review(sessions, clock, passed.id, staff["lea"], "confirm")
-    with pytest.raises(decisions.SessionNotInProgress):
-        decide(sessions, clock, call_id, staff["rita"], Result.FAILED, evidence=False)
-    with pytest.raises(decisions.OutcomeNotFound):
+    with pytest.raises(SessionNotInProgress):
+        decide(sessions, clock, call_id, staff["rita"], Outcome.FAILED, evidence=False)
+    with pytest.raises(OutcomeNotFound):
         review(sessions, clock, "no-such-outcome", staff["lea"], "confirm")
-    with pytest.raises(decisions.CallSessionNotFound):
+    with pytest.raises(CallSessionNotFound):
         claim(sessions, clock, "no-such-session", staff["rita"])
-    with pytest.raises(decisions.ReviewerNotFound):
+    with pytest.raises(ReviewerNotFound):
         claim(sessions, clock, call_id, 999)
     assert state(sessions, call_id) == before
 
@@ -377,25 +391,25 @@ def test_inactive_staff_and_overlong_notes_are_refused(sessions, clock, staff, c
     with unit_of_work(sessions) as session:
         session.get_one(Reviewer, staff["bo"]).active = False
     before = state(sessions, call_id)
-    with pytest.raises(decisions.ReviewerInactive):
+    with pytest.raises(ReviewerInactive):
         claim(sessions, clock, call_id, staff["bo"])
     claim(sessions, clock, call_id, staff["rita"])
     claimed = state(sessions, call_id)
     with pytest.raises(InvalidInput) as error:
-        decide(sessions, clock, call_id, staff["rita"], Result.PASSED, notes="x" * 2001, evidence=False)
+        decide(sessions, clock, call_id, staff["rita"], Outcome.PASSED, notes="x" * 2001, evidence=False)
     assert error.value.errors[0].field == "notes"
     assert state(sessions, call_id) == claimed and claimed[2] == before[2] + 1  # the claim's started event only
-    assert decide(sessions, clock, call_id, staff["rita"], Result.PASSED, notes="x" * 2000).final
+    assert decide(sessions, clock, call_id, staff["rita"], Outcome.PASSED, notes="x" * 2000).final
 
 
 def test_a_closed_account_is_not_decided(sessions, clock, staff, call_id) -> None:
     claim(sessions, clock, call_id, staff["rita"])
-    outcome = decide(sessions, clock, call_id, staff["rita"], Result.FAILED)
+    outcome = decide(sessions, clock, call_id, staff["rita"], Outcome.FAILED)
     with unit_of_work(sessions) as session:
         close_account(session, "acc-1", actor="account-service", now=clock())
     before = state(sessions, call_id)
-    with pytest.raises(services.AccountClosed):
+    with pytest.raises(AccountClosed):
         review(sessions, clock, outcome.id, staff["lea"], "overturn")
     assert state(sessions, call_id) == before
     with unit_of_work(sessions, write=False) as session:
-        assert decisions.pending_second_reviews(session) == []
+        assert queue.second_reviews(session) == []

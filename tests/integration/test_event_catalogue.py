@@ -22,7 +22,7 @@ from tests.support.fake_meet import FakeMeetGateway
 from tests.support.review_desk import record_with_evidence, waiting
 from tests.support.staff import staff_member
 from verify_service.calls import booking
-from verify_service.calls.state import Outcome as Result
+from verify_service.calls.state import Outcome
 from verify_service.db import unit_of_work
 from verify_service.freelancer import journey
 from verify_service.registry import Registry
@@ -55,7 +55,7 @@ def test_every_event_type_is_emitted_by_a_path(app: Flask, api: Api, registry: R
     # A fail, confirmed: started, failed, the failed hold placed and the pending one lifted, proposals canceled.
     failing = waiting(api, registry, gateway, "acc-1")  # required, hold placed
     claim(registry, failing, rita)
-    outcome = record_with_evidence(registry.sessions, failing, rita, Result.FAILED, clock())
+    outcome = record_with_evidence(registry.sessions, failing, rita, Outcome.FAILED, clock())
     with unit_of_work(registry.sessions) as session:
         decisions.second_review(session, outcome.id, lead_id=lena, decision="confirm", notes=None, now=clock())
 
@@ -63,10 +63,10 @@ def test_every_event_type_is_emitted_by_a_path(app: Flask, api: Api, registry: R
     waiting(api, registry, gateway, "acc-2")
     clock.advance(minutes=registry.settings.session_ttl_minutes)
     call_jobs.sync_attendance(app)
-    for result in (Result.INCONCLUSIVE, Result.NO_SHOW, Result.PASSED):
+    for result in (Outcome.INCONCLUSIVE, Outcome.NO_SHOW, Outcome.PASSED):
         call_id, _ = journey.start_call(registry.sessions, gateway, "acc-2", settings=registry.settings, now=clock())
         claim(registry, call_id, rita)
-        if result is Result.PASSED:
+        if result is Outcome.PASSED:
             show_id(registry, call_id, rita, "X12345678")
         record_with_evidence(registry.sessions, call_id, rita, result, clock())
     duplicate = waiting(api, registry, gateway, "acc-3")

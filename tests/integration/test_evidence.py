@@ -19,9 +19,8 @@ from tests.conftest import Api, FakeClock
 from tests.support.fake_meet import FakeMeetGateway
 from tests.support.review_desk import attend, events, load_call, staff, waiting
 from tests.support.staff import staff_member
-from verify_service.calls.models import CallSession, Outcome
-from verify_service.calls.state import Outcome as Result
-from verify_service.calls.state import SessionStatus
+from verify_service.calls.models import CallSession, OutcomeRecord
+from verify_service.calls.state import Outcome, SessionStatus
 from verify_service.db import unit_of_work
 from verify_service.registry import Registry
 from verify_service.review import claims, decisions, identity
@@ -63,14 +62,14 @@ def record_id(registry: Registry, call_id: str, reviewer: Reviewer, *, expires: 
                                  pepper=registry.settings.identity_pepper, now=registry.now())
 
 
-def decide(registry: Registry, gateway: FakeMeetGateway, call_id: str, reviewer: Reviewer, result: Result, *,
-           reasons: tuple[str, ...] = (), full: bool = True) -> Outcome:
+def decide(registry: Registry, gateway: FakeMeetGateway, call_id: str, reviewer: Reviewer, result: Outcome, *,
+           reasons: tuple[str, ...] = (), full: bool = True) -> OutcomeRecord:
     return claims.decide(registry.sessions, gateway, call_id, reviewer_id=reviewer.id, result=result, notes="",
                          reason_codes=list(reasons), checklist=checklist(registry, full=full),
                          settings=registry.settings, now=registry.now())
 
 
-def refused(registry: Registry, gateway: FakeMeetGateway, call_id: str, reviewer: Reviewer, result: Result,
+def refused(registry: Registry, gateway: FakeMeetGateway, call_id: str, reviewer: Reviewer, result: Outcome,
             **kwargs: object) -> dict[str, list[str]]:
     """The decision is refused for missing evidence and changes nothing; the messages by field."""
     before = load_call(registry, call_id).status
@@ -78,7 +77,7 @@ def refused(registry: Registry, gateway: FakeMeetGateway, call_id: str, reviewer
         decide(registry, gateway, call_id, reviewer, result, **kwargs)  # type: ignore[arg-type]
     assert (error.value.status, error.value.code) == (422, "evidence_missing")
     with registry.sessions() as session:
-        assert session.scalar(sa.select(sa.func.count()).select_from(Outcome)) == 0
+        assert session.scalar(sa.select(sa.func.count()).select_from(OutcomeRecord)) == 0
     assert load_call(registry, call_id).status is before is SessionStatus.IN_PROGRESS
     found: dict[str, list[str]] = {}
     for problem in error.value.errors:
@@ -91,7 +90,7 @@ def refused(registry: Registry, gateway: FakeMeetGateway, call_id: str, reviewer
 
 def test_a_pass_for_a_call_nobody_joined_with_nothing_recorded_is_refused_naming_everything(
         registry: Registry, gateway: FakeMeetGateway, rita: Reviewer, call_id: str) -> None:
-    found = refused(registry, gateway, call_id, rita, Result.PASSED, full=False)
+    found = refused(registry, gateway, call_id, rita, Outcome.PASSED, full=False)
     assert sorted(found) == ["attendance", "checklist", "identity_document"]
     assert "freelancer has not been seen in the Meet call" in found["attendance"][0]
     assert registry.settings.checklist[1] in found["checklist"][0]
@@ -104,8 +103,8 @@ def test_a_pass_with_the_freelancer_in_the_call_every_item_confirmed_and_a_valid
         registry: Registry, gateway: FakeMeetGateway, rita: Reviewer, call_id: str) -> None:
     attend(registry, call_id)
     record_id(registry, call_id, rita, expires=registry.now().date() + dt.timedelta(days=400))
-    outcome = decide(registry, gateway, call_id, rita, Result.PASSED)
-    assert (outcome.result, outcome.final) == (Result.PASSED, True)
+    outcome = decide(registry, gateway, call_id, rita, Outcome.PASSED)
+    assert (outcome.result, outcome.final) == (Outcome.PASSED, True)
     assert load_call(registry, call_id).status is SessionStatus.COMPLETED
 
 
@@ -120,9 +119,9 @@ def test_the_freelancer_seen_only_by_meet_now_is_enough_and_an_anonymous_guest_i
     guest = Participant("conferenceRecords/g/participants/1", "anonymous", None, "Ana (guest)",
                         (ParticipantSession(start, None),))
     gateway.add_attendance(call.meet_space or "", ConferenceAttendance("conferenceRecords/g", start, None, (guest,)))
-    assert "attendance" in refused(registry, gateway, call_id, rita, Result.PASSED)
+    assert "attendance" in refused(registry, gateway, call_id, rita, Outcome.PASSED)
     attend(registry, call_id)
-    assert decide(registry, gateway, call_id, rita, Result.PASSED).result is Result.PASSED
+    assert decide(registry, gateway, call_id, rita, Outcome.PASSED).result is Outcome.PASSED
 
 
 def test_the_decision_service_refuses_attendance_not_read_at_decision_time(
@@ -134,7 +133,7 @@ def test_the_decision_service_refuses_attendance_not_read_at_decision_time(
     assert load_call(registry, call_id).freelancer_joined_at is not None
     later = registry.now() + dt.timedelta(seconds=30)
     with pytest.raises(EvidenceMissing) as error, unit_of_work(registry.sessions) as session:
-        decisions.record_outcome(session, call_id, reviewer_id=rita.id, result=Result.PASSED, notes=None, now=later,
+        decisions.record_outcome(session, call_id, reviewer_id=rita.id, result=Outcome.PASSED, notes=None, now=later,
                                  reason_codes=[], checklist=checklist(registry),
                                  policy=DecisionPolicy.from_settings(registry.settings))
     assert [e.field for e in error.value.errors] == ["attendance"]
@@ -145,16 +144,16 @@ def test_an_expired_id_is_refused_and_the_id_rule_can_be_switched_off(
         registry: Registry, gateway: FakeMeetGateway, rita: Reviewer, call_id: str) -> None:
     attend(registry, call_id)
     record_id(registry, call_id, rita, expires=registry.now().date() - dt.timedelta(days=1))
-    found = refused(registry, gateway, call_id, rita, Result.PASSED)
+    found = refused(registry, gateway, call_id, rita, Outcome.PASSED)
     assert list(found) == ["identity_document"] and "expired on" in found["identity_document"][0]
     registry.settings = registry.settings.replace(pass_requires_id=False)
-    assert decide(registry, gateway, call_id, rita, Result.PASSED).final
+    assert decide(registry, gateway, call_id, rita, Outcome.PASSED).final
 
 
 def test_without_the_id_rule_a_pass_still_needs_the_freelancer_and_the_checklist(
         registry: Registry, gateway: FakeMeetGateway, rita: Reviewer, call_id: str) -> None:
     registry.settings = registry.settings.replace(pass_requires_id=False)
-    assert sorted(refused(registry, gateway, call_id, rita, Result.PASSED, full=False)) == ["attendance", "checklist"]
+    assert sorted(refused(registry, gateway, call_id, rita, Outcome.PASSED, full=False)) == ["attendance", "checklist"]
 
 
 def test_meet_not_answering_at_decision_time_records_nothing(
@@ -162,10 +161,10 @@ def test_meet_not_answering_at_decision_time_records_nothing(
     attend(registry, call_id, reviewer=rita)
     gateway.fail_next(MeetError("Meet answered 503"))
     with pytest.raises(claims.AttendanceUnavailable) as error:
-        decide(registry, gateway, call_id, rita, Result.FAILED, reasons=("id_mismatch",))
+        decide(registry, gateway, call_id, rita, Outcome.FAILED, reasons=("id_mismatch",))
     assert error.value.status == 503
     assert load_call(registry, call_id).status is SessionStatus.IN_PROGRESS
-    assert decide(registry, gateway, call_id, rita, Result.FAILED, reasons=("id_mismatch",)).result is Result.FAILED
+    assert decide(registry, gateway, call_id, rita, Outcome.FAILED, reasons=("id_mismatch",)).result is Outcome.FAILED
 
 
 # ---------------------------------------------------------------- failed, inconclusive, no show
@@ -173,31 +172,31 @@ def test_meet_not_answering_at_decision_time_records_nothing(
 def test_a_fail_needs_the_reviewer_in_the_call(registry: Registry, gateway: FakeMeetGateway, rita: Reviewer,
                                                call_id: str) -> None:
     attend(registry, call_id)  # only the freelancer
-    found = refused(registry, gateway, call_id, rita, Result.FAILED, reasons=("id_mismatch",))
+    found = refused(registry, gateway, call_id, rita, Outcome.FAILED, reasons=("id_mismatch",))
     assert found == {"attendance": ["you (the reviewer) have not been seen in the Meet call"]}
     attend(registry, call_id, freelancer=False, reviewer=rita)
-    outcome = decide(registry, gateway, call_id, rita, Result.FAILED, reasons=("id_mismatch",))
+    outcome = decide(registry, gateway, call_id, rita, Outcome.FAILED, reasons=("id_mismatch",))
     assert (outcome.final, load_call(registry, call_id).status) == (False, SessionStatus.AWAITING_SECOND_REVIEW)
 
 
 def test_an_inconclusive_call_needs_only_its_reason_even_with_meet_down(
         registry: Registry, gateway: FakeMeetGateway, rita: Reviewer, call_id: str) -> None:
     gateway.fail_next(MeetError("Meet answered 503"), times=5)
-    outcome = decide(registry, gateway, call_id, rita, Result.INCONCLUSIVE, reasons=("connection_failed",))
-    assert outcome.result is Result.INCONCLUSIVE
+    outcome = decide(registry, gateway, call_id, rita, Outcome.INCONCLUSIVE, reasons=("connection_failed",))
+    assert outcome.result is Outcome.INCONCLUSIVE
     assert [e.type for e in events(registry)][-1] == "verification.inconclusive"
 
 
 def test_a_no_show_needs_the_reviewer_to_have_waited_and_the_freelancer_never_seen(
         registry: Registry, gateway: FakeMeetGateway, rita: Reviewer, call_id: str, clock: FakeClock) -> None:
-    assert refused(registry, gateway, call_id, rita, Result.NO_SHOW) == {
+    assert refused(registry, gateway, call_id, rita, Outcome.NO_SHOW) == {
         "attendance": ["you (the reviewer) have not been seen in the Meet call"]}
     attend(registry, call_id, freelancer=False, reviewer=rita, minutes_ago=3)
-    found = refused(registry, gateway, call_id, rita, Result.NO_SHOW)
+    found = refused(registry, gateway, call_id, rita, Outcome.NO_SHOW)
     assert found == {"attendance": ["wait in the call at least 5 min for the freelancer (you have been there 3 min)"]}
     clock.advance(minutes=2)
-    outcome = decide(registry, gateway, call_id, rita, Result.NO_SHOW)
-    assert outcome.result is Result.NO_SHOW
+    outcome = decide(registry, gateway, call_id, rita, Outcome.NO_SHOW)
+    assert outcome.result is Outcome.NO_SHOW
     [announced] = [e for e in events(registry) if e.type == "verification.no_show"]
     assert announced.data["session"]["id"] == call_id and announced.data["verification"]["status"] == "required"
 
@@ -205,7 +204,7 @@ def test_a_no_show_needs_the_reviewer_to_have_waited_and_the_freelancer_never_se
 def test_a_no_show_is_refused_once_the_freelancer_came(registry: Registry, gateway: FakeMeetGateway,
                                                        rita: Reviewer, call_id: str) -> None:
     attend(registry, call_id, reviewer=rita, minutes_ago=10)
-    found = refused(registry, gateway, call_id, rita, Result.NO_SHOW)
+    found = refused(registry, gateway, call_id, rita, Outcome.NO_SHOW)
     assert found == {"attendance": ["the freelancer was in the call, so this is not a no show"]}
 
 
@@ -213,7 +212,7 @@ def test_the_no_show_wait_is_configurable(registry: Registry, gateway: FakeMeetG
                                           call_id: str) -> None:
     registry.settings = registry.settings.replace(no_show_wait_minutes=2)
     attend(registry, call_id, freelancer=False, reviewer=rita, minutes_ago=3)
-    assert decide(registry, gateway, call_id, rita, Result.NO_SHOW).result is Result.NO_SHOW
+    assert decide(registry, gateway, call_id, rita, Outcome.NO_SHOW).result is Outcome.NO_SHOW
 
 
 # ---------------------------------------------------------------- the dashboard shows the refusal

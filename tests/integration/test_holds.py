@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import FakeClock
 from verify_service.accounts import services
+from verify_service.accounts.errors import AccountNotFound, HoldAlreadyLifted, HoldNotFound
+from verify_service.accounts.restrictions import Restrictions, restrictions_for
 from verify_service.accounts.domain import Capability, HoldKind, RequestReason
 from verify_service.audit.models import AuditEntry
 from verify_service.audit.services import verify_chain
@@ -41,9 +43,9 @@ def lift(sessions, clock, hold_id: str) -> None:
         services.lift_hold(session, hold_id, reason="resolved", actor="lead:1", now=clock.advance(seconds=1))
 
 
-def restrictions(sessions) -> services.Restrictions:
+def restrictions(sessions) -> Restrictions:
     with unit_of_work(sessions, write=False) as session:
-        return services.restrictions_for(session, "acc-1")
+        return restrictions_for(session, "acc-1")
 
 
 def events(sessions) -> list[OutboxEvent]:
@@ -124,9 +126,9 @@ def test_every_version_bump_comes_with_an_event(sessions, clock, account) -> Non
 def test_lifting_twice_or_an_unknown_hold_is_refused_and_changes_nothing(sessions, clock, account) -> None:
     hold_id, _ = place(sessions, clock, HoldKind.MANUAL, blocks=["withdraw_earnings"])
     lift(sessions, clock, hold_id)
-    with pytest.raises(services.HoldAlreadyLifted):
+    with pytest.raises(HoldAlreadyLifted):
         lift(sessions, clock, hold_id)
-    with pytest.raises(services.HoldNotFound):
+    with pytest.raises(HoldNotFound):
         lift(sessions, clock, "no-such-hold")
     assert restrictions(sessions).version == 2
     assert len(events(sessions)) == 2
@@ -150,7 +152,7 @@ def test_a_hold_needs_a_reason(sessions, clock, account) -> None:
 
 
 def test_unknown_accounts_are_refused(sessions, clock) -> None:
-    with pytest.raises(services.AccountNotFound), unit_of_work(sessions) as session:
+    with pytest.raises(AccountNotFound), unit_of_work(sessions) as session:
         services.place_hold(session, "ghost", kind=HoldKind.VERIFICATION_PENDING, reason="x", actor="t", now=clock())
 
 

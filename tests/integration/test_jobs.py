@@ -28,9 +28,7 @@ from verify_service.db import unit_of_work
 from verify_service.freelancer.models import FreelancerSession, LaunchLink
 from verify_service.registry import Registry
 from verify_service.staff.models import SignInThrottle, Stage, StaffSession, ThrottleKind
-from verify_service.webhooks.models import InboundWebhookReceipt
-
-# The complete job set so far; a new job must be added here on purpose.
+from verify_service.inbound.models import InboundWebhookReceipt
 EXPECTED_JOBS = {"deliver_outbox", "end_requested_conferences", "prepare_queued_meetings", "sync_attendance",
                  "repair_invites",
                  "purge_idempotency_keys", "purge_webhook_receipts", "prune_meet_creations", "purge_freelancer_links",

@@ -19,17 +19,19 @@ import sqlalchemy as sa
 from flask import Flask
 from werkzeug.serving import make_server
 
-from integrations.google_meet import GoogleMeetGateway, calendar_event_id, meet_check
+from integrations.google_meet import calendar_event_id, meet_check
+from integrations.google_meet_adapter import GoogleMeetGateway
 from integrations.sandbox_google import sandbox_of
 from jobs import calls as call_jobs
 from tests.conftest import FakeClock, make_settings
 from tests.integration.test_cli import SCRIPT
 from verify_service import create_app
 from verify_service.accounts import services
-from verify_service.calls import attendance, meetings, scheduling
+from verify_service.calls import attendance, booking, meetings
 from verify_service.calls.models import CallSession, MeetingStatus
 from verify_service.calls.state import SessionStatus
 from verify_service.db import unit_of_work
+from verify_service.freelancer import journey
 from verify_service.registry import KEY, Registry
 from verify_service.staff.models import Reviewer, Role
 
@@ -125,26 +127,26 @@ def test_create_members_join_leave_attendance_and_end(live: Flask, clock: FakeCl
         assert session.scalar(sa.select(Reviewer.google_user)).startswith("users/")
 
 
-def test_scheduled_call_puts_the_meet_link_on_the_calendar_then_cancels(live: Flask, clock: FakeClock) -> None:
+def test_a_booked_call_puts_the_meet_link_on_the_calendar_then_cancels(live: Flask, clock: FakeClock) -> None:
     registry = _registry(live)
     gateway = registry.meet_gateway()
     _account_and_session(registry)
     start = clock() + dt.timedelta(days=1)
-    call_id = scheduling.schedule_call(registry.sessions, gateway, "acc-1", start=start,
-                                       settings=registry.settings, now=clock(), reviewer_email="rita@corp.example")
+    call_id = booking.book_slot(registry.sessions, gateway, "acc-1", start=start, settings=registry.settings,
+                                now=clock(), tz=dt.timezone.utc)
     call = _call(registry, call_id)
     sandbox = sandbox_of(live)
     event = next(e for e in sandbox.calendar.events() if e["id"] == calendar_event_id(call_id))
     assert call.meet_uri in event["description"] and event["location"] == call.meet_uri
-    assert {a["email"] for a in event["attendees"]} == {"ana@example.com", "rita@corp.example"}
+    assert [a["email"] for a in event["attendees"]] == ["ana@example.com"]
     assert event["reminders"]["useDefault"] is False
     assert sandbox.notifications[-1].send_updates == "all"
 
-    scheduling.reschedule_call(registry.sessions, gateway, call_id, start=start + dt.timedelta(hours=2),
-                               settings=registry.settings, now=clock())
+    booking.reschedule_booking(registry.sessions, gateway, "acc-1", call_id, start=start + dt.timedelta(hours=2),
+                               settings=registry.settings, now=clock(), tz=dt.timezone.utc)
     event = next(e for e in sandbox.calendar.events() if e["id"] == calendar_event_id(call_id))
     assert event["start"]["dateTime"].startswith((start + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
-    scheduling.cancel_scheduled_call(registry.sessions, gateway, call_id, settings=registry.settings, now=clock())
+    journey.cancel_call(registry.sessions, gateway, "acc-1", call_id, settings=registry.settings, now=clock())
     event = next(e for e in sandbox.calendar.events() if e["id"] == calendar_event_id(call_id))
     assert event["status"] == "cancelled"
 

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import time
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -24,14 +25,16 @@ from integrations.google_meet import (
     Participant,
     ParticipantSession,
     calendar_event_id,
+    space_body,
 )
 from tests.conftest import make_settings
 from tests.support.concurrency import run_together
 from verify_service.accounts import services
-from verify_service.calls import attendance, meetings, scheduling
+from verify_service.calls import attendance, booking, meetings, scheduling
 from verify_service.calls.models import CallParticipant, CallSession, MeetingStatus, MeetSpaceCreation
 from verify_service.calls.state import SessionStatus
 from verify_service.db import unit_of_work
+from verify_service.freelancer import journey
 from verify_service.staff.models import Reviewer, Role
 from verify_service.webhooks.models import OutboxEvent
 
@@ -57,6 +60,9 @@ class RecordingGateway:
         self.created.append(host)
         n = next(self._ids)
         return MeetingSpace(f"spaces/s{n}", f"https://meet.example/abc-{n}", f"abc-{n}")
+
+    def get_space(self, space_name: str, *, host: str) -> dict[str, Any]:
+        return {"name": space_name, "config": space_body()["config"]}
 
     def add_member(self, space_name: str, email: str, *, host: str, cohost: bool = False) -> None:
         self.members.append((space_name, email, cohost))
@@ -123,10 +129,8 @@ def test_creations_spread_over_hosts_then_queue_when_all_are_spent(sessions, clo
     assert (ready.meet_space, ready.meet_host) == ("spaces/s0", "host-a@example.com")
     assert ready.meet_ready_at is not None
     assert ("spaces/s0", "acc-0@example.com", False) in gateway.members  # the freelancer, not a co-host
-    with unit_of_work(sessions, write=False) as session:
-        assert meetings.queue_position(session, call(sessions, ids[5])) == 1
-        assert meetings.queue_position(session, call(sessions, ids[6])) == 2
-        assert meetings.queue_position(session, ready) is None
+    with unit_of_work(sessions, write=False) as session:  # the queue job's order: the first to queue goes first
+        assert meetings.queued_sessions(session, limit=10) == [ids[5], ids[6]]
 
     clock.advance(seconds=30)
     assert meetings.prepare_queued(sessions, gateway, settings=settings, now=clock()) == 0  # still within the minute
@@ -215,52 +219,47 @@ def test_the_claiming_reviewer_becomes_cohost(sessions, clock, gateway, settings
     assert gateway.members[-1] == ("spaces/s0", "rev@example.com", True)
 
 
-# ---------------------------------------------------------------- scheduled calls
+# ---------------------------------------------------------------- booked calls
 
-def test_scheduled_call_gets_an_invite_that_moves_and_is_canceled(sessions, clock, gateway, settings) -> None:
+def book(sessions, gateway, clock, settings, start: dt.datetime) -> str:
     with unit_of_work(sessions) as session:
         services.upsert_account(session, "acc-1", services.Profile("Ana", "ana@example.com", "PT"), actor="t",
                                 now=clock())
+    return booking.book_slot(sessions, gateway, "acc-1", start=start, settings=settings, now=clock(),
+                             tz=dt.timezone.utc)
+
+
+def test_a_booked_call_gets_an_invite_that_moves_and_is_canceled(sessions, clock, gateway, settings) -> None:
     start = clock() + dt.timedelta(days=1)
-    call_id = scheduling.schedule_call(sessions, gateway, "acc-1", start=start, settings=settings, now=clock(),
-                                       reviewer_email="rev@example.com")
+    call_id = book(sessions, gateway, clock, settings, start)
     event_id = calendar_event_id(call_id)
     invite, updates = gateway.invites[event_id]
     assert invite.meeting_uri == "https://meet.example/abc-0" and invite.meeting_uri in invite.description
-    assert invite.attendees == ("ana@example.com", "rev@example.com")
+    assert invite.attendees == ("ana@example.com",)
     assert (invite.start, invite.end, updates) == (start, start + dt.timedelta(minutes=30), "all")
     assert set(event_id) <= set("abcdefghijklmnopqrstuv0123456789") and len(event_id) >= 5
     # Sending again does nothing (and the id would dedupe at Google anyway).
     assert scheduling.send_invite(sessions, gateway, call_id, settings=settings, now=clock()) is False
 
     later = start + dt.timedelta(hours=3)
-    scheduling.reschedule_call(sessions, gateway, call_id, start=later, settings=settings, now=clock())
+    booking.reschedule_booking(sessions, gateway, "acc-1", call_id, start=later, settings=settings, now=clock(),
+                               tz=dt.timezone.utc)
     assert gateway.invites[event_id][0].start == later and call(sessions, call_id).scheduled_for == later
-    scheduling.cancel_scheduled_call(sessions, gateway, call_id, settings=settings, now=clock())
+    journey.cancel_call(sessions, gateway, "acc-1", call_id, settings=settings, now=clock())
     assert event_id not in gateway.invites
     assert call(sessions, call_id).status is SessionStatus.CANCELED
 
 
-def test_a_queued_scheduled_call_is_invited_once_its_meeting_exists(sessions, clock, gateway, settings) -> None:
+def test_a_queued_booked_call_is_invited_once_its_meeting_exists(sessions, clock, gateway, settings) -> None:
     gateway.rate_limited = set(HOSTS)
-    with unit_of_work(sessions) as session:
-        services.upsert_account(session, "acc-1", services.Profile("Ana", "ana@example.com", "PT"), actor="t",
-                                now=clock())
-    call_id = scheduling.schedule_call(sessions, gateway, "acc-1", start=clock() + dt.timedelta(days=2),
-                                       settings=settings, now=clock())
+    call_id = book(sessions, gateway, clock, settings, clock() + dt.timedelta(days=2))
+    assert call(sessions, call_id).meet_status is MeetingStatus.QUEUED
     assert gateway.invites == {}
     gateway.rate_limited = set()
     clock.advance(minutes=2)
     meetings.prepare_queued(sessions, gateway, settings=settings, now=clock())
     assert scheduling.send_pending_invites(sessions, gateway, settings=settings, now=clock()) == 1
     assert calendar_event_id(call_id) in gateway.invites
-
-
-def test_scheduling_in_the_past_is_refused(sessions, clock, gateway, settings) -> None:
-    from verify_service.errors import InvalidInput
-
-    with pytest.raises(InvalidInput):
-        scheduling.schedule_call(sessions, gateway, "acc-1", start=clock(), settings=settings, now=clock())
 
 
 # ---------------------------------------------------------------- attendance

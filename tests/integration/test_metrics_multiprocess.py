@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.test_make_run import ROOT, _free_port
 
-BIN = ROOT / ".venv" / "bin"
+BIN = Path(sys.executable).parent  # the environment the tests run in
 LAUNCH_TOKEN = "tok-" + "Z" * 40
 
 
@@ -89,6 +90,7 @@ def _get(url: str) -> int:
         return http.get(url, timeout=10, headers={"Connection": "close"}).status_code
 
 
+@pytest.mark.slow
 def test_metrics_add_up_across_workers_and_the_access_log_is_redacted(server: Gunicorn) -> None:
     urls = [f"{server.base}/healthz"] * 40 + [f"{server.base}/no/such/path"] * 10 \
         + [f"{server.base}/verify/launch/{LAUNCH_TOKEN}?utm=secret-query"] * 2

@@ -126,7 +126,7 @@ def test_weekly_shifts_set_booking_capacity_and_who_is_working(registry: Registr
 def test_overlaps_bad_zones_and_overlong_shifts_are_refused(registry: Registry, spring: FakeClock) -> None:
     ana = staff_member(registry, email="ana@example.com")
     add(registry, ana.id, SATURDAY, "22:00", "06:00")
-    with pytest.raises(booking.ShiftOverlap):
+    with pytest.raises(shifts.ShiftOverlap):
         add(registry, ana.id, SUNDAY, "05:00", "09:00")  # the Saturday night shift runs until 06:00
     add(registry, ana.id, SUNDAY, "06:00", "09:00")  # touching is fine
     for weekday, start, end, tz, field in [(SATURDAY, "09:00", "22:00", BERLIN, "end"),

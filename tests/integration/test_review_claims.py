@@ -27,6 +27,7 @@ from verify_service.calls.state import SessionStatus
 from verify_service.db import make_engine, unit_of_work
 from verify_service.registry import Registry
 from verify_service.review import claims, decisions, identity
+from verify_service.review.errors import SessionAlreadyClaimed
 from verify_service.staff.models import Role
 from verify_service.staff.passwords import create_reviewer
 from verify_service.webhooks.models import OutboxEvent
@@ -70,7 +71,7 @@ def test_eight_reviewers_claiming_one_session_at_once_exactly_one_wins(sessions,
 
     results = run_together([claimer(i) for i in ids])
     winners = [ids[i] for i, result in enumerate(results) if result == call_id]
-    losers = [result for result in results if isinstance(result, decisions.SessionAlreadyClaimed)]
+    losers = [result for result in results if isinstance(result, SessionAlreadyClaimed)]
     assert len(winners) == 1 and len(losers) == THREADS - 1, results
     with unit_of_work(sessions, write=False) as session:
         call = session.get_one(CallSession, call_id)

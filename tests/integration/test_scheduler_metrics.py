@@ -30,6 +30,7 @@ def _job_samples(text: str) -> dict[tuple[str, str], float]:
             if sample.labels.get("job") == "deliver_outbox"}
 
 
+@pytest.mark.slow
 def test_the_scheduler_process_serves_its_job_metrics(tmp_path: Path) -> None:
     port, shared = _free_port(), tmp_path / "gunicorn-metrics"
     shared.mkdir()

@@ -46,7 +46,7 @@ def test_a_totp_code_sent_by_several_requests_at_once_is_accepted_once(registry,
         with unit_of_work(registry.sessions) as session:
             current = sessions.current(session, token, now=clock())
             assert current is not None
-            return services.verify_second_step(session, current.session, code, now=clock()).ok
+            return services.verify_second_step(session, current.staff_session, code, now=clock()).ok
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(second_step, pending))

@@ -14,7 +14,7 @@ scheduler's jobs, and relay passes against a loopback receiver that answers,
 fails, times out, hangs up, says 410 or is down.
 
 After every step: each account's ``GET …/restrictions`` blocks exactly the
-union of its active holds (DESIGN §3.2's table, typed out again in
+union of its active holds (the table in docs/architecture.md, 'Vocabulary', typed out again in
 tests/support/stateful.py) and matches a reference model in holds, version,
 verification status and profile; outbox ``seq`` runs 1…n per account; the
 versions the events carry go 1, 2, … up to the account's version, without a
@@ -94,9 +94,8 @@ from verify_service.accounts.models import Account, Hold
 from verify_service.audit.services import verify_chain
 from verify_service.calls import booking
 from verify_service.calls.invites import Pushed
-from verify_service.calls.models import CallParticipant, CallSession, Outcome
-from verify_service.calls.state import Outcome as Result
-from verify_service.calls.state import SessionStatus
+from verify_service.calls.models import CallParticipant, CallSession, OutcomeRecord
+from verify_service.calls.state import Outcome, SessionStatus
 from verify_service.db import unit_of_work
 from verify_service.errors import DomainError
 from verify_service.freelancer import journey
@@ -591,7 +590,7 @@ class Workflow(RuleBasedStateMachine):
                                   now=self.now)  # what the decision's own re-read will find, to predict from
         call = self._load(call.id)
         with self.registry.sessions() as session:
-            decided = session.scalar(sa.select(Outcome.id).where(Outcome.call_session_id == call.id))
+            decided = session.scalar(sa.select(OutcomeRecord.id).where(OutcomeRecord.call_session_id == call.id))
         expected = None
         if self._open(call.account_id) is None:
             expected = "account_closed"
@@ -606,7 +605,7 @@ class Workflow(RuleBasedStateMachine):
             checklist[self.registry.settings.checklist[-1]] = False
         try:
             outcome = claims.decide(self.registry.sessions, self.gateway, call.id, reviewer_id=self.staff[who],
-                                    result=Result(result), notes="", reason_codes=REASON_CODES[result],
+                                    result=Outcome(result), notes="", reason_codes=REASON_CODES[result],
                                     checklist=checklist, settings=self.registry.settings, now=self.now)
             code = None
         except DomainError as exc:
@@ -627,12 +626,13 @@ class Workflow(RuleBasedStateMachine):
 
     def _second_review(self, outcome_id: str, lead: str, decision: str) -> None:
         with self.registry.sessions() as session:
-            outcome = session.get_one(Outcome, outcome_id)
+            outcome = session.get_one(OutcomeRecord, outcome_id)
             status = session.get_one(CallSession, outcome.call_session_id).status
         expected = None
         if self._open(outcome.account_id) is None:
             expected = "account_closed"
-        elif outcome.final or outcome.result is not Result.FAILED or status is not SessionStatus.AWAITING_SECOND_REVIEW:
+        elif (outcome.final or outcome.result is not Outcome.FAILED
+              or status is not SessionStatus.AWAITING_SECOND_REVIEW):
             expected = "outcome_not_pending_review"
         elif outcome.decided_by_id == self.staff[lead]:
             expected = "four_eyes"
@@ -646,14 +646,14 @@ class Workflow(RuleBasedStateMachine):
 
     def _qa_review(self, outcome_id: str, lead: str, decision: str) -> None:
         with self.registry.sessions() as session:
-            outcome = session.get_one(Outcome, outcome_id)
-            later = session.scalar(sa.select(sa.func.count()).select_from(Outcome).where(
-                Outcome.account_id == outcome.account_id, Outcome.id != outcome.id,
-                Outcome.decided_at >= outcome.decided_at))
+            outcome = session.get_one(OutcomeRecord, outcome_id)
+            later = session.scalar(sa.select(sa.func.count()).select_from(OutcomeRecord).where(
+                OutcomeRecord.account_id == outcome.account_id, OutcomeRecord.id != outcome.id,
+                OutcomeRecord.decided_at >= outcome.decided_at))
         expected = None
         if self._open(outcome.account_id) is None:
             expected = "account_closed"
-        elif outcome.qa_sampled_at is None or outcome.qa_decision is not None or outcome.result is not Result.PASSED:
+        elif outcome.qa_sampled_at is None or outcome.qa_decision is not None or outcome.result is not Outcome.PASSED:
             expected = "outcome_not_in_qa"
         elif outcome.decided_by_id == self.staff[lead]:
             expected = "four_eyes"
@@ -821,8 +821,8 @@ class Workflow(RuleBasedStateMachine):
     @rule(data=st.data(), lead=leads, decision=st.sampled_from(("confirm", "overturn")))
     def lead_second_review(self, data: st.DataObject, lead: str, decision: str) -> None:
         with self.registry.sessions() as session:
-            pending = set(session.scalars(sa.select(Outcome.id).where(
-                Outcome.id.in_(self.outcomes), Outcome.final.is_(False))))
+            pending = set(session.scalars(sa.select(OutcomeRecord.id).where(
+                OutcomeRecord.id.in_(self.outcomes), OutcomeRecord.final.is_(False))))
         outcomes = [outcome for outcome in self.outcomes if outcome in pending] or self.outcomes
         self._second_review(data.draw(st.sampled_from(outcomes), label="outcome"), lead, decision)
 
@@ -830,8 +830,9 @@ class Workflow(RuleBasedStateMachine):
     @rule(data=st.data(), lead=leads, decision=st.sampled_from(("overturn", "confirm")))
     def lead_reviews_a_sampled_pass(self, data: st.DataObject, lead: str, decision: str) -> None:
         with self.registry.sessions() as session:
-            sampled = set(session.scalars(sa.select(Outcome.id).where(
-                Outcome.id.in_(self.outcomes), Outcome.qa_sampled_at.is_not(None), Outcome.qa_decision.is_(None))))
+            sampled = set(session.scalars(sa.select(OutcomeRecord.id).where(
+                OutcomeRecord.id.in_(self.outcomes), OutcomeRecord.qa_sampled_at.is_not(None),
+                OutcomeRecord.qa_decision.is_(None))))
         outcomes = [outcome for outcome in self.outcomes if outcome in sampled] or self.outcomes
         self._qa_review(data.draw(st.sampled_from(outcomes), label="outcome"), lead, decision)
 
@@ -959,7 +960,7 @@ class Workflow(RuleBasedStateMachine):
             calls = {call.id: call for call in session.scalars(sa.select(CallSession))}
             announced = session.execute(sa.select(OutboxEvent.type, OutboxEvent.data)
                                         .where(OutboxEvent.type.like("verification.%"))).all()
-            outcomes = session.scalars(sa.select(Outcome)).all()
+            outcomes = session.scalars(sa.select(OutcomeRecord)).all()
             documents = {d.call_session_id: d for d in session.scalars(sa.select(IdentityDocument))}
             names = session.execute(sa.select(CallSession.account_id, CallParticipant.display_name)
                                     .join(CallSession, CallSession.id == CallParticipant.call_session_id)).all()
@@ -988,15 +989,15 @@ class Workflow(RuleBasedStateMachine):
         closed = {account for account, model in self.model.items() if model.closed}
         for outcome in outcomes:  # what each decision rests on, as stored (and as really happened)
             call, truth = calls[outcome.call_session_id], self.truth[outcome.call_session_id]
-            if outcome.result is Result.PASSED:
+            if outcome.result is Outcome.PASSED:
                 assert call.freelancer_joined_at is not None and truth.freelancer_joined is not None
                 assert outcome.checklist and all(outcome.checklist.values())
                 document = documents.get(call.id)
                 assert outcome.account_id in closed or (
                     document is not None and document.expires_on >= outcome.decided_at.date())
-            elif outcome.result is Result.FAILED:
+            elif outcome.result is Outcome.FAILED:
                 assert call.reviewer_joined_at is not None and truth.reviewer_joined is not None
-            elif outcome.result is Result.NO_SHOW:
+            elif outcome.result is Outcome.NO_SHOW:
                 assert call.freelancer_joined_at is None and truth.freelancer_joined is None
                 assert call.reviewer_connected_seconds >= 300
         # Once closed, nothing writes the account's personal data again.
@@ -1051,7 +1052,7 @@ class Workflow(RuleBasedStateMachine):
 
 
 def check_restrictions(doc: dict[str, Any], active: list[Any], model: AccountModel) -> None:
-    """``GET …/restrictions`` against the active hold rows (DESIGN §3.2) and the model."""
+    """``GET …/restrictions`` against the active hold rows (docs/architecture.md, 'Holds and restrictions') and the model."""
     for hold in active:
         if hold.kind.value in KIND_BLOCKS:
             assert hold_key(hold.kind.value) == hold_key(hold.kind.value, hold.blocks), hold
@@ -1086,6 +1087,7 @@ def check_events(account: str, events: list[Any], last_seq: int, version: int, u
 EXAMPLES = {"sqlite": 50, "postgresql": 15}
 
 
+@pytest.mark.slow
 def test_workflow_keeps_restrictions_versions_seqs_audit_and_consumer_consistent(
         backend: str, database_url: str, tmp_path: Path, request: pytest.FixtureRequest,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,7 @@ import datetime as dt
 import itertools
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from integrations.google_meet import (
     AccessType,
@@ -16,6 +17,7 @@ from integrations.google_meet import (
     MeetingSpace,
     MeetNotFound,
     SendUpdates,
+    space_body,
 )
 
 
@@ -64,6 +66,19 @@ class FakeMeetGateway:
                                  meeting_code=code)
             self._spaces[space.name] = FakeSpace(space, host, access_type)
             return space
+
+    def get_space(self, space_name: str, *, host: str) -> dict[str, Any]:
+        """The space as Meet would show it: the configuration the service asked for, all of it kept.
+
+        Raises: MeetNotFound for a space this gateway did not create.
+        """
+        with self._lock:
+            self._fail_if_asked()
+            if space_name not in self._spaces:
+                raise MeetNotFound(f"fake: no space {space_name}")
+            kept = self._spaces[space_name]
+            return {"name": space_name, "meetingUri": kept.space.meeting_uri, "meetingCode": kept.space.meeting_code,
+                    "config": space_body(kept.access_type)["config"]}
 
     def add_member(self, space_name: str, email: str, *, host: str, cohost: bool = False) -> None:
         """Raises: MeetNotFound for a space this gateway did not create."""

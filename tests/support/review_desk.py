@@ -16,8 +16,8 @@ from integrations.google_meet import ConferenceAttendance, Participant, Particip
 from tests.conftest import Api
 from tests.support.fake_meet import FakeMeetGateway
 from tests.support.staff import csrf_token, signed_in
-from verify_service.calls.models import CallSession, Outcome
-from verify_service.calls.state import Outcome as Result
+from verify_service.calls.models import CallSession, OutcomeRecord
+from verify_service.calls.state import Outcome
 from verify_service.db import unit_of_work
 from verify_service.freelancer import journey
 from verify_service.registry import Registry
@@ -115,30 +115,31 @@ def attend(registry: Registry, call_id: str, *, freelancer: bool = True, reviewe
 
 # The decision service's policy as the default settings make it, without QA sampling (tests sample on purpose).
 POLICY = DecisionPolicy(checklist=Settings.checklist, pass_sample_rate=0.0)
-REASONS = {Result.FAILED: ["id_mismatch"], Result.INCONCLUSIVE: ["poor_video"]}
+REASONS = {Outcome.FAILED: ["id_mismatch"], Outcome.INCONCLUSIVE: ["poor_video"]}
 
 
-def give_evidence(sessions: sessionmaker[Session], call_id: str, reviewer_id: int, result: Result,
+def give_evidence(sessions: sessionmaker[Session], call_id: str, reviewer_id: int, result: Outcome,
                   now: dt.datetime) -> None:
     """What ``result`` needs, as an attendance re-read at ``now`` and the reviewer's ID panel would leave it
     (for tests of what follows a decision; the rules themselves are tested against Meet in test_evidence.py)."""
     with unit_of_work(sessions) as session:
         call = session.get_one(CallSession, call_id)
         call.attendance_synced_at = now
-        if result is Result.PASSED:
+        if result is Outcome.PASSED:
             call.freelancer_joined_at = now - dt.timedelta(minutes=5)
             if session.scalar(sa.select(IdentityDocument.id).where(IdentityDocument.call_session_id == call_id)) is None:
                 session.add(IdentityDocument(account_id=call.account_id, call_session_id=call_id,
                                              doc_type=DocumentType.PASSPORT, issuing_country="PT",
                                              expires_on=dt.date(2031, 1, 1), fingerprint="f" * 64, last4="1234",
                                              recorded_by_id=reviewer_id, recorded_at=now))
-        if result in (Result.FAILED, Result.NO_SHOW):
+        if result in (Outcome.FAILED, Outcome.NO_SHOW):
             call.reviewer_joined_at = now - dt.timedelta(minutes=10)
             call.reviewer_connected_seconds = 600
 
 
-def record_with_evidence(sessions: sessionmaker[Session], call_id: str, reviewer_id: int, result: Result,
-                         now: dt.datetime, *, notes: str | None = None, policy: DecisionPolicy = POLICY) -> Outcome:
+def record_with_evidence(sessions: sessionmaker[Session], call_id: str, reviewer_id: int, result: Outcome,
+                         now: dt.datetime, *, notes: str | None = None,
+                         policy: DecisionPolicy = POLICY) -> OutcomeRecord:
     """The claimer's decision, with its evidence in place (see :func:`give_evidence`)."""
     give_evidence(sessions, call_id, reviewer_id, result, now)
     with unit_of_work(sessions) as session:

@@ -133,7 +133,7 @@ class AccountModel:
             self.version += 1
 
     def deadline_passed(self, now: dt.datetime) -> bool:
-        """Whether the deadline job places a pending hold now (once per request, DESIGN §3.2)."""
+        """Whether the deadline job places a pending hold now (once per request: docs/architecture.md, 'Holds and restrictions')."""
         request = self.request
         return (not self.closed and request is not None and request.deadline is not None
                 and request.deadline <= now and not self.has_active(PENDING)

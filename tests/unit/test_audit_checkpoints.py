@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from verify_service.audit import checkpoints
+from verify_service.ops import checkpoints
 from verify_service.observability.logging import make_handler
 
 KEY = b"checkpoint-" + b"c" * 40

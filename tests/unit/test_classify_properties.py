@@ -3,7 +3,7 @@
 Arbitrary strings (control characters, huge ones), arbitrary JSON posted as
 client hints, arbitrary ``Sec-CH-UA*`` header values: nothing raises, every
 verdict validates against ``VerdictOut``, and the verdict agrees with its
-parts (DESIGN §4.4).
+parts (docs/architecture.md, 'Browser and system support').
 """
 
 from __future__ import annotations

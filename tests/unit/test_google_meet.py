@@ -19,20 +19,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.exceptions import RefreshError
 from googleapiclient.http import HttpMockSequence
 
+from integrations.google_credentials import anonymous_credentials, service_account_credentials
 from integrations.google_meet import (
     SCOPES,
     CalendarInvite,
-    GoogleMeetGateway,
     MeetConfigurationError,
     MeetError,
     MeetNotFound,
     MeetRateLimited,
-    anonymous_credentials,
     meet_check,
     parse_time,
-    service_account_credentials,
     space_body,
 )
+from integrations.google_meet_adapter import GoogleMeetGateway
 
 HOST = "host-1@example.com"
 UTC = dt.timezone.utc
@@ -368,7 +367,8 @@ def test_attendance_follows_every_page_and_parses_the_times() -> None:
         (dt.datetime(2026, 11, 22, 9, 1, tzinfo=UTC), dt.datetime(2026, 11, 22, 9, 10, tzinfo=UTC)),
         (dt.datetime(2026, 11, 22, 9, 20, 0, 500000, tzinfo=UTC), None)]
     assert (second.kind, second.user, second.display_name) == ("anonymous", None, "Guest")
-    assert second.connected == dt.timedelta(minutes=1)
+    assert [(s.start, s.end) for s in second.sessions] == [
+        (dt.datetime(2026, 11, 22, 9, 2, tzinfo=UTC), dt.datetime(2026, 11, 22, 9, 3, tzinfo=UTC))]
     assert (third.kind, third.display_name, third.sessions) == ("phone", "+351 ***", ())
     queries = [(urllib.parse.urlsplit(url).path, urllib.parse.parse_qs(urllib.parse.urlsplit(url).query))
                for _, url, _ in transport.requests()]

@@ -1,4 +1,4 @@
-"""Settings from VERIFY_* variables (DESIGN §5)."""
+"""Settings from VERIFY_* variables (README, "Configuration")."""
 
 from __future__ import annotations
 

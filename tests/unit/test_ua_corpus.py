@@ -1,7 +1,7 @@
 """A corpus of real User-Agent strings (and real client hints) with the verdict each must get.
 
-Expectations follow the contract (DESIGN §4.4 and the issue's policy) against
-the fixed test catalog (tests/fixtures/test_catalog.json): Chrome/Edge
+Expectations follow the contract (docs/architecture.md, 'Browser and system support', and the
+issue's policy) against the fixed test catalog (tests/fixtures/test_catalog.json): Chrome/Edge
 142-140, Firefox 145-143, Safari 26/18/17, macOS 26/15/14, Windows 11/10/8.1,
 ChromeOS 142-140, Ubuntu 25.10/25.04/24.04, Debian 13/12/11. They are written
 from the contract, not from the classifier's output: where the two disagree
@@ -9,8 +9,8 @@ the case fails and says why.
 
 Where the contract allows two answers, the case says so with ``AnyOf``: a
 frozen ``Windows NT 10.0`` stands for 10 or 11, both supported, so
-``os.supported`` may be true or null ("where every version the frozen value
-can stand for is supported, true is also right").
+``os.supported`` may be true or null (true is right as well where every version
+the frozen value can stand for is supported).
 """
 
 from __future__ import annotations
@@ -525,7 +525,7 @@ def test_corpus(case: Case, classifier: Classifier) -> None:
 
 
 def _assert_consistent(verdict: dict[str, Any]) -> None:
-    """What every verdict owes the caller, whatever the input (DESIGN §4.4)."""
+    """What every verdict owes the caller, whatever the input (docs/architecture.md, 'Browser and system support')."""
     browser_ok, os_ok = verdict["browser"]["supported"], verdict["os"]["supported"]
     codes = [r["code"] for r in verdict["reasons"]]
     kind = verdict["verdict"]

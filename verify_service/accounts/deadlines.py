@@ -1,4 +1,4 @@
-"""Verification deadlines: the ``verification_pending`` hold once a deadline passes (DESIGN §3.2).
+"""Verification deadlines: the ``verification_pending`` hold once a deadline passes.
 
 A request whose deadline passed while it is still open (no pass yet) gets
 the account a ``verification_pending`` hold, with the usual version bump,
@@ -40,27 +40,27 @@ def _overdue(now: dt.datetime) -> sa.ColumnElement[bool]:
                    ~active_pending, ~placed_for_deadline)
 
 
-def _claim(session: Session, request_id: str, now: dt.datetime) -> VerificationRequest | None:
+def _claim(db: Session, request_id: str, now: dt.datetime) -> VerificationRequest | None:
     """Lock the request's account (skipping it when another scheduler holds it) and re-check.
 
     On PostgreSQL the account row is taken with ``FOR UPDATE SKIP LOCKED``:
     a row someone else holds is left for the next run. SQLite serialises
     writers (BEGIN IMMEDIATE), so the re-check alone suffices there.
     """
-    account_id = session.scalar(sa.select(VerificationRequest.account_id)
+    account_id = db.scalar(sa.select(VerificationRequest.account_id)
                                 .where(VerificationRequest.id == request_id))
     lock = sa.select(Account).where(Account.id == account_id)
-    if session.get_bind().dialect.name == "postgresql":
+    if db.get_bind().dialect.name == "postgresql":
         lock = lock.with_for_update(skip_locked=True)
-    if session.execute(lock.execution_options(populate_existing=True)).scalar_one_or_none() is None:
+    if db.execute(lock.execution_options(populate_existing=True)).scalar_one_or_none() is None:
         return None
-    return session.execute(
+    return db.execute(
         sa.select(VerificationRequest).join(Account, Account.id == VerificationRequest.account_id)
         .where(VerificationRequest.id == request_id, _overdue(now))
         .execution_options(populate_existing=True)).scalar_one_or_none()
 
 
-def enforce_deadlines(session: Session, *, now: dt.datetime, limit: int = 200) -> list[str]:
+def enforce_deadlines(db: Session, *, now: dt.datetime, limit: int = 200) -> list[str]:
     """Place the ``verification_pending`` hold for open requests past their deadline; returns the hold ids.
 
     Skips closed accounts, accounts with an active pending hold, and requests
@@ -69,19 +69,19 @@ def enforce_deadlines(session: Session, *, now: dt.datetime, limit: int = 200) -
 
     Raises nothing of its own; database errors propagate (the caller rolls back).
     """
-    due = session.scalars(
+    due = db.scalars(
         sa.select(VerificationRequest.id).join(Account, Account.id == VerificationRequest.account_id)
         .where(_overdue(now)).order_by(VerificationRequest.deadline, VerificationRequest.id).limit(limit)).all()
     placed: list[str] = []
     for request_id in due:
-        request = _claim(session, request_id, now)
+        request = _claim(db, request_id, now)
         if request is None:
             continue
-        account = session.get_one(Account, request.account_id)
-        hold = add_automatic_hold(session, account, kind=HoldKind.VERIFICATION_PENDING, reason=DEADLINE_REASON,
+        account = db.get_one(Account, request.account_id)
+        hold = add_automatic_hold(db, account, kind=HoldKind.VERIFICATION_PENDING, reason=DEADLINE_REASON,
                                   actor=DEADLINE_ACTOR, now=now, verification_request_id=request.id)
         if hold is None:  # cannot happen after the re-check; kept for safety
             continue
-        publish_change(session, account, [("account.hold.placed", {"hold": hold_dict(hold)})], now=now)
+        publish_change(db, account, [("account.hold.placed", {"hold": hold_dict(hold)})], now=now)
         placed.append(hold.id)
     return placed

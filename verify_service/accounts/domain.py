@@ -1,8 +1,14 @@
-"""The vocabulary of holds and verification (DESIGN §3.1–3.3)."""
+"""The vocabulary of holds and verification (docs/architecture.md, 'Vocabulary' and 'Holds and restrictions')."""
 
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
+
+from verify_service.accounts.errors import AccountClosed
+
+if TYPE_CHECKING:
+    from verify_service.accounts.models import Account
 
 
 class Capability(str, enum.Enum):
@@ -59,3 +65,25 @@ class RequestStatus(str, enum.Enum):
 def ordered(capabilities: set[Capability] | frozenset[Capability]) -> list[Capability]:
     """``capabilities`` in canonical order."""
     return [c for c in CAPABILITY_ORDER if c in capabilities]
+
+
+def ensure_open(account: Account) -> None:
+    """Refuse any change to a closed account: its personal data is erased and nothing more happens to it.
+
+    Raises: AccountClosed.
+    """
+    if account.closed_at is not None:
+        raise AccountClosed(f"account {account.id!r} is closed")
+
+
+# Events about the service itself (not about a marketplace account) travel on a reserved *system
+# account*, so they keep every outbox guarantee: a gapless per-account seq, in order, at least once.
+# Marketplace ids start with a letter or digit (accounts.schemas.ACCOUNT_ID_PATTERN), so an id that
+# starts with this prefix can never be one: the API and the webhooks refuse it, and the account
+# services and the lead pages treat it as unknown.
+SYSTEM_ACCOUNT_PREFIX = "_"
+
+
+def is_system_account(account_id: str) -> bool:
+    """Whether ``account_id`` is a reserved system account (never a marketplace account)."""
+    return account_id.startswith(SYSTEM_ACCOUNT_PREFIX)

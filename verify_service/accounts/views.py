@@ -1,4 +1,4 @@
-"""The accounts API (DESIGN §4.1): thin views over the account services."""
+"""The accounts API (docs/architecture.md, 'The API'): thin views over the account services."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from verify_service.accounts import services
+from verify_service.accounts.restrictions import read_restrictions, read_restrictions_version, request_dict
 from verify_service.accounts.models import Account
 from verify_service.accounts.schemas import (
     AccountOut,
@@ -16,7 +17,7 @@ from verify_service.accounts.schemas import (
     VerificationRequestIn,
     VerificationRequestResult,
 )
-from verify_service.accounts.services import isoformat
+from verify_service.accounts.restrictions import isoformat
 from verify_service.api.boundary import api_write, authenticate_api_request, check_json_body
 from verify_service.api.schemas import PROBLEMS, ConditionalHeaders, IdempotencyHeaders, Problem
 from verify_service.db import run_read
@@ -50,10 +51,10 @@ def get_restrictions(path: AccountPath, header: ConditionalHeaders) -> Response:
 def _restrictions_response(connection: Connection, account_id: str) -> Response:
     if request.if_none_match:
         # A conditional GET needs only the version: one primary-key read.
-        version = services.read_restrictions_version(connection, account_id)
+        version = read_restrictions_version(connection, account_id)
         if request.if_none_match.contains_weak(str(version)):
             return _with_etag(Response(status=304), version)
-    snapshot = services.read_restrictions(connection, account_id)
+    snapshot = read_restrictions(connection, account_id)
     return _with_etag(jsonify(snapshot.as_dict()), snapshot.version)
 
 
@@ -89,7 +90,7 @@ def post_verification_request(path: AccountPath, header: IdempotencyHeaders,
     request_row, created, snapshot = services.request_verification(
         db_session(write=True), path.account_id, reason=body.reason, deadline=body.deadline,
         place_hold=body.place_hold, actor=ACTOR, now=registry().now())
-    response = jsonify({"request": services.request_dict(request_row), "created": created,
+    response = jsonify({"request": request_dict(request_row), "created": created,
                         "restrictions": snapshot.as_dict()})
     response.status_code = 201 if created else 200
     return response

@@ -1,1 +1,1 @@
-"""The account-service REST API (DESIGN §4.1): authentication, idempotency, OpenAPI."""
+"""The account-service REST API (docs/architecture.md, 'The API'): authentication, idempotency, OpenAPI."""

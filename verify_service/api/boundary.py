@@ -70,29 +70,29 @@ def api_write(view: Callable[..., Any]) -> Callable[..., Response]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         reg = registry()
-        session = db_session(write=True)
+        db = db_session(write=True)
         key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
         scope = f"{request.method} {request.path}"
         request_hash = ""
         now = reg.now()
         if key is not None:
             request_hash = idempotency.fingerprint(request.method, request.path, request.get_data(cache=True))
-            stored = idempotency.lookup(session, scope=scope, key=key, request_hash=request_hash, now=now)
+            stored = idempotency.lookup(db, scope=scope, key=key, request_hash=request_hash, now=now)
             if stored is not None:
                 return _replay(stored)
         response = make_response(view(*args, **kwargs))
         try:
             if key is not None and 200 <= response.status_code < 300:
-                idempotency.remember(session, scope=scope, key=key, request_hash=request_hash,
+                idempotency.remember(db, scope=scope, key=key, request_hash=request_hash,
                                      response=_stored(response), now=now,
                                      ttl=dt.timedelta(hours=reg.settings.idempotency_ttl_hours))
-            session.commit()
+            db.commit()
         except IntegrityError:
-            session.rollback()
+            db.rollback()
             if key is None:
                 raise
             # Another request with this key committed first: answer as it did.
-            stored = idempotency.lookup(session, scope=scope, key=key, request_hash=request_hash, now=reg.now())
+            stored = idempotency.lookup(db, scope=scope, key=key, request_hash=request_hash, now=reg.now())
             if stored is None:
                 raise
             return _replay(stored)

@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` for POSTs (DESIGN §4.1).
+"""``Idempotency-Key`` for POSTs (docs/architecture.md, 'The API' and 'The unit of work').
 
 The remembered response is written in the same transaction as the
 operation's effect, so either both exist or neither does. Two requests
@@ -92,13 +92,13 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
 
 
-def lookup(session: Session, *, scope: str, key: str, request_hash: str, now: dt.datetime) -> StoredResponse | None:
+def lookup(db: Session, *, scope: str, key: str, request_hash: str, now: dt.datetime) -> StoredResponse | None:
     """The remembered response for ``key``, if any.
 
     Raises:
         IdempotencyKeyReused: the key was used with a different request.
     """
-    row = session.scalar(sa.select(IdempotencyKey).where(
+    row = db.scalar(sa.select(IdempotencyKey).where(
         IdempotencyKey.scope == scope, IdempotencyKey.key == key, IdempotencyKey.expires_at > now))
     if row is None:
         return None
@@ -108,23 +108,23 @@ def lookup(session: Session, *, scope: str, key: str, request_hash: str, now: dt
     return StoredResponse(row.status_code, row.response_body, dict(row.response_headers))
 
 
-def remember(session: Session, *, scope: str, key: str, request_hash: str, response: StoredResponse,
+def remember(db: Session, *, scope: str, key: str, request_hash: str, response: StoredResponse,
              now: dt.datetime, ttl: dt.timedelta) -> None:
     # An expired row with the same key would block the insert: clear it first.
-    session.execute(sa.delete(IdempotencyKey).where(
+    db.execute(sa.delete(IdempotencyKey).where(
         IdempotencyKey.scope == scope, IdempotencyKey.key == key, IdempotencyKey.expires_at <= now))
-    session.add(IdempotencyKey(scope=scope, key=key, request_hash=request_hash, status_code=response.status,
+    db.add(IdempotencyKey(scope=scope, key=key, request_hash=request_hash, status_code=response.status,
                                response_body=response.body, response_headers=response.headers,
                                created_at=now, expires_at=now + ttl))
-    session.flush()
+    db.flush()
 
 
-def purge_expired(session: Session, *, now: dt.datetime, batch: int = 5000) -> int:
+def purge_expired(db: Session, *, now: dt.datetime, batch: int = 5000) -> int:
     """Delete up to ``batch`` expired keys; returns how many were deleted.
 
     The count is the DELETE's own: rows another run deleted meanwhile are not counted twice.
     """
-    ids = session.scalars(sa.select(IdempotencyKey.id).where(IdempotencyKey.expires_at <= now).limit(batch)).all()
+    ids = db.scalars(sa.select(IdempotencyKey.id).where(IdempotencyKey.expires_at <= now).limit(batch)).all()
     if not ids:
         return 0
-    return session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.id.in_(ids))).rowcount or 0
+    return db.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.id.in_(ids))).rowcount or 0

@@ -5,7 +5,7 @@ the previous entry's hash. Changing, removing or reordering any entry breaks
 every link after it; :func:`verify_chain` reports the first broken one.
 
 Whoever can write to the database can also recompute every hash after a change,
-and the chain then verifies again: :mod:`verify_service.audit.checkpoints`
+and the chain then verifies again: :mod:`verify_service.ops.checkpoints`
 anchors it outside the database with signed copies of its head.
 """
 
@@ -44,7 +44,7 @@ def entry_hash(*, seq: int, occurred_at: dt.datetime, actor: str, action: str, a
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def record(session: Session, *, actor: str, action: str, now: dt.datetime, account_id: str | None = None,
+def record(db: Session, *, actor: str, action: str, now: dt.datetime, account_id: str | None = None,
            subject_type: str | None = None, subject_id: str | None = None,
            details: dict[str, Any] | None = None) -> AuditEntry:
     """Append an entry in the caller's transaction.
@@ -54,7 +54,7 @@ def record(session: Session, *, actor: str, action: str, now: dt.datetime, accou
     every writer takes the locks in the same order (account, then head).
     """
     details = details or {}
-    head = session.execute(for_update(session, sa.select(AuditHead).where(AuditHead.id == 1))).scalar_one()
+    head = db.execute(for_update(db, sa.select(AuditHead).where(AuditHead.id == 1))).scalar_one()
     seq = head.last_seq + 1
     digest = entry_hash(seq=seq, occurred_at=now, actor=actor, action=action, account_id=account_id,
                         subject_type=subject_type, subject_id=subject_id, details=details,
@@ -62,10 +62,10 @@ def record(session: Session, *, actor: str, action: str, now: dt.datetime, accou
     entry = AuditEntry(seq=seq, occurred_at=now, actor=actor, action=action, account_id=account_id,
                        subject_type=subject_type, subject_id=subject_id, details=details,
                        prev_hash=head.last_hash, hash=digest)
-    session.add(entry)
+    db.add(entry)
     head.last_seq = seq
     head.last_hash = digest
-    session.flush()
+    db.flush()
     return entry
 
 
@@ -80,13 +80,13 @@ class ChainReport:
         return self.broken_at is None
 
 
-def verify_chain(session: Session, *, batch_size: int = 1000) -> ChainReport:
+def verify_chain(db: Session, *, batch_size: int = 1000) -> ChainReport:
     """Recompute the chain from the first entry and report the first broken link."""
     expected_seq = 1
     prev_hash = GENESIS_HASH
     checked = 0
     stmt = sa.select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=batch_size)
-    for entry in session.scalars(stmt):
+    for entry in db.scalars(stmt):
         if entry.seq != expected_seq:
             return ChainReport(checked, expected_seq, f"entry {expected_seq} is missing")
         if entry.prev_hash != prev_hash:
@@ -101,7 +101,7 @@ def verify_chain(session: Session, *, batch_size: int = 1000) -> ChainReport:
         prev_hash = entry.hash
         expected_seq += 1
         checked += 1
-    head = session.get(AuditHead, 1)
+    head = db.get(AuditHead, 1)
     if head is None:
         return ChainReport(checked, checked + 1, "the chain head row is missing, so removed entries cannot be ruled out")
     if head.last_seq != checked or head.last_hash != prev_hash:

@@ -26,6 +26,10 @@ An expiry asks for the conference to be ended (``end_requested_conferences``).
 A closed account's sessions are not read at all: nothing writes its personal
 data (display names) again once closure erased it. A read older than the one
 already stored is dropped, so a slow read never overwrites a newer one.
+
+Workflow (takes a sessionmaker: it reads Meet between its units):
+:func:`sync_attendance` reads the session, asks Meet with no transaction
+open, then stores what it heard in a short unit of its own.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from verify_service.accounts.services import lock_account
 from verify_service.calls import lifecycle
 from verify_service.calls.models import CallParticipant, CallSession, MeetingStatus
 from verify_service.calls.state import EndReason, SessionStatus
-from verify_service.db import for_update, unit_of_work
+from verify_service.db import for_update, unit_of_work, workflow
 from verify_service.staff.models import Reviewer
 
 log = logging.getLogger(__name__)
@@ -84,10 +88,10 @@ def _presence(participants: list[tuple[Participant, str]], role: str, now: dt.da
     )
 
 
-def _classify(session: Session, call: CallSession, conferences: list[ConferenceAttendance]
+def _classify(db: Session, call: CallSession, conferences: list[ConferenceAttendance]
               ) -> list[tuple[Participant, str]]:
-    reviewer = session.get(Reviewer, call.claimed_by_id) if call.claimed_by_id else None
-    known_reviewers = set(session.scalars(sa.select(Reviewer.google_user).where(Reviewer.google_user.is_not(None))))
+    reviewer = db.get(Reviewer, call.claimed_by_id) if call.claimed_by_id else None
+    known_reviewers = set(db.scalars(sa.select(Reviewer.google_user).where(Reviewer.google_user.is_not(None))))
     classified = []
     for conference in conferences:
         for participant in conference.participants:
@@ -102,9 +106,9 @@ def _classify(session: Session, call: CallSession, conferences: list[ConferenceA
     return classified
 
 
-def _store_participants(session: Session, call: CallSession, participants: list[tuple[Participant, str]],
+def _store_participants(db: Session, call: CallSession, participants: list[tuple[Participant, str]],
                         now: dt.datetime) -> None:
-    existing = {p.participant: p for p in session.scalars(
+    existing = {p.participant: p for p in db.scalars(
         sa.select(CallParticipant).where(CallParticipant.call_session_id == call.id))}
     for participant, role in participants:
         presence = _presence([(participant, role)], role, now)
@@ -112,7 +116,7 @@ def _store_participants(session: Session, call: CallSession, participants: list[
         if row is None:
             row = CallParticipant(call_session_id=call.id, participant=participant.name, kind=participant.kind,
                                   first_joined_at=presence.joined_at or now)
-            session.add(row)
+            db.add(row)
             existing[participant.name] = row
         row.role = role
         row.google_user = participant.user
@@ -121,6 +125,7 @@ def _store_participants(session: Session, call: CallSession, participants: list[
         row.connected_seconds = presence.connected_seconds
 
 
+@workflow
 def sync_attendance(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *,
                     ttl: dt.timedelta, now: dt.datetime, no_show_wait: dt.timedelta = NO_SHOW_WAIT,
                     abandon_after: dt.timedelta = ABANDON_AFTER) -> SyncResult:
@@ -129,10 +134,10 @@ def sync_attendance(sessions: sessionmaker[Session], gateway: MeetGateway, call_
     Raises:
         MeetError: Meet could not be read (a missing space counts as "nobody came").
     """
-    with unit_of_work(sessions, write=False) as session:
-        call = session.get_one(CallSession, call_session_id)
+    with unit_of_work(sessions, write=False) as db:
+        call = db.get_one(CallSession, call_session_id)
         space, host = call.meet_space, call.meet_host
-        closed = session.scalar(sa.select(Account.closed_at).where(Account.id == call.account_id)) is not None
+        closed = db.scalar(sa.select(Account.closed_at).where(Account.id == call.account_id)) is not None
     if closed:
         return SyncResult(call.status, Presence(), Presence(), stored=False)
     conferences: list[ConferenceAttendance] = []
@@ -141,22 +146,22 @@ def sync_attendance(sessions: sessionmaker[Session], gateway: MeetGateway, call_
             conferences = gateway.attendance(space, host=host)
         except MeetNotFound:
             conferences = []
-    with unit_of_work(sessions) as session:
-        call = session.get_one(CallSession, call_session_id)
-        account = lock_account(session, call.account_id)  # lock order: account, then the session
-        call = session.execute(for_update(session, sa.select(CallSession).where(CallSession.id == call_session_id))
+    with unit_of_work(sessions) as db:
+        call = db.get_one(CallSession, call_session_id)
+        account = lock_account(db, call.account_id)  # lock order: account, then the session
+        call = db.execute(for_update(db, sa.select(CallSession).where(CallSession.id == call_session_id))
                                .execution_options(populate_existing=True)).scalar_one()
-        participants = _classify(session, call, conferences)
+        participants = _classify(db, call, conferences)
         freelancer, reviewer = _presence(participants, "freelancer", now), _presence(participants, "reviewer", now)
         if account.closed_at is not None or (call.attendance_synced_at is not None and call.attendance_synced_at > now):
             return SyncResult(call.status, freelancer, reviewer, stored=False)
-        _store_participants(session, call, participants, now)
+        _store_participants(db, call, participants, now)
         call.freelancer_joined_at, call.freelancer_left_at = freelancer.joined_at, freelancer.left_at
         call.freelancer_connected_seconds = freelancer.connected_seconds
         call.reviewer_joined_at, call.reviewer_left_at = reviewer.joined_at, reviewer.left_at
         call.reviewer_connected_seconds = reviewer.connected_seconds
         call.attendance_synced_at = now
-        _apply_consequences(session, account, call, participants, freelancer, reviewer, ttl=ttl,
+        _apply_consequences(db, account, call, participants, freelancer, reviewer, ttl=ttl,
                             no_show_wait=no_show_wait, abandon_after=abandon_after, now=now)
         return SyncResult(call.status, freelancer, reviewer)
 
@@ -171,7 +176,7 @@ def _quiet_since(call: CallSession, participants: list[tuple[Participant, str]])
     return max(last_left, start) if last_left is not None else start
 
 
-def _apply_consequences(session: Session, account: Account, call: CallSession,
+def _apply_consequences(db: Session, account: Account, call: CallSession,
                         participants: list[tuple[Participant, str]], freelancer: Presence, reviewer: Presence, *,
                         ttl: dt.timedelta, no_show_wait: dt.timedelta, abandon_after: dt.timedelta,
                         now: dt.datetime) -> None:
@@ -181,9 +186,9 @@ def _apply_consequences(session: Session, account: Account, call: CallSession,
     due = call.status is SessionStatus.WAITING or (
         call.status is SessionStatus.SCHEDULED and call.scheduled_for is not None and call.scheduled_for <= now)
     if due and anyone:
-        lifecycle.begin(session, account, call, now=now)
+        lifecycle.begin(db, account, call, now=now)
     elif due and now - ready_since >= ttl:
-        lifecycle.expire(session, account, call, reason=EndReason.NOT_JOINED, now=now)
+        lifecycle.expire(db, account, call, reason=EndReason.NOT_JOINED, now=now)
         return
     if call.status is not SessionStatus.IN_PROGRESS:
         return
@@ -193,17 +198,17 @@ def _apply_consequences(session: Session, account: Account, call: CallSession,
     quiet = _quiet_since(call, participants)
     working = call.claim_active_at or call.claimed_at if call.claimed_by_id is not None else None
     if quiet is not None and now - max(quiet, working or quiet) >= abandon_after:
-        lifecycle.expire(session, account, call, reason=EndReason.ABANDONED, now=now)
-    session.flush()
+        lifecycle.expire(db, account, call, reason=EndReason.ABANDONED, now=now)
+    db.flush()
 
 
-def sessions_to_sync(session: Session, *, now: dt.datetime, limit: int = 500) -> list[str]:
+def sessions_to_sync(db: Session, *, now: dt.datetime, limit: int = 500) -> list[str]:
     """Active sessions with a meeting, those ended within the last hour (final leave times), and booked
     sessions whose time has come (with or without a meeting: without one, only to expire them); never
     a closed account's."""
     due_booking = sa.and_(CallSession.status == SessionStatus.SCHEDULED, CallSession.scheduled_for <= now)
     open_account = sa.select(Account.id).where(Account.id == CallSession.account_id, Account.closed_at.is_(None))
-    return list(session.scalars(
+    return list(db.scalars(
         sa.select(CallSession.id).where(sa.or_(
             due_booking,
             sa.and_(CallSession.meet_status == MeetingStatus.READY,

@@ -1,4 +1,6 @@
-"""Appointments: the slots a freelancer may book, booking them, and reviewer shifts (reminders: reminders.py).
+"""Appointments: the slots a freelancer may book, booking and moving them.
+
+Reviewer shifts are planned in ``leads/shifts.py``; reminders are ``reminders.py``.
 
 Slots are 15 minutes long and start on UTC quarter hours (every real time
 zone's offset is a multiple of 15 minutes, so they are local quarter hours
@@ -12,11 +14,15 @@ Booking checks the remaining capacity and inserts the session in *one*
 transaction, with every booking of the same slot serialised: on PostgreSQL by
 a transaction-scoped advisory lock on the slot (taken after the account lock),
 on SQLite by the write transaction's ``BEGIN IMMEDIATE``. Two freelancers
-racing for the last place therefore never both get it. That is why
-:func:`book_slot` does not call ``scheduling.schedule_call``: its transaction
-has no room for the check, and a check in a transaction of its own would
-leave a window for the race. After the insert it takes the same steps
-(``prepare_meeting``, ``send_invite``), outside any transaction.
+racing for the last place therefore never both get it (a check in a
+transaction of its own would leave a window for the race). After the insert
+the meeting is prepared and the invite sent (``prepare_meeting``,
+``send_invite``), outside any transaction.
+
+Workflow (takes a sessionmaker: it calls Meet and Calendar between its
+units): :func:`book_slot` and :func:`reschedule_booking` open their own
+short units (``unit_of_work``), and the booking page calls them through
+``pages.run_workflow`` with no transaction of its own open.
 
 Booking changes (booking, moving, canceling a booking) are audited, and a
 freelancer may make ``settings.booking_changes_per_day`` of them in any 24
@@ -36,18 +42,22 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.google_meet import MeetConfigurationError, MeetGateway, calendar_event_id
+from verify_service.accounts.domain import ensure_open
 from verify_service.accounts.models import Account
-from verify_service.accounts.services import AccountClosed, isoformat, lock_account
+from verify_service.accounts.services import lock_account
+from verify_service.accounts.restrictions import isoformat
 from verify_service.audit.models import AuditEntry
 from verify_service.audit.services import record
 from verify_service.calls import invites
+from verify_service.calls.errors import CallSessionNotFound
 from verify_service.calls.invites import Pushed
+from verify_service.calls.lifecycle import INVITE_MOVE
 from verify_service.calls.meetings import prepare_meeting
 from verify_service.calls.models import CallSession, MeetingStatus
-from verify_service.calls.scheduling import CallSessionNotFound, move_booking, send_invite
+from verify_service.calls.scheduling import send_invite
 from verify_service.calls.state import SessionStatus
-from verify_service.db import for_update, unit_of_work
-from verify_service.errors import Conflict, InvalidInput, NotFound
+from verify_service.db import for_update, unit_of_work, workflow
+from verify_service.errors import Conflict, InvalidInput
 from verify_service.staff.models import Reviewer, ReviewerShift
 from verify_service.settings import Settings
 
@@ -55,7 +65,6 @@ log = logging.getLogger(__name__)
 
 SLOT_LENGTH = dt.timedelta(minutes=15)
 LEAD_TIME = dt.timedelta(minutes=30)     # the first bookable slot starts at least this far ahead
-MAX_SHIFT = dt.timedelta(hours=12)
 # First key of pg_advisory_xact_lock(int, int) for booking slots; the second is the slot's number.
 SLOT_LOCK_NAMESPACE = 0x510
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -76,16 +85,6 @@ class BookingChangesLimit(Conflict):
 BOOKED, RESCHEDULED, BOOKING_CANCELED = "call_session.booked", "call_session.rescheduled", "call_session.booking_canceled"
 BOOKING_CHANGES = (BOOKED, RESCHEDULED, BOOKING_CANCELED)
 CHANGES_WINDOW = dt.timedelta(hours=24)
-
-
-class ShiftNotFound(NotFound):
-    code = "shift_not_found"
-    title = "No such shift"
-
-
-class ShiftOverlap(Conflict):
-    code = "shift_overlap"
-    title = "The reviewer already has a shift at that time"
 
 
 # Called with the locked account before a booking: raises to refuse, returns the verification request's id.
@@ -133,9 +132,9 @@ def booking_window(*, now: dt.datetime, settings: Settings) -> Window:
 
 # ---------------------------------------------------------------- capacity
 
-def _shift_capacity(session: Session, window: Window) -> dict[dt.datetime, int] | None:
+def _shift_capacity(db: Session, window: Window) -> dict[dt.datetime, int] | None:
     """Active reviewers on shift for each slot start; None when no shift overlaps the window (one query)."""
-    rows = session.execute(
+    rows = db.execute(
         sa.select(ReviewerShift.reviewer_id, ReviewerShift.starts_at, ReviewerShift.ends_at, Reviewer.active)
         .join(Reviewer, Reviewer.id == ReviewerShift.reviewer_id)
         .where(ReviewerShift.starts_at < window.end, ReviewerShift.ends_at > window.first)).all()
@@ -152,9 +151,9 @@ def _shift_capacity(session: Session, window: Window) -> dict[dt.datetime, int] 
     return {start: len(reviewers) for start, reviewers in on_duty.items()}
 
 
-def _booked(session: Session, window: Window) -> collections.Counter[dt.datetime]:
+def _booked(db: Session, window: Window) -> collections.Counter[dt.datetime]:
     """Scheduled calls per slot start (one grouped query); a call off the grid counts in its slot."""
-    rows = session.execute(
+    rows = db.execute(
         sa.select(CallSession.scheduled_for, sa.func.count())
         .where(CallSession.status == SessionStatus.SCHEDULED,
                CallSession.scheduled_for >= window.first, CallSession.scheduled_for < window.end)
@@ -165,11 +164,11 @@ def _booked(session: Session, window: Window) -> collections.Counter[dt.datetime
     return booked
 
 
-def available_slots(session: Session, *, now: dt.datetime, settings: Settings, tz: dt.tzinfo) -> list[Slot]:
+def available_slots(db: Session, *, now: dt.datetime, settings: Settings, tz: dt.tzinfo) -> list[Slot]:
     """The slots that still take a call, soonest first (two queries, whatever the window's length)."""
     window = booking_window(now=now, settings=settings)
-    capacity = _shift_capacity(session, window)
-    booked = _booked(session, window)
+    capacity = _shift_capacity(db, window)
+    booked = _booked(db, window)
     slots = []
     for start in window.starts():
         total = settings.booking_default_capacity if capacity is None else capacity.get(start, 0)
@@ -209,20 +208,20 @@ def _validated_start(start: dt.datetime, *, now: dt.datetime, settings: Settings
     return start
 
 
-def _lock_slot(session: Session, start: dt.datetime) -> None:
+def _lock_slot(db: Session, start: dt.datetime) -> None:
     """Serialise every booking of the slot until the transaction ends (SQLite: BEGIN IMMEDIATE already does)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if db.get_bind().dialect.name == "postgresql":
         number = int((start - _EPOCH) // SLOT_LENGTH)
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.cast(SLOT_LOCK_NAMESPACE, sa.Integer),
+        db.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.cast(SLOT_LOCK_NAMESPACE, sa.Integer),
                                                                 sa.cast(number, sa.Integer))))
 
 
-def check_booking_changes(session: Session, account_id: str, *, settings: Settings, now: dt.datetime) -> None:
+def check_booking_changes(db: Session, account_id: str, *, settings: Settings, now: dt.datetime) -> None:
     """Refuse one more booking change when the account made its daily share (the locked account's audit entries).
 
     Raises: BookingChangesLimit.
     """
-    made = session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+    made = db.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
         AuditEntry.account_id == account_id, AuditEntry.action.in_(BOOKING_CHANGES),
         AuditEntry.occurred_at > now - CHANGES_WINDOW)) or 0
     if made >= settings.booking_changes_per_day:
@@ -230,29 +229,30 @@ def check_booking_changes(session: Session, account_id: str, *, settings: Settin
                                   "please keep the time you have, or try again tomorrow")
 
 
-def audit_booking_change(session: Session, action: str, call: CallSession, *, now: dt.datetime) -> None:
-    record(session, actor="freelancer", action=action, account_id=call.account_id, subject_type="call_session",
+def audit_booking_change(db: Session, action: str, call: CallSession, *, now: dt.datetime) -> None:
+    record(db, actor="freelancer", action=action, account_id=call.account_id, subject_type="call_session",
            subject_id=call.id, details={"scheduled_for": isoformat(call.scheduled_for)}, now=now)
 
 
-def _take_place(session: Session, start: dt.datetime, *, settings: Settings, now: dt.datetime,
+def _take_place(db: Session, start: dt.datetime, *, settings: Settings, now: dt.datetime,
                 moving: str | None = None) -> None:
     """Make sure the slot takes one more call (``moving``: a call that is leaving its own slot).
 
     Raises: SlotFull.
     """
-    _lock_slot(session, start)
-    by_slot = _shift_capacity(session, booking_window(now=now, settings=settings))
+    _lock_slot(db, start)
+    by_slot = _shift_capacity(db, booking_window(now=now, settings=settings))
     capacity = settings.booking_default_capacity if by_slot is None else by_slot.get(start, 0)
     taken = sa.select(sa.func.count()).select_from(CallSession).where(
         CallSession.status == SessionStatus.SCHEDULED,
         CallSession.scheduled_for >= start, CallSession.scheduled_for < start + SLOT_LENGTH)
     if moving is not None:
         taken = taken.where(CallSession.id != moving)
-    if (session.scalar(taken) or 0) >= capacity:
+    if (db.scalar(taken) or 0) >= capacity:
         raise SlotFull("every place at that time is taken; please choose another time")
 
 
+@workflow
 def book_slot(sessions: sessionmaker[Session], gateway: MeetGateway, account_id: str, *, start: dt.datetime,
               settings: Settings, now: dt.datetime, tz: dt.tzinfo, admit: Admit | None = None,
               on_meet_problem: Callable[[MeetConfigurationError], None] | None = None) -> str:
@@ -272,21 +272,20 @@ def book_slot(sessions: sessionmaker[Session], gateway: MeetGateway, account_id:
         error is logged and the meeting queued.)
     """
     start = _validated_start(start, now=now, settings=settings, tz=tz)
-    with unit_of_work(sessions) as session:
-        account = lock_account(session, account_id)
-        if account.closed_at is not None:
-            raise AccountClosed(f"account {account_id!r} is closed")
-        request_id = admit(session, account) if admit is not None else None
-        check_booking_changes(session, account_id, settings=settings, now=now)
-        _take_place(session, start, settings=settings, now=now)
-        attempt = 1 if request_id is None else (session.scalar(sa.select(sa.func.count()).select_from(CallSession)
+    with unit_of_work(sessions) as db:
+        account = lock_account(db, account_id)
+        ensure_open(account)
+        request_id = admit(db, account) if admit is not None else None
+        check_booking_changes(db, account_id, settings=settings, now=now)
+        _take_place(db, start, settings=settings, now=now)
+        attempt = 1 if request_id is None else (db.scalar(sa.select(sa.func.count()).select_from(CallSession)
                                                 .where(CallSession.verification_request_id == request_id)) or 0) + 1
         call = CallSession(account_id=account_id, verification_request_id=request_id, attempt=attempt,
                            status=SessionStatus.SCHEDULED, scheduled_for=start, created_at=now, updated_at=now)
-        session.add(call)
-        session.flush()
+        db.add(call)
+        db.flush()
         call.calendar_event_id = calendar_event_id(call.id)
-        audit_booking_change(session, BOOKED, call, now=now)
+        audit_booking_change(db, BOOKED, call, now=now)
         call_id = call.id
     try:
         prepare_meeting(sessions, gateway, call_id, settings=settings, now=now)
@@ -296,14 +295,15 @@ def book_slot(sessions: sessionmaker[Session], gateway: MeetGateway, account_id:
         log.error("Meet is misconfigured; the meeting of booked call %s is queued: %s", call_id, exc)
         if on_meet_problem is not None:
             on_meet_problem(exc)
-        with unit_of_work(sessions) as session:
-            call = session.get_one(CallSession, call_id)
+        with unit_of_work(sessions) as db:
+            call = db.get_one(CallSession, call_id)
             call.meet_status, call.meet_queued_at, call.meet_error = MeetingStatus.QUEUED, now, str(exc)[:500]
         return call_id
     send_invite(sessions, gateway, call_id, settings=settings, now=now)
     return call_id
 
 
+@workflow
 def reschedule_booking(sessions: sessionmaker[Session], gateway: MeetGateway, account_id: str,
                        call_session_id: str, *, start: dt.datetime, settings: Settings, now: dt.datetime,
                        tz: dt.tzinfo) -> Pushed:
@@ -321,9 +321,9 @@ def reschedule_booking(sessions: sessionmaker[Session], gateway: MeetGateway, ac
         CallSessionNotFound: the account has no such call. AccountNotFound.
     """
     start = _validated_start(start, now=now, settings=settings, tz=tz)
-    with unit_of_work(sessions) as session:
-        lock_account(session, account_id)  # lock order: account, then the session, then the slot
-        call = session.execute(for_update(session, sa.select(CallSession).where(
+    with unit_of_work(sessions) as db:
+        lock_account(db, account_id)  # lock order: account, then the session, then the slot
+        call = db.execute(for_update(db, sa.select(CallSession).where(
             CallSession.id == call_session_id, CallSession.account_id == account_id))).scalar_one_or_none()
         if call is None:
             raise CallSessionNotFound(f"no call session with id {call_session_id!r}")
@@ -331,73 +331,11 @@ def reschedule_booking(sessions: sessionmaker[Session], gateway: MeetGateway, ac
             raise InvalidInput.for_field("status", f"only a booked call can be moved (it is {call.status.value})")
         if call.scheduled_for == start:
             return Pushed.DONE
-        check_booking_changes(session, account_id, settings=settings, now=now)
-        _take_place(session, start, settings=settings, now=now, moving=call.id)
-        move_booking(call, start, now=now)
-        audit_booking_change(session, RESCHEDULED, call, now=now)
+        check_booking_changes(db, account_id, settings=settings, now=now)
+        _take_place(db, start, settings=settings, now=now, moving=call.id)
+        call.scheduled_for, call.reminders_sent, call.updated_at = start, 0, now  # reminders start over
+        if call.invite_sent_at is not None:
+            invites.mark(call, INVITE_MOVE, now=now)
+        audit_booking_change(db, RESCHEDULED, call, now=now)
     return invites.push_invite(sessions, gateway, call_session_id, settings=settings, now=now)
 
-
-# ---------------------------------------------------------------- shifts (lead dashboard)
-
-def add_shift(session: Session, *, reviewer_id: int, starts_at: dt.datetime, ends_at: dt.datetime,
-              actor: str, now: dt.datetime) -> ReviewerShift:
-    """Put a reviewer on duty from ``starts_at`` to ``ends_at``.
-
-    Raises:
-        InvalidInput: times without a zone, the end not after the start, longer
-            than 12 hours, starting in the past; the reviewer unknown or inactive.
-        ShiftOverlap: the reviewer already has a shift overlapping this one.
-    """
-    if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise InvalidInput.for_field("starts_at", "times need a time zone")
-    if ends_at <= starts_at:
-        raise InvalidInput.for_field("ends_at", "must be after the start")
-    if ends_at - starts_at > MAX_SHIFT:
-        raise InvalidInput.for_field("ends_at", "a shift lasts at most 12 hours")
-    if starts_at < now:
-        raise InvalidInput.for_field("starts_at", "must not be in the past")
-    # Locking the reviewer serialises the overlap check against a second lead adding a shift.
-    reviewer = session.execute(for_update(session, sa.select(Reviewer).where(Reviewer.id == reviewer_id))
-                               ).scalar_one_or_none()
-    if reviewer is None or not reviewer.active:
-        raise InvalidInput.for_field("reviewer_id", "is not an active reviewer")
-    overlapping = session.scalar(sa.select(ReviewerShift.id).where(
-        ReviewerShift.reviewer_id == reviewer_id, ReviewerShift.starts_at < ends_at,
-        ReviewerShift.ends_at > starts_at).limit(1))
-    if overlapping is not None:
-        raise ShiftOverlap(f"shift {overlapping} of this reviewer overlaps that time")
-    shift = ReviewerShift(reviewer_id=reviewer_id, starts_at=starts_at, ends_at=ends_at, created_by=actor,
-                          created_at=now)
-    session.add(shift)
-    session.flush()
-    record(session, actor=actor, action="reviewer_shift.added", subject_type="reviewer_shift",
-           subject_id=str(shift.id), details=_shift_details(shift), now=now)
-    return shift
-
-
-def remove_shift(session: Session, shift_id: int, *, actor: str, now: dt.datetime) -> None:
-    """Delete a shift (calls already booked stay booked).
-
-    Raises: ShiftNotFound.
-    """
-    shift = session.get(ReviewerShift, shift_id)
-    if shift is None:
-        raise ShiftNotFound(f"no shift with id {shift_id}")
-    details = _shift_details(shift)
-    session.delete(shift)
-    session.flush()
-    record(session, actor=actor, action="reviewer_shift.removed", subject_type="reviewer_shift",
-           subject_id=str(shift_id), details=details, now=now)
-
-
-def _shift_details(shift: ReviewerShift) -> dict[str, object]:
-    return {"reviewer_id": shift.reviewer_id, "starts_at": isoformat(shift.starts_at),
-            "ends_at": isoformat(shift.ends_at)}
-
-
-def shifts_between(session: Session, start: dt.datetime, end: dt.datetime) -> list[ReviewerShift]:
-    """Shifts overlapping [start, end), earliest first."""
-    return list(session.scalars(
-        sa.select(ReviewerShift).where(ReviewerShift.starts_at < end, ReviewerShift.ends_at > start)
-        .order_by(ReviewerShift.starts_at, ReviewerShift.reviewer_id, ReviewerShift.id)))

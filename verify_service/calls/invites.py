@@ -13,7 +13,8 @@ after the change, so the freelancer usually sees it done, and then from the
 * once the booked time is past, an invite no longer matters and the
   attempts stop (logged).
 
-No transaction stays open while Google is called. A push holds a lease on
+Workflow (takes a sessionmaker: it calls Calendar between its units): no
+transaction stays open while Google is called. A push holds a lease on
 the session (``invite_retry_at``) while it calls, so two schedulers never
 push one invite at once. A booking change made meanwhile resets the lease:
 the push that finds its lease gone marks the booking as it is now to be
@@ -36,7 +37,7 @@ from verify_service.accounts.models import Account
 from verify_service.calls.lifecycle import INVITE_CANCEL, INVITE_MOVE
 from verify_service.calls.models import CallSession
 from verify_service.calls.state import SessionStatus
-from verify_service.db import for_update, unit_of_work
+from verify_service.db import for_update, unit_of_work, workflow
 from verify_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,8 @@ def mark(call: CallSession, kind: str, *, now: dt.datetime) -> None:
     call.invite_attempts, call.invite_retry_at, call.invite_error = 0, now, None
 
 
-def invite_for(call: CallSession, *, email: str | None, reviewer_email: str | None = None,
-               event_id: str | None = None) -> CalendarInvite:
-    """The calendar event of a booked call: the Meet link, the time, the freelancer (and reviewer) as guests."""
+def invite_for(call: CallSession, *, email: str | None, event_id: str | None = None) -> CalendarInvite:
+    """The calendar event of a booked call: the Meet link, the time, the freelancer as the guest."""
     assert call.scheduled_for is not None
     return CalendarInvite(
         event_id=event_id or call.calendar_event_id or "",
@@ -73,7 +73,7 @@ def invite_for(call: CallSession, *, email: str | None, reviewer_email: str | No
                      f"{call.meet_uri}\nHave a government-issued photo ID at hand. "
                      "The call is in English and usually takes under 10 minutes."),
         start=call.scheduled_for, end=call.scheduled_for + CALL_LENGTH, meeting_uri=call.meet_uri or "",
-        attendees=tuple(e for e in (email, reviewer_email) if e))
+        attendees=(email,) if email else ())
 
 
 def recreated_id(event_id: str) -> str:
@@ -93,16 +93,17 @@ class _Job:
     invite: CalendarInvite | None  # for a move: the event as it should be
 
 
+@workflow
 def _lease(sessions: sessionmaker[Session], call_session_id: str, *, now: dt.datetime,
            settings: Settings) -> _Job | None | Pushed:
     """Take the push of this session's pending change; its job, None (nothing to do) or BUSY / GAVE_UP."""
     lease = now + LEASE
-    with unit_of_work(sessions) as session:
-        taken = session.execute(sa.update(CallSession).where(
+    with unit_of_work(sessions) as db:
+        taken = db.execute(sa.update(CallSession).where(
             CallSession.id == call_session_id, CallSession.invite_pending.is_not(None),
             sa.or_(CallSession.invite_retry_at.is_(None), CallSession.invite_retry_at <= now))
             .values(invite_retry_at=lease).execution_options(synchronize_session=False)).rowcount == 1
-        call = session.get_one(CallSession, call_session_id)
+        call = db.get_one(CallSession, call_session_id)
         if not taken:
             return Pushed.BUSY if call.invite_pending is not None else None
         if call.scheduled_for is None or call.scheduled_for + CALL_LENGTH <= now or not call.calendar_event_id:
@@ -110,17 +111,18 @@ def _lease(sessions: sessionmaker[Session], call_session_id: str, *, now: dt.dat
                         call.invite_pending, call.id, call.invite_error)
             call.invite_pending, call.invite_retry_at = None, None
             return Pushed.GAVE_UP
-        email = session.scalar(sa.select(Account.email).where(Account.id == call.account_id))
+        email = db.scalar(sa.select(Account.email).where(Account.id == call.account_id))
         host = call.meet_host or ""
         invite = invite_for(call, email=email) if call.invite_pending == INVITE_MOVE else None
         return _Job(call.invite_pending or "", lease, call.calendar_event_id, host, invite)
 
 
+@workflow
 def _settle(sessions: sessionmaker[Session], call_session_id: str, job: _Job, *, error: str | None,
             now: dt.datetime, event_id: str | None = None) -> None:
     """Record the push: done (unless a newer change came meanwhile) or failed (the next try scheduled)."""
-    with unit_of_work(sessions) as session:
-        call = session.execute(for_update(session, sa.select(CallSession).where(CallSession.id == call_session_id))
+    with unit_of_work(sessions) as db:
+        call = db.execute(for_update(db, sa.select(CallSession).where(CallSession.id == call_session_id))
                                .execution_options(populate_existing=True)).scalar_one()
         if event_id is not None:
             call.calendar_event_id = event_id
@@ -137,12 +139,14 @@ def _settle(sessions: sessionmaker[Session], call_session_id: str, job: _Job, *,
         call.invite_error = error[:500]
 
 
+@workflow
 def _still_booked(sessions: sessionmaker[Session], call_session_id: str) -> bool:
-    with unit_of_work(sessions, write=False) as session:
-        return session.scalar(sa.select(CallSession.status).where(CallSession.id == call_session_id)) \
+    with unit_of_work(sessions, write=False) as db:
+        return db.scalar(sa.select(CallSession.status).where(CallSession.id == call_session_id)) \
             is SessionStatus.SCHEDULED
 
 
+@workflow
 def push_invite(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *,
                 settings: Settings, now: dt.datetime) -> Pushed:
     """Try once to bring the host's calendar in line with the session's pending change.
@@ -184,11 +188,12 @@ def push_invite(sessions: sessionmaker[Session], gateway: MeetGateway, call_sess
     return Pushed.DONE
 
 
+@workflow
 def repair_invites(sessions: sessionmaker[Session], gateway: MeetGateway, *, settings: Settings,
                    now: dt.datetime, limit: int = 50) -> dict[Pushed, int]:
     """Push the pending calendar changes that are due, oldest first; how many ended each way."""
-    with unit_of_work(sessions, write=False) as session:
-        due = list(session.scalars(sa.select(CallSession.id).where(
+    with unit_of_work(sessions, write=False) as db:
+        due = list(db.scalars(sa.select(CallSession.id).where(
             CallSession.invite_pending.is_not(None),
             sa.or_(CallSession.invite_retry_at.is_(None), CallSession.invite_retry_at <= now))
             .order_by(CallSession.invite_retry_at, CallSession.id).limit(limit)))

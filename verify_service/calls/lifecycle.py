@@ -51,7 +51,7 @@ def session_document(call: CallSession) -> dict[str, Any]:
             "ended_at": _iso(call.ended_at)}
 
 
-def begin(session: Session, account: Account, call: CallSession, *, now: dt.datetime) -> None:
+def begin(db: Session, account: Account, call: CallSession, *, now: dt.datetime) -> None:
     """Put a waiting (or due booked) session in progress and announce it.
 
     Raises:
@@ -60,8 +60,8 @@ def begin(session: Session, account: Account, call: CallSession, *, now: dt.date
     if call.status is SessionStatus.SCHEDULED:
         transition(call, SessionStatus.WAITING, now=now)
     transition(call, SessionStatus.IN_PROGRESS, now=now)
-    enqueue_event(session, account, "verification.session.started", {"session": session_document(call)}, now=now)
-    session.flush()
+    enqueue_event(db, account, "verification.session.started", {"session": session_document(call)}, now=now)
+    db.flush()
 
 
 def _clean_up_outside(call: CallSession, *, may_be_live: bool, now: dt.datetime) -> None:
@@ -73,7 +73,7 @@ def _clean_up_outside(call: CallSession, *, may_be_live: bool, now: dt.datetime)
         call.invite_attempts, call.invite_retry_at, call.invite_error = 0, now, None
 
 
-def expire(session: Session, account: Account, call: CallSession, *, reason: EndReason,
+def expire(db: Session, account: Account, call: CallSession, *, reason: EndReason,
            now: dt.datetime) -> None:
     """End the session as expired (``not_joined`` or ``abandoned``) and announce it.
 
@@ -83,12 +83,12 @@ def expire(session: Session, account: Account, call: CallSession, *, reason: End
     transition(call, SessionStatus.EXPIRED, now=now, reason=reason)
     # Whatever the status was: a booked call's conference may be live too once its time came.
     _clean_up_outside(call, may_be_live=True, now=now)
-    enqueue_event(session, account, "verification.session.expired",
+    enqueue_event(db, account, "verification.session.expired",
                   {"session": session_document(call), "reason": reason.value}, now=now)
-    session.flush()
+    db.flush()
 
 
-def cancel(session: Session, account: Account, call: CallSession, *, by: EndReason, now: dt.datetime,
+def cancel(db: Session, account: Account, call: CallSession, *, by: EndReason, now: dt.datetime,
            announce: bool = True) -> tuple[str, dict[str, Any]]:
     """End the session as canceled ``by`` the freelancer, the account's closure or a lead; returns its event.
 
@@ -105,6 +105,6 @@ def cancel(session: Session, account: Account, call: CallSession, *, by: EndReas
     _clean_up_outside(call, may_be_live=was in LIVE, now=now)
     event = ("verification.session.canceled", {"session": session_document(call), "by": by.value})
     if announce:
-        enqueue_event(session, account, *event, now=now)
-    session.flush()
+        enqueue_event(db, account, *event, now=now)
+    db.flush()
     return event

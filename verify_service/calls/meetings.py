@@ -9,8 +9,10 @@ budget frees up. Only open sessions (scheduled, waiting, in progress) get a
 meeting or a place in the queue: the budget is never spent on a call that
 was canceled or expired.
 
-No transaction stays open during a call to Google: the budget is reserved
-and committed first, the space is created, then the result is stored.
+Workflow (takes a sessionmaker: it calls Meet between its units): no
+transaction stays open during a call to Google. The budget is reserved and
+committed first, the space is created, then the result is stored, each
+database step a short unit of its own (``unit_of_work``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from integrations.google_meet import MeetConfigurationError, MeetError, MeetGate
 from verify_service.accounts.models import Account
 from verify_service.calls.models import CallSession, MeetHost, MeetingStatus, MeetSpaceCreation
 from verify_service.calls.state import OPEN
-from verify_service.db import for_update, unit_of_work, upsert_insert
+from verify_service.db import for_update, unit_of_work, upsert_insert, workflow
 from verify_service.observability.metrics import record_meet_error
 from verify_service.settings import Settings
 
@@ -49,7 +51,7 @@ class Budget:
         return cls(settings.meet_creates_per_minute, settings.meet_project_creates_per_minute)
 
 
-def reserve_host(session: Session, hosts: Sequence[str], budget: Budget, *, now: dt.datetime,
+def reserve_host(db: Session, hosts: Sequence[str], budget: Budget, *, now: dt.datetime,
                  exclude: Collection[str] = ()) -> str | None:
     """Charge one space creation to the host with the most room; ``None`` when all are spent.
 
@@ -57,10 +59,10 @@ def reserve_host(session: Session, hosts: Sequence[str], budget: Budget, *, now:
     within one attempt). The host rows are locked (in a fixed order) for the
     check-and-charge, so concurrent reservations never overspend a host.
     """
-    session.execute(upsert_insert(session, MeetHost).values([{"email": h} for h in hosts]).on_conflict_do_nothing(index_elements=["email"]))
-    rows = session.scalars(for_update(session, sa.select(MeetHost).where(MeetHost.email.in_(hosts))
+    db.execute(upsert_insert(db, MeetHost).values([{"email": h} for h in hosts]).on_conflict_do_nothing(index_elements=["email"]))
+    rows = db.scalars(for_update(db, sa.select(MeetHost).where(MeetHost.email.in_(hosts))
                                       .order_by(MeetHost.email))).all()
-    used = dict(session.execute(
+    used = dict(db.execute(
         sa.select(MeetSpaceCreation.host, sa.func.count()).where(MeetSpaceCreation.created_at > now - WINDOW)
         .group_by(MeetSpaceCreation.host)).all())
     if sum(used.values()) >= budget.per_project:
@@ -72,20 +74,20 @@ def reserve_host(session: Session, hosts: Sequence[str], budget: Budget, *, now:
         return None
     # Most room first; ties keep the configured order, which spreads creates evenly.
     host = min(available, key=lambda h: (used.get(h, 0), hosts.index(h)))
-    session.add(MeetSpaceCreation(host=host, created_at=now))
-    session.flush()
+    db.add(MeetSpaceCreation(host=host, created_at=now))
+    db.flush()
     return host
 
 
-def mark_saturated(session: Session, host: str, *, now: dt.datetime) -> None:
-    row = session.get(MeetHost, host)
+def mark_saturated(db: Session, host: str, *, now: dt.datetime) -> None:
+    row = db.get(MeetHost, host)
     if row is not None:
         row.saturated_until = now + SATURATION
 
 
-def prune_creations(session: Session, *, now: dt.datetime) -> int:
+def prune_creations(db: Session, *, now: dt.datetime) -> int:
     """Forget creations older than an hour (only the last minute counts)."""
-    result = session.execute(sa.delete(MeetSpaceCreation).where(MeetSpaceCreation.created_at < now - dt.timedelta(hours=1)))
+    result = db.execute(sa.delete(MeetSpaceCreation).where(MeetSpaceCreation.created_at < now - dt.timedelta(hours=1)))
     return result.rowcount or 0
 
 
@@ -111,6 +113,7 @@ class HostMisconfigured(MeetConfigurationError):
         self.host = host
 
 
+@workflow
 def prepare_meeting(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *,
                     settings: Settings, now: dt.datetime, avoid: Collection[str] = ()) -> Preparation:
     """Create the session's Meet space (freelancer added as a member), or queue it.
@@ -147,31 +150,31 @@ def prepare_meeting(sessions: sessionmaker[Session], gateway: MeetGateway, call_
                 gateway.add_member(space.name, email, host=host)
         except MeetRateLimited:
             record_meet_error("rate_limited")
-            with unit_of_work(sessions) as session:
-                _release_lease(session, call_session_id)
-                mark_saturated(session, host, now=now)
+            with unit_of_work(sessions) as db:
+                _release_lease(db, call_session_id)
+                mark_saturated(db, host, now=now)
             # Google's limit is per host user and per minute: another host may well create it now.
             rested.add(host)
             log.warning("Meet host %s is rate limited; call session %s tries the next host", host, call_session_id)
             continue
         except MeetConfigurationError as exc:
-            with unit_of_work(sessions) as session:
-                _release_lease(session, call_session_id)
+            with unit_of_work(sessions) as db:
+                _release_lease(db, call_session_id)
             raise HostMisconfigured(host, exc) from exc
         except MeetError as exc:
             record_meet_error("error")
             # Transient (the adapter already retried): keep it queued for the job to try again.
-            with unit_of_work(sessions) as session:
-                call = _release_lease(session, call_session_id)
+            with unit_of_work(sessions) as db:
+                call = _release_lease(db, call_session_id)
                 _queue(call, now)
                 call.meet_error = str(exc)[:500]
                 status = call.meet_status
             log.warning("creating the meeting of call session %s as %s failed: %s; queued for retry",
                         call_session_id, host, exc)
             return Preparation(status, error=str(exc), host=host)
-        with unit_of_work(sessions) as session:
+        with unit_of_work(sessions) as db:
             # Stored even if the session was canceled meanwhile: the space exists, and its budget is spent.
-            call = _release_lease(session, call_session_id)
+            call = _release_lease(db, call_session_id)
             call.meet_space, call.meet_uri, call.meet_code = space.name, space.meeting_uri, space.meeting_code
             call.meet_host = host
             call.meet_status = MeetingStatus.READY
@@ -182,11 +185,12 @@ def prepare_meeting(sessions: sessionmaker[Session], gateway: MeetGateway, call_
         return Preparation(MeetingStatus.READY, space.meeting_uri, host=host)
 
 
+@workflow
 def _reserve(sessions: sessionmaker[Session], hosts: Sequence[str], call_session_id: str, budget: Budget, *,
              avoid: Collection[str], now: dt.datetime) -> tuple[str, str | None] | Preparation:
     """Charge a host and take the creation lease: (host, the freelancer's email); or why nothing is to be made."""
-    with unit_of_work(sessions) as session:
-        call = session.execute(for_update(session, sa.select(CallSession).where(CallSession.id == call_session_id))
+    with unit_of_work(sessions) as db:
+        call = db.execute(for_update(db, sa.select(CallSession).where(CallSession.id == call_session_id))
                                ).scalar_one()
         if call.meet_status is MeetingStatus.READY:
             return Preparation(MeetingStatus.READY, call.meet_uri, host=call.meet_host)
@@ -195,7 +199,7 @@ def _reserve(sessions: sessionmaker[Session], hosts: Sequence[str], call_session
             return Preparation(call.meet_status, ended=True)
         if call.meet_creating_until is not None and call.meet_creating_until > now:
             return Preparation(call.meet_status, in_progress=True)
-        host = reserve_host(session, hosts, budget, now=now, exclude=avoid)
+        host = reserve_host(db, hosts, budget, now=now, exclude=avoid)
         if host is None:
             _queue(call, now)
             if avoid:
@@ -203,11 +207,11 @@ def _reserve(sessions: sessionmaker[Session], hosts: Sequence[str], call_session
                          call_session_id, ", ".join(sorted(avoid)))
             return Preparation(MeetingStatus.QUEUED)
         call.meet_creating_until = now + CREATION_LEASE
-        return host, session.scalar(sa.select(Account.email).where(Account.id == call.account_id))
+        return host, db.scalar(sa.select(Account.email).where(Account.id == call.account_id))
 
 
-def _release_lease(session: Session, call_session_id: str) -> CallSession:
-    call = session.get_one(CallSession, call_session_id)
+def _release_lease(db: Session, call_session_id: str) -> CallSession:
+    call = db.get_one(CallSession, call_session_id)
     call.meet_creating_until = None
     return call
 
@@ -235,9 +239,9 @@ def _leave_queue(call: CallSession, now: dt.datetime) -> None:
 _ENDED_IN_QUEUE = sa.and_(CallSession.meet_status == MeetingStatus.QUEUED, CallSession.status.not_in(OPEN))
 
 
-def leave_queue_when_ended(session: Session, *, now: dt.datetime) -> int:
+def leave_queue_when_ended(db: Session, *, now: dt.datetime) -> int:
     """Take sessions that are no longer open out of the meeting queue; returns how many left it."""
-    result = session.execute(sa.update(CallSession).where(_ENDED_IN_QUEUE).values(
+    result = db.execute(sa.update(CallSession).where(_ENDED_IN_QUEUE).values(
         meet_status=MeetingStatus.NONE, meet_queued_at=None, updated_at=now).execution_options(
         synchronize_session=False))
     return result.rowcount or 0
@@ -248,21 +252,22 @@ def leave_queue_when_ended(session: Session, *, now: dt.datetime) -> int:
 ORPHAN_AFTER = dt.timedelta(minutes=2)
 
 
-def queued_sessions(session: Session, *, limit: int, now: dt.datetime | None = None) -> list[str]:
+def queued_sessions(db: Session, *, limit: int, now: dt.datetime | None = None) -> list[str]:
     """Ids of open sessions waiting for a meeting, longest waiting first; with ``now``, orphans after them."""
-    queued = list(session.scalars(
+    queued = list(db.scalars(
         sa.select(CallSession.id).where(CallSession.meet_status == MeetingStatus.QUEUED,
                                         CallSession.status.in_(OPEN))
         .order_by(CallSession.meet_queued_at, CallSession.created_at, CallSession.id).limit(limit)))
     if now is None or len(queued) >= limit:
         return queued
-    orphans = session.scalars(sa.select(CallSession.id).where(
+    orphans = db.scalars(sa.select(CallSession.id).where(
         CallSession.meet_status == MeetingStatus.NONE,
         CallSession.status.in_(OPEN),
         CallSession.created_at < now - ORPHAN_AFTER).order_by(CallSession.created_at).limit(limit - len(queued)))
     return queued + list(orphans)
 
 
+@workflow
 def prepare_queued(sessions: sessionmaker[Session], gateway: MeetGateway, *, settings: Settings,
                    now: dt.datetime, limit: int = 100,
                    on_host: Callable[[str, str | None], None] | None = None) -> int:
@@ -276,12 +281,12 @@ def prepare_queued(sessions: sessionmaker[Session], gateway: MeetGateway, *, set
     ``None`` after a space was created as it, the error after a
     configuration error.
     """
-    with unit_of_work(sessions, write=False) as session:
-        stale = session.scalar(sa.select(sa.exists().where(_ENDED_IN_QUEUE)))
-        waiting = queued_sessions(session, limit=limit, now=now)
+    with unit_of_work(sessions, write=False) as db:
+        stale = db.scalar(sa.select(sa.exists().where(_ENDED_IN_QUEUE)))
+        waiting = queued_sessions(db, limit=limit, now=now)
     if stale:  # a write transaction only when there is something to write
-        with unit_of_work(sessions) as session:
-            leave_queue_when_ended(session, now=now)
+        with unit_of_work(sessions) as db:
+            leave_queue_when_ended(db, now=now)
     failed: set[str] = set()
     ready = 0
     for call_session_id in waiting:
@@ -295,6 +300,7 @@ def prepare_queued(sessions: sessionmaker[Session], gateway: MeetGateway, *, set
     return ready
 
 
+@workflow
 def _prepare_one(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *,
                  settings: Settings, now: dt.datetime, failed: set[str],
                  on_host: Callable[[str, str | None], None] | None) -> Preparation:
@@ -316,23 +322,11 @@ def _prepare_one(sessions: sessionmaker[Session], gateway: MeetGateway, call_ses
         return result
 
 
-def queue_position(session: Session, call: CallSession) -> int | None:
-    """1 for the next meeting to be created; None when the session is not queued (or no longer open)."""
-    if call.meet_status is not MeetingStatus.QUEUED or call.meet_queued_at is None or call.status not in OPEN:
-        return None
-    # The same order (and the same open sessions) as queued_sessions(): queued time, then arrival, then id.
-    ahead = session.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
-        CallSession.meet_status == MeetingStatus.QUEUED, CallSession.status.in_(OPEN),
-        sa.tuple_(CallSession.meet_queued_at, CallSession.created_at, CallSession.id)
-        < sa.tuple_(call.meet_queued_at, call.created_at, call.id)))
-    return (ahead or 0) + 1
-
-
-def hosts_of(session: Session, call_session_ids: Collection[str]) -> dict[str, str | None]:
+def hosts_of(db: Session, call_session_ids: Collection[str]) -> dict[str, str | None]:
     """The host user holding each session's meeting (``None``: no meeting yet), by session id."""
     if not call_session_ids:
         return {}
-    rows = session.execute(sa.select(CallSession.id, CallSession.meet_host)
+    rows = db.execute(sa.select(CallSession.id, CallSession.meet_host)
                            .where(CallSession.id.in_(list(call_session_ids))))
     return {call_id: host for call_id, host in rows}
 

@@ -10,8 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from verify_service.accounts.models import new_id
-from verify_service.calls.state import EndReason, SessionStatus
-from verify_service.calls.state import Outcome as OutcomeResult
+from verify_service.calls.state import EndReason, Outcome, SessionStatus
 from verify_service.db import Base, UTCDateTime, text_enum
 
 
@@ -86,7 +85,7 @@ class CallSession(Base):
     claim_active_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # The freelancer's system check when the session opened ({verdict, browser, os, mobile}), for the queue.
     system_check: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
-    outcome: Mapped[OutcomeResult | None] = mapped_column(text_enum(OutcomeResult, "outcome_result"))
+    outcome: Mapped[Outcome | None] = mapped_column(text_enum(Outcome, "outcome_result"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
@@ -105,7 +104,7 @@ class CallSession(Base):
     reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
-class Outcome(Base):
+class OutcomeRecord(Base):
     """A reviewer's decision on a session; a fail becomes final only after a lead's second review."""
 
     __tablename__ = "outcomes"
@@ -125,7 +124,7 @@ class Outcome(Base):
     # One decision per session: the database refuses a second (optimistic concurrency's last line).
     call_session_id: Mapped[str] = mapped_column(sa.ForeignKey("call_sessions.id"), index=True, unique=True)
     account_id: Mapped[str] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
-    result: Mapped[OutcomeResult] = mapped_column(text_enum(OutcomeResult, "outcome_result"))
+    result: Mapped[Outcome] = mapped_column(text_enum(Outcome, "outcome_result"))
     decided_by_id: Mapped[int] = mapped_column(sa.ForeignKey("reviewers.id"))
     decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     # Personal data (the reviewer's notes); purged after the retention period.

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from verify_service.accounts.models import Account
-from verify_service.accounts.services import isoformat, lock_account
+from verify_service.accounts.services import lock_account
+from verify_service.accounts.restrictions import isoformat
 from verify_service.calls.models import CallSession
 from verify_service.calls.state import SessionStatus
 from verify_service.db import UTCDateTime
@@ -23,7 +24,7 @@ from verify_service.webhooks.outbox import enqueue_event
 REMINDER_EVENT = "verification.appointment.reminder"
 
 
-def _due_reminders(session: Session, minutes: list[int], *, now: dt.datetime, limit: int) -> list[tuple[str, str]]:
+def _due_reminders(db: Session, minutes: list[int], *, now: dt.datetime, limit: int) -> list[tuple[str, str]]:
     """(call id, account id) of booked calls whose next reminder is due, soonest call first.
 
     "Due" is decided in SQL (the next reminder's deadline by ``reminders_sent``),
@@ -31,7 +32,7 @@ def _due_reminders(session: Session, minutes: list[int], *, now: dt.datetime, li
     """
     deadline = sa.case(*[(CallSession.reminders_sent == index, sa.literal(now + dt.timedelta(minutes=m), UTCDateTime()))
                          for index, m in enumerate(minutes)], else_=sa.null())
-    return [(row[0], row[1]) for row in session.execute(
+    return [(row[0], row[1]) for row in db.execute(
         sa.select(CallSession.id, CallSession.account_id)
         .join(Account, Account.id == CallSession.account_id)
         .where(CallSession.status == SessionStatus.SCHEDULED, CallSession.scheduled_for > now,
@@ -50,7 +51,7 @@ def _latest_due(call: CallSession, minutes: list[int], now: dt.datetime) -> int 
     return due[-1] if due else None
 
 
-def send_due_reminders(session: Session, *, settings: Settings, now: dt.datetime, limit: int = 200) -> int:
+def send_due_reminders(db: Session, *, settings: Settings, now: dt.datetime, limit: int = 200) -> int:
     """Enqueue ``verification.appointment.reminder`` for booked calls whose next reminder is due.
 
     Reminders go ``settings.reminder_minutes`` before the call, each once; when
@@ -65,19 +66,19 @@ def send_due_reminders(session: Session, *, settings: Settings, now: dt.datetime
     if not minutes:
         return 0
     sent = 0
-    for call_id, account_id in _due_reminders(session, minutes, now=now, limit=limit):
-        account = lock_account(session, account_id)  # lock order: account, then the session
+    for call_id, account_id in _due_reminders(db, minutes, now=now, limit=limit):
+        account = lock_account(db, account_id)  # lock order: account, then the session
         stmt = sa.select(CallSession).where(CallSession.id == call_id)
-        if session.get_bind().dialect.name == "postgresql":
+        if db.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
-        call = session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
+        call = db.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
         index = None if call is None or account.closed_at is not None else _latest_due(call, minutes, now)
         if call is None or index is None:
             continue
-        enqueue_event(session, account, REMINDER_EVENT, {
+        enqueue_event(db, account, REMINDER_EVENT, {
             "session": {"id": call.id, "scheduled_for": isoformat(call.scheduled_for), "meet_uri": call.meet_uri},
             "minutes_before": minutes[index]}, now=now)
         call.reminders_sent = index + 1
         sent += 1
-    session.flush()
+    db.flush()
     return sent

@@ -6,6 +6,9 @@ request that ends a session: the ending marks the session
 by a job, asks the Meet gateway and records ``conference_ended_at``. While a
 run asks, it holds a lease on the session (``conference_ending_until``), so two
 schedulers never both ask to end one conference.
+
+Workflow (takes a sessionmaker: it calls Meet between its units): the lease,
+the call, and the record of the answer are separate short units.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.google_meet import MeetError, MeetGateway
 from verify_service.calls.models import CallSession
-from verify_service.db import unit_of_work
+from verify_service.db import unit_of_work, workflow
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +43,16 @@ def _unleased(now: dt.datetime) -> sa.ColumnElement[bool]:
     return sa.or_(CallSession.conference_ending_until.is_(None), CallSession.conference_ending_until <= now)
 
 
-def _requested(session: Session, *, now: dt.datetime, limit: int) -> list[tuple[str, str, str | None]]:
+def _requested(db: Session, *, now: dt.datetime, limit: int) -> list[tuple[str, str, str | None]]:
     """(session id, space, host) of the conferences waiting to be ended and not leased, oldest request first."""
-    return [tuple(row) for row in session.execute(  # type: ignore[misc]
+    return [tuple(row) for row in db.execute(  # type: ignore[misc]
         sa.select(CallSession.id, CallSession.meet_space, CallSession.meet_host)
         .where(CallSession.conference_end_requested_at.is_not(None), CallSession.conference_ended_at.is_(None),
                CallSession.meet_space.is_not(None), _unleased(now))
         .order_by(CallSession.conference_end_requested_at, CallSession.id).limit(limit))]
 
 
+@workflow
 def _claim(sessions: sessionmaker[Session], call_session_id: str, *, now: dt.datetime, until: dt.datetime) -> bool:
     """Lease the ending of one conference to this run until ``until``; False when another run has it.
 
@@ -56,24 +60,26 @@ def _claim(sessions: sessionmaker[Session], call_session_id: str, *, now: dt.dat
     update matches (PostgreSQL re-checks the WHERE after the other's commit;
     SQLite serialises writers).
     """
-    with unit_of_work(sessions) as session:
-        return session.execute(sa.update(CallSession).where(
+    with unit_of_work(sessions) as db:
+        return db.execute(sa.update(CallSession).where(
             CallSession.id == call_session_id, CallSession.conference_ended_at.is_(None), _unleased(now))
             .values(conference_ending_until=until)).rowcount == 1
 
 
+@workflow
 def _settle(sessions: sessionmaker[Session], call_session_id: str, *, claimed_until: dt.datetime,
             ended_at: dt.datetime | None) -> None:
     """Give the lease back; with ``ended_at``, record the conference as ended."""
     values: dict[str, object] = {"conference_ending_until": None}
     if ended_at is not None:
         values.update(conference_ended_at=ended_at, updated_at=ended_at)
-    with unit_of_work(sessions) as session:
-        session.execute(sa.update(CallSession).where(
+    with unit_of_work(sessions) as db:
+        db.execute(sa.update(CallSession).where(
             CallSession.id == call_session_id, CallSession.conference_ended_at.is_(None),
             CallSession.conference_ending_until == claimed_until).values(**values))
 
 
+@workflow
 def end_requested_conferences(sessions: sessionmaker[Session], gateway: MeetGateway, *, now: dt.datetime,
                               limit: int = 50) -> ConferenceEnding:
     """End the conferences of up to ``limit`` sessions marked for it, oldest request first.
@@ -87,8 +93,8 @@ def end_requested_conferences(sessions: sessionmaker[Session], gateway: MeetGate
 
     Raises nothing for gateway failures (``MeetError``); any other error propagates.
     """
-    with unit_of_work(sessions, write=False) as session:
-        requested = _requested(session, now=now, limit=limit)
+    with unit_of_work(sessions, write=False) as db:
+        requested = _requested(db, now=now, limit=limit)
     ended = failed = 0
     claimed_until = now + CLAIM
     for call_session_id, space, host in requested:

@@ -91,27 +91,27 @@ def can_transition(current: SessionStatus, target: SessionStatus) -> bool:
     return target in TRANSITIONS[current]
 
 
-def transition(session: CallSession, target: SessionStatus, *, now: dt.datetime,
+def transition(call: CallSession, target: SessionStatus, *, now: dt.datetime,
                reason: EndReason | None = None) -> None:
-    """Move ``session`` to ``target``; ``reason`` says why it expired or was canceled (required then).
+    """Move ``call`` to ``target``; ``reason`` says why it expired or was canceled (required then).
 
     Raises:
         IllegalTransition: the move is not allowed from the current status
             (including "moving" to the status it already has).
         ValueError: ``reason`` missing for an expiry or a cancel, or given for another move (a bug).
     """
-    current = SessionStatus(session.status)
+    current = SessionStatus(call.status)
     if not can_transition(current, target):
         raise IllegalTransition(current, target)
     allowed = REASONS.get(target, frozenset())
     if (reason is None) != (not allowed) or (reason is not None and reason not in allowed):
         raise ValueError(f"a move to {target.value} takes a reason of {sorted(r.value for r in allowed)}, "
                          f"got {reason!r}")
-    session.status = target
-    session.updated_at = now
-    if target is S.IN_PROGRESS and session.started_at is None:
-        session.started_at = now
-    if target in ENDED and session.ended_at is None:
-        session.ended_at = now
+    call.status = target
+    call.updated_at = now
+    if target is S.IN_PROGRESS and call.started_at is None:
+        call.started_at = now
+    if target in ENDED and call.ended_at is None:
+        call.ended_at = now
     if reason is not None:
-        session.end_reason = reason
+        call.end_reason = reason

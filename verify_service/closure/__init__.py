@@ -30,10 +30,12 @@ from sqlalchemy.orm import Session
 
 from verify_service.accounts.domain import RequestStatus
 from verify_service.accounts.models import Account
-from verify_service.accounts.services import AccountNotFound, lock_account, open_request, publish_change
+from verify_service.accounts.services import lock_account, publish_change
+from verify_service.accounts.errors import AccountNotFound
+from verify_service.accounts.restrictions import open_request
 from verify_service.audit.services import record
 from verify_service.calls import lifecycle
-from verify_service.calls.models import CallParticipant, CallSession, Outcome
+from verify_service.calls.models import CallParticipant, CallSession, OutcomeRecord
 from verify_service.calls.state import OPEN, EndReason, SessionStatus
 from verify_service.db import for_update
 from verify_service.freelancer.models import FreelancerSession, LaunchLink
@@ -56,7 +58,7 @@ class Closure:
     request_canceled: bool = False
 
 
-def close_account(session: Session, account_id: str, *, actor: str, now: dt.datetime) -> Closure:
+def close_account(db: Session, account_id: str, *, actor: str, now: dt.datetime) -> Closure:
     """Close the account: cancel its calls and its open request, revoke its access, erase its personal data.
 
     Idempotent: an unknown or already-closed account is left alone and
@@ -67,32 +69,32 @@ def close_account(session: Session, account_id: str, *, actor: str, now: dt.date
     """
     try:
         # Lock order is always account first (then sessions, then the audit head).
-        account = lock_account(session, account_id)
+        account = lock_account(db, account_id)
     except AccountNotFound:
         return Closure(closed=False)
     if account.closed_at is not None:
         return Closure(closed=False)
-    calls = session.scalars(for_update(session, sa.select(CallSession).where(
+    calls = db.scalars(for_update(db, sa.select(CallSession).where(
         CallSession.account_id == account_id, CallSession.status.in_(NOT_OVER))
         .order_by(CallSession.created_at, CallSession.id))).all()
     events: list[tuple[str, dict[str, Any]]] = [
-        lifecycle.cancel(session, account, call, by=EndReason.ACCOUNT_CLOSED, now=now, announce=False)
+        lifecycle.cancel(db, account, call, by=EndReason.ACCOUNT_CLOSED, now=now, announce=False)
         for call in calls]
-    request = open_request(session, account_id)
+    request = open_request(db, account_id)
     if request is not None:
         request.status, request.closed_at = RequestStatus.CANCELED, now
-    revoked = revoke_access(session, account_id, now=now)
-    erase_personal_data(session, account_id)
+    revoked = revoke_access(db, account_id, now=now)
+    erase_personal_data(db, account_id)
     account.closed_at = now
     account.updated_at = now
-    session.flush()
+    db.flush()
     if events or request is not None:
-        publish_change(session, account, events, now=now)
+        publish_change(db, account, events, now=now)
     closure = Closure(closed=True, sessions_canceled=len(calls),
                       conferences_to_end=sum(1 for c in calls if c.conference_end_requested_at is not None),
                       invites_to_delete=sum(1 for c in calls if c.invite_pending == lifecycle.INVITE_CANCEL),
                       request_canceled=request is not None)
-    record(session, actor=actor, action="account.closed", account_id=account_id, subject_type="account",
+    record(db, actor=actor, action="account.closed", account_id=account_id, subject_type="account",
            subject_id=account_id, details={"sessions_canceled": closure.sessions_canceled,
                                            "conferences_to_end": closure.conferences_to_end,
                                            "invites_to_delete": closure.invites_to_delete,
@@ -101,17 +103,17 @@ def close_account(session: Session, account_id: str, *, actor: str, now: dt.date
     return closure
 
 
-def revoke_access(session: Session, account_id: str, *, now: dt.datetime) -> int:
+def revoke_access(db: Session, account_id: str, *, now: dt.datetime) -> int:
     """End the account's signed-in freelancer pages and spend its unused launch links; returns pages ended."""
-    session.execute(sa.update(LaunchLink).where(LaunchLink.account_id == account_id, LaunchLink.used_at.is_(None),
+    db.execute(sa.update(LaunchLink).where(LaunchLink.account_id == account_id, LaunchLink.used_at.is_(None),
                                                 LaunchLink.expires_at > now)
                     .values(expires_at=now).execution_options(synchronize_session=False))
-    return session.execute(sa.update(FreelancerSession).where(
+    return db.execute(sa.update(FreelancerSession).where(
         FreelancerSession.account_id == account_id, FreelancerSession.revoked_at.is_(None))
         .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount or 0
 
 
-def erase_personal_data(session: Session, account_id: str) -> None:
+def erase_personal_data(db: Session, account_id: str) -> None:
     """Erase every piece of the account's personal data that retention allows us to erase.
 
     This is the one place that knows where personal data lives: every new
@@ -119,13 +121,13 @@ def erase_personal_data(session: Session, account_id: str) -> None:
     recorded goes entirely, fingerprint included: a closed account is not
     "another account" a new registration should be matched against.
     """
-    account = session.get(Account, account_id)
+    account = db.get(Account, account_id)
     if account is not None:
         for name in PROFILE_FIELDS:
             setattr(account, name, None)
-    session.execute(sa.update(Outcome).where(Outcome.account_id == account_id).values(notes=None))
-    session.execute(sa.delete(IdentityDocument).where(IdentityDocument.account_id == account_id))
+    db.execute(sa.update(OutcomeRecord).where(OutcomeRecord.account_id == account_id).values(notes=None))
+    db.execute(sa.delete(IdentityDocument).where(IdentityDocument.account_id == account_id))
     # Display names seen in the account's Meet conferences.
-    session.execute(sa.update(CallParticipant).where(CallParticipant.call_session_id.in_(
+    db.execute(sa.update(CallParticipant).where(CallParticipant.call_session_id.in_(
         sa.select(CallSession.id).where(CallSession.account_id == account_id))).values(display_name=None))
-    session.flush()
+    db.flush()

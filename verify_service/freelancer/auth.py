@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, g, make_response, render_template, request
+from flask_limiter.util import get_remote_address
 
-from verify_service.accounts.services import AccountClosed
+from verify_service.accounts.errors import AccountClosed
 from verify_service.csrf import protect_posts
 from verify_service.freelancer import services
+from verify_service.pages import page_unit, short_write
 from verify_service.registry import db_session, registry
 from verify_service.support import hints
 
@@ -43,19 +46,27 @@ def _private(response: Response) -> Response:
 
 def freelancer_page(view: Callable[..., Any]) -> Callable[..., Any]:
     """Only for a live freelancer session: ``g.account_id`` is the signed-in account; else the signed-out page
-    (or, once the account is closed, the page that says so)."""
+    (or, once the account is closed, the page that says so).
+
+    The page runs in the page boundary (:func:`verify_service.pages.page_unit`) and starts as a read: the
+    session is checked without the write lock, and its idle clock, when due, is refreshed in a short write
+    unit of its own (the waiting room's status poll refreshes it too: the freelancer is waiting there).
+    """
 
     @functools.wraps(view)
+    @page_unit
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        session = db_session(write=True)  # the idle clock is refreshed as the freelancer uses the pages
+        now = registry().now()
         try:
-            account_id = services.current_account(session, request.cookies.get(cookie_name()), now=registry().now())
+            live = services.current_session(db_session(), request.cookies.get(cookie_name()), now=now)
         except AccountClosed:
             return account_closed_page()
-        if account_id is None:
+        if live is None:
             return make_response(render_template("freelancer/signed_out.html"), 401)
-        session.commit()
-        g.account_id = account_id
+        if services.touch_due(live, now):
+            session_id = live.id
+            short_write(lambda db: services.touch(db, session_id, now=now))
+        g.account_id = live.account_id
         return view(*args, **kwargs)
 
     return wrapper
@@ -67,3 +78,11 @@ def account_closed_page() -> Response:
     The cookie stays: its revoked session is how every later page of that browser knows to say so too.
     """
     return make_response(render_template("freelancer/account_closed.html"), 410)
+
+
+def freelancer_key() -> str:
+    """The freelancer's session cookie (hashed: no token goes to the storage), else the client IP."""
+    token = request.cookies.get(cookie_name())
+    if token:
+        return "freelancer:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+    return "ip:" + get_remote_address()

@@ -16,6 +16,7 @@ from verify_service.calls.state import SessionStatus
 from verify_service.errors import Conflict, InvalidInput
 from verify_service.freelancer import journey
 from verify_service.freelancer.auth import freelancer_page, pages
+from verify_service.pages import run_workflow
 from verify_service.registry import db_session, registry
 
 
@@ -37,18 +38,18 @@ def time_zone(args: MultiDict[str, str], account_tz: str | None) -> tuple[zonein
 @pages.get("/book")
 @freelancer_page
 def book() -> str:
-    session = db_session()
+    db = db_session()
     reg = registry()
-    account = accounts.get_account(session, g.account_id)
+    account = accounts.get_account(db, g.account_id)
     tz, chosen = time_zone(request.args, account.timezone)
     moving = None
     if request.args.get("reschedule"):
-        moving = journey.own_session(session, g.account_id, request.args["reschedule"])
-    days = booking.group_by_day(booking.available_slots(session, now=reg.now(), settings=reg.settings, tz=tz))
+        moving = journey.own_session(db, g.account_id, request.args["reschedule"])
+    days = booking.group_by_day(booking.available_slots(db, now=reg.now(), settings=reg.settings, tz=tz))
     wanted = request.args.get("day")
     selected = next((d for d in days if d[0].isoformat() == wanted), days[0] if days else None)
     return render_template("freelancer/book.html", days=days, selected=selected, tz=tz, tz_chosen=chosen,
-                           moving=moving, active=None if moving else journey.active_session(session, g.account_id))
+                           moving=moving, active=None if moving else journey.active_session(db, g.account_id))
 
 
 @pages.post("/book")
@@ -79,15 +80,15 @@ def _book_or_move(reschedule: str | None, start: dt.datetime, tz: zoneinfo.ZoneI
         call = journey.own_session(db_session(), g.account_id, reschedule)
         if call.status is not SessionStatus.SCHEDULED:
             raise InvalidInput.for_field("reschedule", "only a booked call can be moved")
-        invite = booking.reschedule_booking(reg.sessions, reg.meet_gateway(), g.account_id, call.id, start=start,
-                                            settings=reg.settings, now=reg.now(), tz=tz)
+        invite = run_workflow(booking.reschedule_booking, reg.sessions, reg.meet_gateway(), g.account_id, call.id,
+                              start=start, settings=reg.settings, now=reg.now(), tz=tz)
         if invite is Pushed.DONE:
             return call.id, "Your call is moved, and its calendar invite updated."
         return call.id, ("Your call is moved. We could not update the calendar invite just yet; we will keep "
                          "trying. This page always shows the right time.")
-    call_id = booking.book_slot(reg.sessions, reg.meet_gateway(), g.account_id, start=start, settings=reg.settings,
-                                now=reg.now(), tz=tz, on_meet_problem=reg.note_meet_error, admit=functools.partial(
-                                    journey.check_may_open, settings=reg.settings, now=reg.now()))
+    call_id = run_workflow(booking.book_slot, reg.sessions, reg.meet_gateway(), g.account_id, start=start,
+                           settings=reg.settings, now=reg.now(), tz=tz, on_meet_problem=reg.note_meet_error,
+                           admit=functools.partial(journey.check_may_open, settings=reg.settings, now=reg.now()))
     return call_id, "Your call is booked. We are sending a calendar invite to your email address."
 
 

@@ -11,6 +11,14 @@ hammer the reviewers' queue or Meet's creation budget.
 A freelancer may cancel a booked call, or leave the queue while no reviewer
 has taken the call up; once a reviewer has it, only the reviewer's decision
 (or its expiry) ends it.
+
+Workflow (takes a sessionmaker: they call Meet and Calendar between their
+units): :func:`start_call` commits the new session, then creates its
+meeting (``prepare_meeting``: its own units around the call to Meet);
+:func:`cancel_call` commits the cancel, then deletes a booking's invite.
+The call pages call them through ``pages.run_workflow``, holding no
+transaction of their own across them. The other functions here take the
+caller's ``Session`` and only flush.
 """
 
 from __future__ import annotations
@@ -26,19 +34,19 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.google_meet import MeetConfigurationError, MeetGateway
-from verify_service.accounts.domain import VerificationStatus
+from verify_service.accounts.domain import VerificationStatus, ensure_open
 from verify_service.accounts.models import Account
-from verify_service.accounts.services import AccountClosed, lock_account, open_request
+from verify_service.accounts.services import lock_account
+from verify_service.accounts.restrictions import open_request
 from verify_service.audit.services import record
 from verify_service.calls import invites, lifecycle
 from verify_service.calls.booking import BOOKING_CANCELED, audit_booking_change
+from verify_service.calls.errors import CallSessionNotFound
 from verify_service.calls.invites import Pushed
 from verify_service.calls.meetings import Preparation, prepare_meeting
-from verify_service.calls.models import CallSession, MeetingStatus
-from verify_service.calls.models import Outcome as OutcomeRow
-from verify_service.calls.scheduling import CallSessionNotFound
+from verify_service.calls.models import CallSession, MeetingStatus, OutcomeRecord
 from verify_service.calls.state import OPEN, EndReason, SessionStatus
-from verify_service.db import for_update, unit_of_work
+from verify_service.db import for_update, unit_of_work, workflow
 from verify_service.errors import Conflict
 from verify_service.staff.models import Reviewer, ReviewerShift
 from verify_service.settings import Settings
@@ -80,56 +88,56 @@ class CannotCancel(Conflict):
     title = "This call can no longer be canceled"
 
 
-def active_session(session: Session, account_id: str) -> CallSession | None:
-    return session.scalars(sa.select(CallSession).where(
+def active_session(db: Session, account_id: str) -> CallSession | None:
+    return db.scalars(sa.select(CallSession).where(
         CallSession.account_id == account_id, CallSession.status.in_(ACTIVE))
         .order_by(CallSession.created_at.desc()).limit(1)).first()
 
 
-def latest_session(session: Session, account_id: str) -> CallSession | None:
-    return session.scalars(sa.select(CallSession).where(CallSession.account_id == account_id)
+def latest_session(db: Session, account_id: str) -> CallSession | None:
+    return db.scalars(sa.select(CallSession).where(CallSession.account_id == account_id)
                            .order_by(CallSession.created_at.desc(), CallSession.id).limit(1)).first()
 
 
-def own_session(session: Session, account_id: str, call_session_id: str) -> CallSession:
+def own_session(db: Session, account_id: str, call_session_id: str) -> CallSession:
     """The freelancer's own session. Raises: CallSessionNotFound (also for someone else's: no hint it exists)."""
-    call = session.scalar(sa.select(CallSession).where(CallSession.id == call_session_id,
+    call = db.scalar(sa.select(CallSession).where(CallSession.id == call_session_id,
                                                        CallSession.account_id == account_id))
     if call is None:
         raise CallSessionNotFound("there is no such call on your account")
     return call
 
 
-def check_may_open(session: Session, account: Account, *, settings: Settings, now: dt.datetime) -> str:
+def check_may_open(db: Session, account: Account, *, settings: Settings, now: dt.datetime) -> str:
     """Whether the (locked) account may open a new session; returns its open request's id.
 
     Raises: AccountClosed, NothingToVerify, SessionAlreadyActive, DailyLimitReached.
     """
-    if account.closed_at is not None:
-        raise AccountClosed(f"account {account.id!r} is closed")
-    request = open_request(session, account.id)
+    ensure_open(account)
+    request = open_request(db, account.id)
     if request is None or account.verification_status is VerificationStatus.VERIFIED:
         raise NothingToVerify("your account has no verification to complete")
-    current = active_session(session, account.id)
+    current = active_session(db, account.id)
     if current is not None:
         raise SessionAlreadyActive(current.id)
-    opened = calls_opened(session, account.id, now=now)
+    opened = calls_opened(db, account.id, now=now)
     if opened >= settings.daily_session_limit:
         raise DailyLimitReached(f"you have started {opened} calls in the last 24 hours; please try again tomorrow "
                                 "or contact support")
     return request.id
 
 
-def calls_opened(session: Session, account_id: str, *, now: dt.datetime) -> int:
+def calls_opened(db: Session, account_id: str, *, now: dt.datetime) -> int:
     """Calls the account started, and bookings it kept, in the last 24 hours (a booking canceled before its
     time — by the freelancer, a lead or the account's closure — is not one)."""
     canceled_booking = sa.and_(CallSession.status == SessionStatus.CANCELED, CallSession.scheduled_for.is_not(None),
                                CallSession.ended_at < CallSession.scheduled_for)
-    return session.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
+    return db.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
         CallSession.account_id == account_id, CallSession.created_at > now - LIMIT_WINDOW,
         sa.not_(canceled_booking))) or 0
 
 
+@workflow
 def start_call(sessions: sessionmaker[Session], gateway: MeetGateway, account_id: str, *, settings: Settings,
                now: dt.datetime, system_check: dict[str, Any] | None = None,
                on_meet_problem: Callable[[MeetConfigurationError], None] | None = None) -> tuple[str, Preparation]:
@@ -145,16 +153,16 @@ def start_call(sessions: sessionmaker[Session], gateway: MeetGateway, account_id
     Raises:
         AccountNotFound, AccountClosed, NothingToVerify, SessionAlreadyActive, DailyLimitReached.
     """
-    with unit_of_work(sessions) as session:
-        account = lock_account(session, account_id)
-        request_id = check_may_open(session, account, settings=settings, now=now)
-        attempt = (session.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
+    with unit_of_work(sessions) as db:
+        account = lock_account(db, account_id)
+        request_id = check_may_open(db, account, settings=settings, now=now)
+        attempt = (db.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
             CallSession.verification_request_id == request_id)) or 0) + 1
         call = CallSession(account_id=account_id, verification_request_id=request_id, status=SessionStatus.WAITING,
                            attempt=attempt, system_check=system_check, created_at=now, updated_at=now)
-        session.add(call)
-        session.flush()
-        record(session, actor="freelancer", action="call_session.started", account_id=account_id,
+        db.add(call)
+        db.flush()
+        record(db, actor="freelancer", action="call_session.started", account_id=account_id,
                subject_type="call_session", subject_id=call.id, details={"attempt": attempt}, now=now)
         call_id = call.id
     try:
@@ -163,8 +171,8 @@ def start_call(sessions: sessionmaker[Session], gateway: MeetGateway, account_id
         log.error("Meet is misconfigured; call session %s waits in the queue: %s", call_id, exc)
         if on_meet_problem is not None:
             on_meet_problem(exc)
-        with unit_of_work(sessions) as session:
-            call = session.get_one(CallSession, call_id)
+        with unit_of_work(sessions) as db:
+            call = db.get_one(CallSession, call_id)
             call.meet_status, call.meet_queued_at, call.meet_error = MeetingStatus.QUEUED, now, str(exc)[:500]
         return call_id, Preparation(MeetingStatus.QUEUED, error=str(exc))
 
@@ -177,6 +185,7 @@ class Canceled:
     invite: Pushed
 
 
+@workflow
 def cancel_call(sessions: sessionmaker[Session], gateway: MeetGateway, account_id: str, call_session_id: str, *,
                 settings: Settings, now: dt.datetime) -> Canceled:
     """The freelancer cancels their booked call, or leaves the queue before a reviewer has taken the call up.
@@ -189,23 +198,22 @@ def cancel_call(sessions: sessionmaker[Session], gateway: MeetGateway, account_i
         CallSessionNotFound: no such call on this account. AccountNotFound, AccountClosed,
         CannotCancel: a reviewer has the call, or it is over.
     """
-    with unit_of_work(sessions) as session:
-        account = lock_account(session, account_id)
-        if account.closed_at is not None:
-            raise AccountClosed(f"account {account_id!r} is closed")
-        call = session.execute(for_update(session, sa.select(CallSession).where(
+    with unit_of_work(sessions) as db:
+        account = lock_account(db, account_id)
+        ensure_open(account)
+        call = db.execute(for_update(db, sa.select(CallSession).where(
             CallSession.id == call_session_id, CallSession.account_id == account_id))
             .execution_options(populate_existing=True)).scalar_one_or_none()
         if call is None:
             raise CallSessionNotFound("there is no such call on your account")
         booking = call.status is SessionStatus.SCHEDULED
         if call.status is SessionStatus.WAITING:
-            lifecycle.cancel(session, account, call, by=EndReason.FREELANCER, now=now)
-            record(session, actor="freelancer", action="call_session.left_queue", account_id=account_id,
+            lifecycle.cancel(db, account, call, by=EndReason.FREELANCER, now=now)
+            record(db, actor="freelancer", action="call_session.left_queue", account_id=account_id,
                    subject_type="call_session", subject_id=call.id, details={"attempt": call.attempt}, now=now)
         elif booking:  # counted as a booking change, never refused: a time given back helps everyone
-            lifecycle.cancel(session, account, call, by=EndReason.FREELANCER, now=now)
-            audit_booking_change(session, BOOKING_CANCELED, call, now=now)
+            lifecycle.cancel(db, account, call, by=EndReason.FREELANCER, now=now)
+            audit_booking_change(db, BOOKING_CANCELED, call, now=now)
         else:
             raise CannotCancel(_why_not_cancelable(call))
     invite = invites.push_invite(sessions, gateway, call_session_id, settings=settings, now=now) if booking \
@@ -232,18 +240,18 @@ class Wait:
     estimate_minutes: int | None
 
 
-def reviewers_working(session: Session, *, now: dt.datetime) -> int:
+def reviewers_working(db: Session, *, now: dt.datetime) -> int:
     """Reviewers on shift now, or who took a call within the last half hour."""
     on_shift = sa.select(ReviewerShift.reviewer_id).where(ReviewerShift.starts_at <= now, ReviewerShift.ends_at > now)
     recent = sa.select(CallSession.claimed_by_id).where(CallSession.claimed_at > now - RECENTLY_ACTIVE,
                                                         CallSession.claimed_by_id.is_not(None))
-    return session.scalar(sa.select(sa.func.count(sa.distinct(Reviewer.id))).where(
+    return db.scalar(sa.select(sa.func.count(sa.distinct(Reviewer.id))).where(
         Reviewer.active.is_(True), sa.or_(Reviewer.id.in_(on_shift), Reviewer.id.in_(recent)))) or 0
 
 
-def average_handling(session: Session, *, now: dt.datetime) -> dt.timedelta:
+def average_handling(db: Session, *, now: dt.datetime) -> dt.timedelta:
     """Mean length of the calls completed in the last 24 hours (computed here: portable across backends)."""
-    rows = session.execute(sa.select(CallSession.started_at, CallSession.ended_at).where(
+    rows = db.execute(sa.select(CallSession.started_at, CallSession.ended_at).where(
         CallSession.status == SessionStatus.COMPLETED, CallSession.ended_at > now - HANDLING_WINDOW,
         CallSession.started_at.is_not(None)).order_by(CallSession.ended_at.desc()).limit(200)).all()
     lengths = [ended - started for started, ended in rows if ended > started]
@@ -252,7 +260,7 @@ def average_handling(session: Session, *, now: dt.datetime) -> dt.timedelta:
     return sum(lengths, dt.timedelta()) / len(lengths)
 
 
-def waiting_position(session: Session, call: CallSession) -> int | None:
+def waiting_position(db: Session, call: CallSession) -> int | None:
     """Place among the sessions waiting for a reviewer (oldest first); None once claimed or not waiting.
 
     Calls in progress that nobody has claimed (the freelancer joined first, or a claim was released) wait
@@ -261,16 +269,16 @@ def waiting_position(session: Session, call: CallSession) -> int | None:
     if call.status is not SessionStatus.WAITING:
         return None
     unclaimed = sa.and_(CallSession.status == SessionStatus.IN_PROGRESS, CallSession.claimed_by_id.is_(None))
-    ahead = session.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
+    ahead = db.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
         sa.or_(CallSession.status == SessionStatus.WAITING, unclaimed),
         sa.tuple_(CallSession.created_at, CallSession.id) < sa.tuple_(call.created_at, call.id)))
     return (ahead or 0) + 1
 
 
-def estimate_wait(session: Session, call: CallSession, *, now: dt.datetime) -> Wait:
-    position = waiting_position(session, call)
-    reviewers = reviewers_working(session, now=now)
-    average = average_handling(session, now=now)
+def estimate_wait(db: Session, call: CallSession, *, now: dt.datetime) -> Wait:
+    position = waiting_position(db, call)
+    reviewers = reviewers_working(db, now=now)
+    average = average_handling(db, now=now)
     minutes = max(1, round(average.total_seconds() / 60))
     estimate = None
     if position is not None:
@@ -280,12 +288,12 @@ def estimate_wait(session: Session, call: CallSession, *, now: dt.datetime) -> W
     return Wait(position, reviewers, minutes, estimate)
 
 
-def outcome_of(session: Session, call: CallSession) -> str | None:
+def outcome_of(db: Session, call: CallSession) -> str | None:
     """What the freelancer is told: passed, failed, inconclusive, no_show, pending (second review) or None."""
     if call.status is SessionStatus.AWAITING_SECOND_REVIEW:
         return "pending"
-    row = session.scalars(sa.select(OutcomeRow).where(OutcomeRow.call_session_id == call.id)
-                          .order_by(OutcomeRow.decided_at.desc()).limit(1)).first()
+    row = db.scalars(sa.select(OutcomeRecord).where(OutcomeRecord.call_session_id == call.id)
+                          .order_by(OutcomeRecord.decided_at.desc()).limit(1)).first()
     if row is None:
         return None
     if not row.final:

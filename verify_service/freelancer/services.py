@@ -20,8 +20,10 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from verify_service.accounts.domain import ensure_open
 from verify_service.accounts.models import Account
-from verify_service.accounts.services import AccountClosed, lock_account
+from verify_service.accounts.services import lock_account
+from verify_service.accounts.errors import AccountClosed
 from verify_service.audit.services import record
 from verify_service.freelancer.models import FreelancerSession, LaunchLink
 
@@ -42,16 +44,15 @@ class IssuedLink:
     expires_at: dt.datetime
 
 
-def issue_launch_link(session: Session, account_id: str, *, actor: str, now: dt.datetime) -> IssuedLink:
+def issue_launch_link(db: Session, account_id: str, *, actor: str, now: dt.datetime) -> IssuedLink:
     """Raises: AccountNotFound, AccountClosed."""
-    account = lock_account(session, account_id)
-    if account.closed_at is not None:
-        raise AccountClosed(f"account {account_id!r} is closed")
+    account = lock_account(db, account_id)
+    ensure_open(account)
     token = secrets.token_urlsafe(32)
     link = LaunchLink(token_hash=_hash(token), account_id=account_id, created_at=now, expires_at=now + LINK_LIFETIME)
-    session.add(link)
-    session.flush()
-    record(session, actor=actor, action="launch_link.issued", account_id=account_id, subject_type="launch_link",
+    db.add(link)
+    db.flush()
+    record(db, actor=actor, action="launch_link.issued", account_id=account_id, subject_type="launch_link",
            subject_id=str(link.id), details={}, now=now)
     return IssuedLink(token, link.expires_at)
 
@@ -63,26 +64,26 @@ class OpenedSession:
     expires_at: dt.datetime
 
 
-def _closed(session: Session, account_id: str | None) -> bool:
-    return account_id is not None and session.scalar(
+def _closed(db: Session, account_id: str | None) -> bool:
+    return account_id is not None and db.scalar(
         sa.select(Account.closed_at).where(Account.id == account_id)) is not None
 
 
-def open_session(session: Session, token: str, *, now: dt.datetime) -> OpenedSession | None:
+def open_session(db: Session, token: str, *, now: dt.datetime) -> OpenedSession | None:
     """Use a launch link once and open a freelancer session; None when it is unknown, used or expired.
 
     Raises: AccountClosed (the link belongs to an account closed since: closure revoked it).
     """
     if not token or len(token) > 200:
         return None
-    consumed = session.execute(
+    consumed = db.execute(
         sa.update(LaunchLink)
         .where(LaunchLink.token_hash == _hash(token), LaunchLink.used_at.is_(None), LaunchLink.expires_at > now)
         .values(used_at=now)
         .returning(LaunchLink.id, LaunchLink.account_id)
     ).first()
     if consumed is None:
-        if _closed(session, session.scalar(sa.select(LaunchLink.account_id)
+        if _closed(db, db.scalar(sa.select(LaunchLink.account_id)
                                            .where(LaunchLink.token_hash == _hash(token)))):
             raise AccountClosed("the account this link was for is closed")
         return None
@@ -90,36 +91,45 @@ def open_session(session: Session, token: str, *, now: dt.datetime) -> OpenedSes
     session_token = secrets.token_urlsafe(32)
     opened = FreelancerSession(token_hash=_hash(session_token), account_id=account_id, created_at=now,
                                last_seen_at=now, expires_at=now + ABSOLUTE_TIMEOUT)
-    session.add(opened)
-    session.flush()
-    record(session, actor="freelancer", action="freelancer_session.opened", account_id=account_id,
+    db.add(opened)
+    db.flush()
+    record(db, actor="freelancer", action="freelancer_session.opened", account_id=account_id,
            subject_type="launch_link", subject_id=str(link_id), details={}, now=now)
     return OpenedSession(session_token, account_id, opened.expires_at)
 
 
-def current_account(session: Session, token: str | None, *, now: dt.datetime) -> str | None:
-    """The account of a live freelancer session (refreshing its idle clock), or None.
+def current_session(db: Session, token: str | None, *, now: dt.datetime) -> FreelancerSession | None:
+    """The live freelancer session of ``token``, or None. A read: its idle clock is refreshed by :func:`touch`.
 
     Raises: AccountClosed (the session was revoked when its account closed).
     """
     if not token or len(token) > 200:
         return None
-    row = session.scalar(sa.select(FreelancerSession).where(FreelancerSession.token_hash == _hash(token)))
-    if row is not None and row.revoked_at is not None and _closed(session, row.account_id):
+    row = db.scalar(sa.select(FreelancerSession).where(FreelancerSession.token_hash == _hash(token)))
+    if row is not None and row.revoked_at is not None and _closed(db, row.account_id):
         raise AccountClosed("your account is closed")
     if row is None or row.revoked_at is not None or now >= row.expires_at or now - row.last_seen_at >= IDLE_TIMEOUT:
         return None
-    if now - row.last_seen_at >= TOUCH_EVERY:
-        row.last_seen_at = now
-        session.flush()
-    return row.account_id
+    return row
 
 
-def purge_expired(session: Session, *, now: dt.datetime) -> int:
+def touch_due(row: FreelancerSession, now: dt.datetime) -> bool:
+    """Whether the idle clock of ``row`` is due a refresh (at most every :data:`TOUCH_EVERY`)."""
+    return now - row.last_seen_at >= TOUCH_EVERY
+
+
+def touch(db: Session, session_id: int, *, now: dt.datetime) -> None:
+    """Refresh the idle clock of a freelancer session (one UPDATE; a later refresh is never moved back)."""
+    db.execute(sa.update(FreelancerSession)
+                    .where(FreelancerSession.id == session_id, FreelancerSession.last_seen_at < now)
+                    .values(last_seen_at=now).execution_options(synchronize_session=False))
+
+
+def purge_expired(db: Session, *, now: dt.datetime) -> int:
     """Delete launch links and sessions that can no longer be used (kept a day for support questions)."""
     cutoff = now - dt.timedelta(days=1)
-    links = session.execute(sa.delete(LaunchLink).where(LaunchLink.expires_at < cutoff)).rowcount or 0
-    sessions = session.execute(sa.delete(FreelancerSession).where(
+    links = db.execute(sa.delete(LaunchLink).where(LaunchLink.expires_at < cutoff)).rowcount or 0
+    sessions = db.execute(sa.delete(FreelancerSession).where(
         sa.or_(FreelancerSession.expires_at < cutoff, FreelancerSession.last_seen_at < cutoff - IDLE_TIMEOUT))
     ).rowcount or 0
     return links + sessions

@@ -1,4 +1,4 @@
-"""Webhooks from the account service (DESIGN §4.2): signatures, deduplication and dispatch.
+"""Webhooks from the account service: signatures, deduplication and dispatch.
 
 Signatures are Standard Webhooks, checked over the raw body before anything
 parses it, with every secret in ``VERIFY_INBOUND_WEBHOOK_SECRETS`` (rotation).
@@ -32,12 +32,13 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from verify_service.accounts import services
-from verify_service.accounts.closure import close_account
+from verify_service.accounts.errors import AccountClosed
+from verify_service.closure import close_account
 from verify_service.accounts.models import Account
 from verify_service.errors import Unauthorized
 from verify_service.settings import ConfigurationError
-from verify_service.webhooks import schemas
-from verify_service.webhooks.models import InboundWebhookReceipt
+from verify_service.inbound import schemas
+from verify_service.inbound.models import InboundWebhookReceipt
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +150,11 @@ def _v1_signatures(header: str) -> list[str]:
 
 # ---------------------------------------------------------------- receiving events
 
-def was_received(session: Session, webhook_id: str) -> bool:
-    return session.get(InboundWebhookReceipt, webhook_id) is not None
+def was_received(db: Session, webhook_id: str) -> bool:
+    return db.get(InboundWebhookReceipt, webhook_id) is not None
 
 
-def receive(session: Session, webhook_id: str, event: schemas.Envelope, *, now: dt.datetime) -> Received:
+def receive(db: Session, webhook_id: str, event: schemas.Envelope, *, now: dt.datetime) -> Received:
     """Apply ``event`` once, storing its receipt in the same transaction.
 
     The receipt is inserted before the effect: a concurrent delivery of the
@@ -168,17 +169,17 @@ def receive(session: Session, webhook_id: str, event: schemas.Envelope, *, now: 
         AccountNotFound, InvalidInput: from the account services; the caller
             must roll back, so nothing (not even the receipt) is kept.
     """
-    if was_received(session, webhook_id):
+    if was_received(db, webhook_id):
         return Received(Status.DUPLICATE)
-    session.add(InboundWebhookReceipt(webhook_id=webhook_id, type=event.type, received_at=now))
-    session.flush()
+    db.add(InboundWebhookReceipt(webhook_id=webhook_id, type=event.type, received_at=now))
+    db.flush()
     if isinstance(event, (schemas.AccountUpserted, schemas.VerificationRequested)):
-        if not _apply_unless_closed(session, event, now=now):
+        if not _apply_unless_closed(db, event, now=now):
             log.info("ignored inbound webhook %s (%s): account %s is closed",
                      webhook_id, event.type, event.data.account_id)
             return Received(Status.IGNORED, "account_closed")
     elif isinstance(event, schemas.AccountClosed):
-        _account_closed(session, event.data, now=now)
+        _account_closed(db, event.data, now=now)
     else:
         log.info("ignored inbound webhook %s of unknown type %r", webhook_id, event.type)
         return Received(Status.IGNORED)
@@ -186,7 +187,7 @@ def receive(session: Session, webhook_id: str, event: schemas.Envelope, *, now: 
     return Received(Status.PROCESSED)
 
 
-def _apply_unless_closed(session: Session, event: schemas.AccountUpserted | schemas.VerificationRequested, *,
+def _apply_unless_closed(db: Session, event: schemas.AccountUpserted | schemas.VerificationRequested, *,
                          now: dt.datetime) -> bool:
     """Apply a profile or verification event; False (nothing written) when its account is closed.
 
@@ -194,56 +195,56 @@ def _apply_unless_closed(session: Session, event: schemas.AccountUpserted | sche
     """
     # Checked first, so that a closed account's event is ignored whatever else it holds (a deadline
     # that has passed meanwhile, say).
-    if is_closed(session, event.data.account_id):
+    if is_closed(db, event.data.account_id):
         return False
     try:
         # A savepoint: an account.closed committed since that read makes the service refuse under the
         # account's lock, and whatever it wrote before refusing goes, while the receipt stays.
-        with session.begin_nested():
+        with db.begin_nested():
             if isinstance(event, schemas.AccountUpserted):
-                _account_upserted(session, event, now=now)
+                _account_upserted(db, event, now=now)
             else:
-                _verification_requested(session, event.data, now=now)
-    except services.AccountClosed:
+                _verification_requested(db, event.data, now=now)
+    except AccountClosed:
         return False
     return True
 
 
-def is_closed(session: Session, account_id: str) -> bool:
+def is_closed(db: Session, account_id: str) -> bool:
     """Whether the account exists and was closed. No lock: closing is final, so a "closed" stays true."""
-    return session.scalar(sa.select(Account.closed_at).where(Account.id == account_id)) is not None
+    return db.scalar(sa.select(Account.closed_at).where(Account.id == account_id)) is not None
 
 
-def _account_upserted(session: Session, event: schemas.AccountUpserted, *, now: dt.datetime) -> None:
+def _account_upserted(db: Session, event: schemas.AccountUpserted, *, now: dt.datetime) -> None:
     data = event.data
     profile = services.Profile(
         display_name=data.name, email=str(data.email), country=data.country,
         photo_url=str(data.photo_url) if data.photo_url else None, timezone=data.timezone, locale=data.locale)
     # Retries can deliver an older snapshot after a newer one: the event time decides.
-    services.upsert_account(session, data.account_id, profile, actor=ACTOR, now=now, source_time=event.timestamp)
+    services.upsert_account(db, data.account_id, profile, actor=ACTOR, now=now, source_time=event.timestamp)
 
 
-def _verification_requested(session: Session, data: schemas.VerificationRequestedData, *,
+def _verification_requested(db: Session, data: schemas.VerificationRequestedData, *,
                             now: dt.datetime) -> None:
-    services.request_verification(session, data.account_id, reason=data.reason, deadline=data.deadline,
+    services.request_verification(db, data.account_id, reason=data.reason, deadline=data.deadline,
                                   place_hold=data.place_hold, actor=ACTOR, now=now)
 
 
-def _account_closed(session: Session, data: schemas.AccountClosedData, *, now: dt.datetime) -> None:
-    closure = close_account(session, data.account_id, actor=ACTOR, now=now)
+def _account_closed(db: Session, data: schemas.AccountClosedData, *, now: dt.datetime) -> None:
+    closure = close_account(db, data.account_id, actor=ACTOR, now=now)
     if not closure.closed:
         log.info("account.closed for %s: unknown or already closed, nothing to do", data.account_id)
 
 
-def purge_receipts(session: Session, *, now: dt.datetime, batch: int = 5000) -> int:
+def purge_receipts(db: Session, *, now: dt.datetime, batch: int = 5000) -> int:
     """Delete up to ``batch`` receipts older than :data:`RECEIPT_RETENTION`; returns how many.
 
     The count is the DELETE's own: rows another run deleted meanwhile are not counted twice.
     """
     cutoff = now - RECEIPT_RETENTION
-    ids = session.scalars(sa.select(InboundWebhookReceipt.webhook_id)
+    ids = db.scalars(sa.select(InboundWebhookReceipt.webhook_id)
                           .where(InboundWebhookReceipt.received_at < cutoff).limit(batch)).all()
     if not ids:
         return 0
-    return session.execute(sa.delete(InboundWebhookReceipt)
+    return db.execute(sa.delete(InboundWebhookReceipt)
                            .where(InboundWebhookReceipt.webhook_id.in_(ids))).rowcount or 0

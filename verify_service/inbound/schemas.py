@@ -1,4 +1,4 @@
-"""Bodies of the account service's webhooks (DESIGN §4.2): ``{type, timestamp, data}``.
+"""Bodies of the account service's webhooks: ``{type, timestamp, data}``.
 
 Unlike the REST API, these models ignore fields they do not know: the
 account service may add fields to its events, and a webhook that is refused

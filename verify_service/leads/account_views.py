@@ -7,10 +7,12 @@ from typing import Any
 from flask import Response, redirect, render_template, request, url_for
 
 from verify_service.accounts import services as account_services
+from verify_service.accounts.errors import HoldNotFound
 from verify_service.accounts.domain import CAPABILITY_ORDER, HoldKind
 from verify_service.errors import DomainError
 from verify_service.leads.accounts import account_story, find_accounts, hold_of_account
-from verify_service.leads.views import bp, done, refused, required_text, write_session
+from verify_service.leads.views import bp, done, required_text
+from verify_service.pages import refused, write
 from verify_service.registry import db_session, registry
 from verify_service.staff.models import Role
 from verify_service.staff.auth import actor, staff_page
@@ -41,7 +43,7 @@ def account(account_id: str) -> str:
 @bp.post("/accounts/<account_id>/holds")
 @staff_page(Role.LEAD)
 def place_hold(account_id: str) -> Response | tuple[str, int]:
-    session = write_session()
+    session = write()
     account_services.get_account(session, account_id)  # an unknown account is a 404, not a form problem
     form = {"blocks": request.form.getlist("blocks"), "reason": request.form.get("reason", "")}
     try:
@@ -56,9 +58,9 @@ def place_hold(account_id: str) -> Response | tuple[str, int]:
 @bp.post("/accounts/<account_id>/holds/<hold_id>/lift")
 @staff_page(Role.LEAD)
 def lift_hold(account_id: str, hold_id: str) -> Response | tuple[str, int]:
-    session = write_session()
+    session = write()
     if hold_of_account(session, account_id, hold_id) is None:
-        raise account_services.HoldNotFound(f"account {account_id!r} has no hold with id {hold_id!r}")
+        raise HoldNotFound(f"account {account_id!r} has no hold with id {hold_id!r}")
     try:
         reason = required_text(request.form.get("reason"), "reason", "a reason for lifting")
         account_services.lift_hold(session, hold_id, reason=reason, actor=actor(), now=registry().now())

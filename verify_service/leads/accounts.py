@@ -9,18 +9,19 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from verify_service.accounts.models import Account, Hold, VerificationRequest
-from verify_service.accounts.services import Restrictions, get_account, restrictions_for
+from verify_service.accounts.services import get_account
+from verify_service.accounts.restrictions import Restrictions, restrictions_for
 from verify_service.audit.models import AuditEntry
-from verify_service.calls.models import CallSession, Outcome
+from verify_service.calls.models import CallSession, OutcomeRecord
 from verify_service.staff.models import Reviewer
 from verify_service.webhooks.models import OutboxEvent
-from verify_service.webhooks.outbox import SYSTEM_ACCOUNT_PREFIX
+from verify_service.accounts.domain import SYSTEM_ACCOUNT_PREFIX
 
 LIST_LIMIT = 50
 AUDIT_LIMIT = 200
 
 
-def find_accounts(session: Session, query: str) -> Sequence[Account]:
+def find_accounts(db: Session, query: str) -> Sequence[Account]:
     """Accounts whose id starts with ``query``; without one, those with an active hold, then the others.
 
     Each part is listed changed last first, by an index scan that stops after ``LIST_LIMIT`` rows
@@ -30,13 +31,13 @@ def find_accounts(session: Session, query: str) -> Sequence[Account]:
     marketplace = ~Account.id.startswith(SYSTEM_ACCOUNT_PREFIX, autoescape=True)
     if query:
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return session.scalars(sa.select(Account).where(Account.id.like(f"{escaped}%", escape="\\"), marketplace)
+        return db.scalars(sa.select(Account).where(Account.id.like(f"{escaped}%", escape="\\"), marketplace)
                                .order_by(Account.id).limit(LIST_LIMIT)).all()
     held = sa.exists().where(Hold.account_id == Account.id, Hold.lifted_at.is_(None))
     newest = (Account.updated_at.desc(), Account.id.desc())
-    found = list(session.scalars(sa.select(Account).where(held, marketplace).order_by(*newest).limit(LIST_LIMIT)))
+    found = list(db.scalars(sa.select(Account).where(held, marketplace).order_by(*newest).limit(LIST_LIMIT)))
     if len(found) < LIST_LIMIT:
-        found += session.scalars(sa.select(Account).where(~held, marketplace).order_by(*newest)
+        found += db.scalars(sa.select(Account).where(~held, marketplace).order_by(*newest)
                                  .limit(LIST_LIMIT - len(found)))
     return found
 
@@ -44,7 +45,7 @@ def find_accounts(session: Session, query: str) -> Sequence[Account]:
 @dataclasses.dataclass(frozen=True)
 class CallRow:
     call: CallSession
-    outcomes: list[Outcome]
+    outcomes: list[OutcomeRecord]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,34 +66,35 @@ class AccountStory:
         return self.staff.get(actor, actor)
 
 
-def account_story(session: Session, account_id: str) -> AccountStory:
+def account_story(db: Session, account_id: str) -> AccountStory:
     """Everything the account page shows, newest first: a fixed number of indexed reads, whatever the history.
 
     Raises:
         AccountNotFound: no such account.
     """
-    account = get_account(session, account_id)
-    calls = session.execute(sa.select(CallSession, Outcome)
-                            .outerjoin(Outcome, Outcome.call_session_id == CallSession.id)  # one per session
+    account = get_account(db, account_id)
+    calls = db.execute(sa.select(CallSession, OutcomeRecord)
+                            # one outcome per session at most
+                            .outerjoin(OutcomeRecord, OutcomeRecord.call_session_id == CallSession.id)
                             .where(CallSession.account_id == account_id)
                             .order_by(CallSession.created_at.desc(), CallSession.id)).all()
-    staff = {f"reviewer:{rid}": name for rid, name in session.execute(sa.select(Reviewer.id, Reviewer.display_name))}
+    staff = {f"reviewer:{rid}": name for rid, name in db.execute(sa.select(Reviewer.id, Reviewer.display_name))}
     return AccountStory(
         account=account,
-        restrictions=restrictions_for(session, account_id),
-        requests=session.scalars(sa.select(VerificationRequest).where(VerificationRequest.account_id == account_id)
+        restrictions=restrictions_for(db, account_id),
+        requests=db.scalars(sa.select(VerificationRequest).where(VerificationRequest.account_id == account_id)
                                  .order_by(VerificationRequest.requested_at.desc())).all(),
         calls=[CallRow(call, [outcome] if outcome is not None else []) for call, outcome in calls],
-        holds=session.scalars(sa.select(Hold).where(Hold.account_id == account_id)
+        holds=db.scalars(sa.select(Hold).where(Hold.account_id == account_id)
                               .order_by(Hold.lifted_at.is_not(None), Hold.placed_at.desc(), Hold.id)).all(),
-        audit=session.scalars(sa.select(AuditEntry).where(AuditEntry.account_id == account_id)
+        audit=db.scalars(sa.select(AuditEntry).where(AuditEntry.account_id == account_id)
                               .order_by(AuditEntry.seq.desc()).limit(AUDIT_LIMIT)).all(),
-        events=session.scalars(sa.select(OutboxEvent).where(OutboxEvent.account_id == account_id)
+        events=db.scalars(sa.select(OutboxEvent).where(OutboxEvent.account_id == account_id)
                                .order_by(OutboxEvent.seq.desc()).limit(AUDIT_LIMIT)).all(),
         staff=staff,
     )
 
 
-def hold_of_account(session: Session, account_id: str, hold_id: str) -> Hold | None:
+def hold_of_account(db: Session, account_id: str, hold_id: str) -> Hold | None:
     """The hold, if it belongs to the account (a lift posted to another account's page is refused)."""
-    return session.scalar(sa.select(Hold).where(Hold.id == hold_id, Hold.account_id == account_id))
+    return db.scalar(sa.select(Hold).where(Hold.id == hold_id, Hold.account_id == account_id))

@@ -21,11 +21,11 @@ class Deliveries:
     failing: Sequence[OutboxEvent]  # pending, with at least one failed attempt (retrying with backoff)
 
 
-def problem_deliveries(session: Session, url: str | None) -> Deliveries:
+def problem_deliveries(db: Session, url: str | None) -> Deliveries:
     """The first :data:`LIMIT` dead and failing events, oldest first (the counts in ``status`` are complete)."""
-    dead = session.scalars(sa.select(OutboxEvent).where(OutboxEvent.status == DeliveryStatus.DEAD)
+    dead = db.scalars(sa.select(OutboxEvent).where(OutboxEvent.status == DeliveryStatus.DEAD)
                            .order_by(OutboxEvent.id).limit(LIMIT)).all()
-    failing = session.scalars(sa.select(OutboxEvent).where(OutboxEvent.status == DeliveryStatus.PENDING,
+    failing = db.scalars(sa.select(OutboxEvent).where(OutboxEvent.status == DeliveryStatus.PENDING,
                                                            OutboxEvent.attempts > 0)
                               .order_by(OutboxEvent.id).limit(LIMIT)).all()
-    return Deliveries(outbox_status(session, url), dead, failing)
+    return Deliveries(outbox_status(db, url), dead, failing)

@@ -6,7 +6,8 @@ from flask import Response, render_template, request
 
 from verify_service.errors import DomainError
 from verify_service.leads.deliveries import problem_deliveries
-from verify_service.leads.views import bp, done, refused, write_session
+from verify_service.leads.views import bp, done
+from verify_service.pages import refused, write
 from verify_service.registry import db_session, registry
 from verify_service.staff.models import Role
 from verify_service.staff.auth import actor, staff_page
@@ -33,7 +34,7 @@ def deliveries() -> str:
 @staff_page(Role.LEAD)
 def redeliver() -> Response | tuple[str, int]:
     """One dead event (``event_id``) or every dead event (``all=1``) back in line, retries starting over."""
-    session = write_session()
+    session = write()
     all_dead = request.form.get("all") == "1"
     event_id = None if all_dead else request.form.get("event_id", "").strip()[:40]
     try:
@@ -48,5 +49,5 @@ def redeliver() -> Response | tuple[str, int]:
 def enable_delivery() -> Response:
     """Resume delivery to the configured URL after the account service answered 410 Gone."""
     url = _url()
-    was_disabled = url is not None and enable_endpoint(write_session(), url, actor=actor(), now=registry().now())
+    was_disabled = url is not None and enable_endpoint(write(), url, actor=actor(), now=registry().now())
     return done("Delivery resumed." if was_disabled else "Delivery was not disabled.", "leads.deliveries")

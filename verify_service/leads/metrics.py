@@ -15,7 +15,7 @@ Definitions:
   count); *90th percentile* — nearest rank: the smallest wait that at least
   90 % of the waits do not exceed.
 * *handling time* — from taking the call up to the reviewer's decision
-  (``Outcome.decided_at − started_at``), for decisions made that day.
+  (``OutcomeRecord.decided_at − started_at``), for decisions made that day.
 * *decisions* — outcome rows by the day they were decided; a fail is split by
   its second review (awaiting, confirmed, overturned).
 """
@@ -32,9 +32,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from verify_service.calls.models import CallSession, Outcome
-from verify_service.calls.state import Outcome as OutcomeResult
-from verify_service.calls.state import SessionStatus
+from verify_service.calls.models import CallSession, OutcomeRecord
+from verify_service.calls.state import Outcome, SessionStatus
 
 SERIES_DAYS = 30
 DECISIONS = ("passed", "passed, overturned in quality review", "failed, confirmed", "failed, overturned",
@@ -89,10 +88,10 @@ def mean(values: Sequence[dt.timedelta]) -> dt.timedelta | None:
     return sum(values, dt.timedelta()) / len(values) if values else None
 
 
-def _waits(session: Session, since: dt.datetime, until: dt.datetime) -> list[tuple[dt.date, dt.timedelta]]:
+def _waits(db: Session, since: dt.datetime, until: dt.datetime) -> list[tuple[dt.date, dt.timedelta]]:
     """(day taken up, wait) of every call taken up in [since, until)."""
     picked = sa.func.coalesce(CallSession.started_at, CallSession.claimed_at)
-    rows = session.execute(sa.select(CallSession.created_at, CallSession.scheduled_for, CallSession.started_at,
+    rows = db.execute(sa.select(CallSession.created_at, CallSession.scheduled_for, CallSession.started_at,
                                      CallSession.claimed_at)
                            .where(picked >= since, picked < until)).all()
     waits = []
@@ -103,10 +102,10 @@ def _waits(session: Session, since: dt.datetime, until: dt.datetime) -> list[tup
     return waits
 
 
-def decision_label(outcome: Outcome) -> str:
-    if outcome.result is OutcomeResult.PASSED and outcome.qa_decision == "overturned":
+def decision_label(outcome: OutcomeRecord) -> str:
+    if outcome.result is Outcome.PASSED and outcome.qa_decision == "overturned":
         return "passed, overturned in quality review"
-    if outcome.result is not OutcomeResult.FAILED:
+    if outcome.result is not Outcome.FAILED:
         return outcome.result.value
     return {"confirmed": "failed, confirmed", "overturned": "failed, overturned"}.get(
         outcome.second_decision or "", "failed, awaiting second review")
@@ -123,20 +122,20 @@ def _counts(labels_by_day: list[tuple[dt.date, list[str]]], today: dt.date, fixe
     return [Count(label, on_day[label], period[label]) for label in [*fixed, *extra]]
 
 
-def lead_metrics(session: Session, *, now: dt.datetime, days: int = SERIES_DAYS) -> Metrics:
+def lead_metrics(db: Session, *, now: dt.datetime, days: int = SERIES_DAYS) -> Metrics:
     """The metrics page's numbers for the UTC day of ``now`` and the ``days`` days ending with it."""
     today = now.astimezone(dt.timezone.utc).date()
     day_start = dt.datetime.combine(today, dt.time(), tzinfo=dt.timezone.utc)
     since = day_start - dt.timedelta(days=days - 1)
     until = day_start + dt.timedelta(days=1)
-    waits = _waits(session, since, until)
-    decided = session.execute(sa.select(Outcome, CallSession.started_at)
-                              .join(CallSession, CallSession.id == Outcome.call_session_id)
-                              .where(Outcome.decided_at >= since, Outcome.decided_at < until)).all()
+    waits = _waits(db, since, until)
+    decided = db.execute(sa.select(OutcomeRecord, CallSession.started_at)
+                              .join(CallSession, CallSession.id == OutcomeRecord.call_session_id)
+                              .where(OutcomeRecord.decided_at >= since, OutcomeRecord.decided_at < until)).all()
     today_waits = [wait for day, wait in waits if day == today]
     handling = [o.decided_at - started for o, started in decided
                 if o.decided_at.date() == today and started is not None and o.decided_at >= started]
-    has_reasons = hasattr(Outcome, "reason_codes")  # added by migration 0007
+    has_reasons = hasattr(OutcomeRecord, "reason_codes")  # added by migration 0007
     reasons = [(o.decided_at.date(), [str(c) for c in (getattr(o, "reason_codes", None) or [])]) for o, _ in decided]
     waits_by_day: dict[dt.date, list[dt.timedelta]] = collections.defaultdict(list)
     for day, wait in waits:
@@ -144,7 +143,7 @@ def lead_metrics(session: Session, *, now: dt.datetime, days: int = SERIES_DAYS)
     decisions_by_day = collections.Counter(o.decided_at.date() for o, _ in decided)
     series = [DayPoint(d, decisions_by_day[d], median(waits_by_day[d]))
               for d in (since.date() + dt.timedelta(days=i) for i in range(days))]
-    waiting = session.scalar(sa.select(sa.func.count()).select_from(CallSession)
+    waiting = db.scalar(sa.select(sa.func.count()).select_from(CallSession)
                              .where(CallSession.status == SessionStatus.WAITING)) or 0
     return Metrics(
         day=today, waiting_now=waiting, waits_today=len(today_waits), median_wait=median(today_waits),

@@ -14,7 +14,8 @@ from flask import Response, flash, g, redirect, render_template, request, url_fo
 
 from verify_service.errors import DomainError
 from verify_service.leads import staffing
-from verify_service.leads.views import bp, refused, write_session
+from verify_service.leads.views import bp
+from verify_service.pages import after_commit, refused, write
 from verify_service.registry import db_session, registry
 from verify_service.staff.models import Role
 from verify_service.staff.auth import actor, staff_page
@@ -37,15 +38,19 @@ def _reviewers_page(*, error: DomainError | None = None, form: dict[str, Any] | 
 
 
 def _committed(message: str, mail: StaffMail | None, *, link: bool = False) -> Response:
-    """Commit the change, then mail its owner (never before: a rolled-back change must not be announced)."""
-    db_session().commit()
-    if deliver(mail, registry().mailer):
-        flash(message)
-    elif link and mail is not None:
-        flash(f"{message} But the email with the link could not be sent to {mail.to}: the mail server did not "
-              "take it, so nobody has the link. Use “Send setup link again” once mail works.", "error")
-    elif mail is not None:
-        flash(f"{message} The notice email to {mail.to} could not be sent.", "error")
+    """Back to the list; once the change is committed, mail its owner (never before: a rolled-back change must
+    not be announced) and say how that went."""
+
+    def announce() -> None:
+        if deliver(mail, registry().mailer):
+            flash(message)
+        elif link and mail is not None:
+            flash(f"{message} But the email with the link could not be sent to {mail.to}: the mail server did "
+                  "not take it, so nobody has the link. Use “Send setup link again” once mail works.", "error")
+        elif mail is not None:
+            flash(f"{message} The notice email to {mail.to} could not be sent.", "error")
+
+    after_commit(announce)
     return redirect(url_for("leads.reviewers"), code=303)
 
 
@@ -59,7 +64,7 @@ def reviewers() -> str:
 @staff_page(Role.LEAD)
 def create_reviewer() -> Response | tuple[str, int]:
     """Create an account; its owner gets the link to choose a password and set up two-step verification."""
-    session = write_session()
+    session = write()
     form = {name: request.form.get(name, "").strip() for name in ("email", "display_name", "role")}
     try:
         invited = staffing.create_staff(
@@ -75,14 +80,14 @@ def create_reviewer() -> Response | tuple[str, int]:
 
 
 def _target(reviewer_id: int) -> Any:
-    """The staff account the post is about. Raises: StaffNotFound (a 404)."""
+    """The staff account the post is about. Raises: ReviewerNotFound (a 404)."""
     return staffing.locked_staff(db_session(), reviewer_id)
 
 
 @bp.post("/reviewers/<int:reviewer_id>/disable")
 @staff_page(Role.LEAD)
 def disable_reviewer(reviewer_id: int) -> Response | tuple[str, int]:
-    session = write_session()
+    session = write()
     name = _target(reviewer_id).display_name
     try:
         notice = staffing.set_active(session, reviewer_id, active=False, by=g.staff.reviewer, actor=actor(),
@@ -95,7 +100,7 @@ def disable_reviewer(reviewer_id: int) -> Response | tuple[str, int]:
 @bp.post("/reviewers/<int:reviewer_id>/enable")
 @staff_page(Role.LEAD)
 def enable_reviewer(reviewer_id: int) -> Response | tuple[str, int]:
-    session = write_session()
+    session = write()
     name = _target(reviewer_id).display_name
     try:
         notice = staffing.set_active(session, reviewer_id, active=True, by=g.staff.reviewer, actor=actor(),
@@ -108,7 +113,7 @@ def enable_reviewer(reviewer_id: int) -> Response | tuple[str, int]:
 @bp.post("/reviewers/<int:reviewer_id>/role")
 @staff_page(Role.LEAD)
 def change_role(reviewer_id: int) -> Response | tuple[str, int]:
-    session = write_session()
+    session = write()
     name = _target(reviewer_id).display_name
     try:
         role = staffing.parse_role(request.form.get("role", ""))
@@ -123,7 +128,7 @@ def change_role(reviewer_id: int) -> Response | tuple[str, int]:
 @staff_page(Role.LEAD)
 def reset_password(reviewer_id: int) -> Response | tuple[str, int]:
     """Their password stops working now; they choose a new one through the link sent to their address."""
-    session = write_session()
+    session = write()
     name = _target(reviewer_id).display_name
     try:
         mail = staffing.reset_password(session, reviewer_id, by=g.staff.reviewer, actor=actor(), links=_links(),
@@ -138,7 +143,7 @@ def reset_password(reviewer_id: int) -> Response | tuple[str, int]:
 @staff_page(Role.LEAD)
 def reset_two_step(reviewer_id: int) -> Response | tuple[str, int]:
     """Two-step verification and the password go; the link to their address sets up both again."""
-    session = write_session()
+    session = write()
     name = _target(reviewer_id).display_name
     try:
         mail = staffing.reset_two_step(session, reviewer_id, by=g.staff.reviewer, actor=actor(), links=_links(),
@@ -153,7 +158,7 @@ def reset_two_step(reviewer_id: int) -> Response | tuple[str, int]:
 @staff_page(Role.LEAD)
 def resend_setup_link(reviewer_id: int) -> Response | tuple[str, int]:
     """A new setup link for an account that has not used its own yet (the earlier one stops working)."""
-    session = write_session()
+    session = write()
     name = _target(reviewer_id).display_name
     try:
         mail = staffing.resend_setup_link(session, reviewer_id, by=g.staff.reviewer, actor=actor(),

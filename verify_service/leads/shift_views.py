@@ -8,7 +8,8 @@ from flask import Response, render_template, request
 
 from verify_service.errors import DomainError
 from verify_service.leads import shifts as weekly
-from verify_service.leads.views import bp, done, refused, write_session
+from verify_service.leads.views import bp, done
+from verify_service.pages import refused, write
 from verify_service.registry import db_session, registry
 from verify_service.staff.models import Reviewer, Role
 from verify_service.staff.auth import actor, staff_page
@@ -38,7 +39,7 @@ def shifts() -> str:
 @bp.post("/shifts")
 @staff_page(Role.LEAD)
 def add_shift() -> Response | tuple[str, int]:
-    session = write_session()
+    session = write()
     form = _form()
     try:
         shift = weekly.add_recurring_shift(session, _plan(form), actor=actor(), now=registry().now())
@@ -65,7 +66,7 @@ def shift_edit(shift_id: int) -> str:
 @bp.post("/shifts/<int:shift_id>")
 @staff_page(Role.LEAD)
 def change_shift(shift_id: int) -> Response | tuple[str, int]:
-    session = write_session()
+    session = write()
     shift = weekly.get_recurring_shift(session, shift_id)  # unknown: 404
     form = {**_form(), "reviewer_id": str(shift.reviewer_id)}
     try:
@@ -78,6 +79,6 @@ def change_shift(shift_id: int) -> Response | tuple[str, int]:
 @bp.post("/shifts/<int:shift_id>/remove")
 @staff_page(Role.LEAD)
 def remove_shift(shift_id: int) -> Response:
-    removed = weekly.remove_recurring_shift(write_session(), shift_id, actor=actor(), now=registry().now())
+    removed = weekly.remove_recurring_shift(write(), shift_id, actor=actor(), now=registry().now())
     return done(f"Weekly shift removed, with its {removed} coming shift{'s' if removed != 1 else ''}. "
                 "Calls already booked stay booked.", "leads.shifts")

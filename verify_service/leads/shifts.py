@@ -28,12 +28,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from verify_service.audit.services import record
-from verify_service.calls.booking import MAX_SHIFT, ShiftOverlap
 from verify_service.db import for_update
-from verify_service.errors import InvalidInput, NotFound
+from verify_service.errors import Conflict, InvalidInput, NotFound
 from verify_service.staff.models import RecurringShift, Reviewer, ReviewerShift
 
 HORIZON = dt.timedelta(days=14)
+MAX_SHIFT = dt.timedelta(hours=12)
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _DAY = dt.timedelta(days=1)
 
@@ -41,6 +41,11 @@ _DAY = dt.timedelta(days=1)
 class RecurringShiftNotFound(NotFound):
     code = "recurring_shift_not_found"
     title = "No such weekly shift"
+
+
+class ShiftOverlap(Conflict):
+    code = "shift_overlap"
+    title = "The reviewer already has a shift at that time"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,9 +160,9 @@ def _wanted(shift: RecurringShift | ShiftPlan, now: dt.datetime) -> list[tuple[d
 
 # ---------------------------------------------------------------- materialising
 
-def _sync(session: Session, shift: RecurringShift, *, now: dt.datetime) -> MaterialiseReport:
+def _sync(db: Session, shift: RecurringShift, *, now: dt.datetime) -> MaterialiseReport:
     wanted = set(_wanted(shift, now))
-    rows = session.scalars(sa.select(ReviewerShift).where(ReviewerShift.recurring_shift_id == shift.id,
+    rows = db.scalars(sa.select(ReviewerShift).where(ReviewerShift.recurring_shift_id == shift.id,
                                                           ReviewerShift.ends_at > now)).all()
     report = MaterialiseReport()
     for row in rows:
@@ -165,25 +170,25 @@ def _sync(session: Session, shift: RecurringShift, *, now: dt.datetime) -> Mater
         if key in wanted and row.reviewer_id == shift.reviewer_id:
             wanted.discard(key)
         else:
-            session.delete(row)
+            db.delete(row)
             report.removed += 1
     for starts, ends in sorted(wanted):
-        session.add(ReviewerShift(reviewer_id=shift.reviewer_id, starts_at=starts, ends_at=ends,
+        db.add(ReviewerShift(reviewer_id=shift.reviewer_id, starts_at=starts, ends_at=ends,
                                   created_by=f"recurring_shift:{shift.id}", created_at=now,
                                   recurring_shift_id=shift.id))
         report.added += 1
-    session.flush()
+    db.flush()
     return report
 
 
-def materialise(session: Session, *, now: dt.datetime, shift_ids: Collection[int] | None = None) -> MaterialiseReport:
+def materialise(db: Session, *, now: dt.datetime, shift_ids: Collection[int] | None = None) -> MaterialiseReport:
     """Bring the concrete shifts of every (or the given) recurring shift up to date for :data:`HORIZON`."""
     stmt = sa.select(RecurringShift).order_by(RecurringShift.id)
     if shift_ids is not None:
         stmt = stmt.where(RecurringShift.id.in_(list(shift_ids)))
     total = MaterialiseReport()
-    for shift in session.scalars(for_update(session, stmt)).all():
-        report = _sync(session, shift, now=now)
+    for shift in db.scalars(for_update(db, stmt)).all():
+        report = _sync(db, shift, now=now)
         total.added += report.added
         total.removed += report.removed
     return total
@@ -191,13 +196,13 @@ def materialise(session: Session, *, now: dt.datetime, shift_ids: Collection[int
 
 # ---------------------------------------------------------------- what leads do
 
-def _check(session: Session, plan: ShiftPlan, *, now: dt.datetime, other_than: int | None = None) -> None:
+def _check(db: Session, plan: ShiftPlan, *, now: dt.datetime, other_than: int | None = None) -> None:
     """Raises: InvalidInput (no such active reviewer), ShiftOverlap (another weekly shift of theirs overlaps)."""
-    reviewer = session.execute(for_update(session, sa.select(Reviewer).where(Reviewer.id == plan.reviewer_id))
+    reviewer = db.execute(for_update(db, sa.select(Reviewer).where(Reviewer.id == plan.reviewer_id))
                                ).scalar_one_or_none()
     if reviewer is None or not reviewer.active:
         raise InvalidInput.for_field("reviewer_id", "is not an active reviewer")
-    others = session.scalars(sa.select(RecurringShift).where(RecurringShift.reviewer_id == plan.reviewer_id,
+    others = db.scalars(sa.select(RecurringShift).where(RecurringShift.reviewer_id == plan.reviewer_id,
                                                              RecurringShift.id != (other_than or 0))).all()
     mine = _wanted(plan, now)
     for other in others:
@@ -216,73 +221,73 @@ def describe(shift: RecurringShift) -> str:
     return (f"{WEEKDAYS[shift.weekday]} {shift.start_time:%H:%M}–{shift.end_time:%H:%M} ({shift.time_zone})")
 
 
-def add_recurring_shift(session: Session, plan: ShiftPlan, *, actor: str, now: dt.datetime) -> RecurringShift:
+def add_recurring_shift(db: Session, plan: ShiftPlan, *, actor: str, now: dt.datetime) -> RecurringShift:
     """Add a weekly shift and materialise it at once.
 
     Raises:
         InvalidInput: the reviewer is unknown or disabled.
         ShiftOverlap: it overlaps another weekly shift of the same reviewer.
     """
-    _check(session, plan, now=now)
+    _check(db, plan, now=now)
     shift = RecurringShift(reviewer_id=plan.reviewer_id, weekday=plan.weekday, start_time=plan.start,
                            end_time=plan.end, time_zone=plan.time_zone, created_by=actor, created_at=now)
-    session.add(shift)
-    session.flush()
-    record(session, actor=actor, action="recurring_shift.added", subject_type="recurring_shift",
+    db.add(shift)
+    db.flush()
+    record(db, actor=actor, action="recurring_shift.added", subject_type="recurring_shift",
            subject_id=str(shift.id), details=_details(shift), now=now)
-    materialise(session, now=now, shift_ids=[shift.id])
+    materialise(db, now=now, shift_ids=[shift.id])
     return shift
 
 
-def get_recurring_shift(session: Session, shift_id: int) -> RecurringShift:
+def get_recurring_shift(db: Session, shift_id: int) -> RecurringShift:
     """Raises: RecurringShiftNotFound."""
-    shift = session.get(RecurringShift, shift_id)
+    shift = db.get(RecurringShift, shift_id)
     if shift is None:
         raise RecurringShiftNotFound(f"no weekly shift with id {shift_id}")
     return shift
 
 
-def change_recurring_shift(session: Session, shift_id: int, plan: ShiftPlan, *, actor: str,
+def change_recurring_shift(db: Session, shift_id: int, plan: ShiftPlan, *, actor: str,
                            now: dt.datetime) -> RecurringShift:
     """Change a weekly shift's day, hours or zone (not its reviewer); its current and future rows are replaced.
 
     Raises:
         RecurringShiftNotFound; InvalidInput (another reviewer named); ShiftOverlap.
     """
-    shift = get_recurring_shift(session, shift_id)
+    shift = get_recurring_shift(db, shift_id)
     if plan.reviewer_id != shift.reviewer_id:
         raise InvalidInput.for_field("reviewer_id", "a weekly shift stays with its reviewer: add a new one instead")
-    _check(session, plan, now=now, other_than=shift.id)
+    _check(db, plan, now=now, other_than=shift.id)
     before = _details(shift)
     shift.weekday, shift.start_time, shift.end_time = plan.weekday, plan.start, plan.end
     shift.time_zone = plan.time_zone
-    session.flush()
-    record(session, actor=actor, action="recurring_shift.changed", subject_type="recurring_shift",
+    db.flush()
+    record(db, actor=actor, action="recurring_shift.changed", subject_type="recurring_shift",
            subject_id=str(shift.id), details={"before": before, "after": _details(shift)}, now=now)
-    materialise(session, now=now, shift_ids=[shift.id])
+    materialise(db, now=now, shift_ids=[shift.id])
     return shift
 
 
-def remove_recurring_shift(session: Session, shift_id: int, *, actor: str, now: dt.datetime) -> int:
+def remove_recurring_shift(db: Session, shift_id: int, *, actor: str, now: dt.datetime) -> int:
     """Remove a weekly shift and its current and future rows (ended ones stay, unlinked). Returns rows removed.
 
     Calls already booked stay booked.
 
     Raises: RecurringShiftNotFound.
     """
-    shift = session.execute(for_update(session, sa.select(RecurringShift).where(RecurringShift.id == shift_id))
+    shift = db.execute(for_update(db, sa.select(RecurringShift).where(RecurringShift.id == shift_id))
                             ).scalar_one_or_none()
     if shift is None:
         raise RecurringShiftNotFound(f"no weekly shift with id {shift_id}")
     details = _details(shift)
-    removed = session.execute(sa.delete(ReviewerShift).where(ReviewerShift.recurring_shift_id == shift_id,
+    removed = db.execute(sa.delete(ReviewerShift).where(ReviewerShift.recurring_shift_id == shift_id,
                                                              ReviewerShift.ends_at > now)).rowcount or 0
     # The ended rows keep their times, unlinked (as ON DELETE SET NULL would; said here so no backend differs).
-    session.execute(sa.update(ReviewerShift).where(ReviewerShift.recurring_shift_id == shift_id)
+    db.execute(sa.update(ReviewerShift).where(ReviewerShift.recurring_shift_id == shift_id)
                     .values(recurring_shift_id=None))
-    session.delete(shift)
-    session.flush()
-    record(session, actor=actor, action="recurring_shift.removed", subject_type="recurring_shift",
+    db.delete(shift)
+    db.flush()
+    record(db, actor=actor, action="recurring_shift.removed", subject_type="recurring_shift",
            subject_id=str(shift_id), details={**details, "rows_removed": removed}, now=now)
     return removed
 
@@ -299,16 +304,16 @@ class ReviewerPlan:
         return max(self.shifts, key=lambda s: s.created_at).time_zone if self.shifts else None
 
 
-def plans(session: Session, *, now: dt.datetime) -> Sequence[ReviewerPlan]:
+def plans(db: Session, *, now: dt.datetime) -> Sequence[ReviewerPlan]:
     """Every reviewer (active first) with their weekly shifts and their next concrete shift."""
-    reviewers = session.scalars(sa.select(Reviewer).order_by(Reviewer.active.desc(), Reviewer.display_name,
+    reviewers = db.scalars(sa.select(Reviewer).order_by(Reviewer.active.desc(), Reviewer.display_name,
                                                              Reviewer.id)).all()
     by_reviewer: dict[int, list[RecurringShift]] = {}
-    for shift in session.scalars(sa.select(RecurringShift).order_by(
+    for shift in db.scalars(sa.select(RecurringShift).order_by(
             RecurringShift.weekday, RecurringShift.start_time, RecurringShift.id)):
         by_reviewer.setdefault(shift.reviewer_id, []).append(shift)
     upcoming: dict[int, ReviewerShift] = {}
-    for row in session.scalars(sa.select(ReviewerShift).where(ReviewerShift.ends_at > now)
+    for row in db.scalars(sa.select(ReviewerShift).where(ReviewerShift.ends_at > now)
                                .order_by(ReviewerShift.starts_at.desc())):
         upcoming[row.reviewer_id] = row  # descending: the earliest one wins
     return [ReviewerPlan(r, by_reviewer.get(r.id, []), upcoming.get(r.id)) for r in reviewers]

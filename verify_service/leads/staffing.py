@@ -1,6 +1,6 @@
 """Managing staff accounts from the lead pages: invite, disable/enable, change role, resets, and who may do what.
 
-Rules (DESIGN §3.5 and the dashboard issue): leads and admins manage staff;
+Rules (the roles: docs/architecture.md, 'Actors'): leads and admins manage staff;
 nobody disables, demotes or resets themselves here; only an admin grants or
 removes the admin role, or touches an admin's account at all (a lead who
 could disable an admin could remove the admin role in effect). Disabling
@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 
 from verify_service.audit.services import record
 from verify_service.db import for_update
-from verify_service.errors import Conflict, DomainError, InvalidInput, NotFound
+from verify_service.errors import Conflict, Forbidden, InvalidInput
 from verify_service.review.claims import release_claims_of
+from verify_service.staff.errors import ReviewerNotFound
 from verify_service.staff.models import InvitationPurpose, Reviewer, Role, StaffInvitation
 from verify_service.staff.passwords import clear_password
 from verify_service.staff import mail, two_step
@@ -36,24 +37,13 @@ from verify_service.staff.mail import StaffMail
 from verify_service.staff.sessions import revoke_all
 
 
-class NotAllowed(DomainError):
-    status = 403
-    code = "not_allowed"
-    title = "Not allowed"
-
-
-class StaffNotFound(NotFound):
-    code = "reviewer_not_found"
-    title = "No such staff account"
-
-
 class NoPendingSetup(Conflict):
     code = "no_pending_setup"
     title = "This account has no setup link to send again"
 
 
-def staff_list(session: Session) -> Sequence[Reviewer]:
-    return session.scalars(sa.select(Reviewer).order_by(Reviewer.active.desc(), Reviewer.display_name,
+def staff_list(db: Session) -> Sequence[Reviewer]:
+    return db.scalars(sa.select(Reviewer).order_by(Reviewer.active.desc(), Reviewer.display_name,
                                                         Reviewer.id)).all()
 
 
@@ -66,137 +56,137 @@ def parse_role(value: str) -> Role:
 
 
 def check_may_manage(by: Reviewer, target: Reviewer, *, what: str) -> None:
-    """Raises: NotAllowed — ``by`` acting on themselves, or a non-admin on an admin's account."""
+    """Raises: Forbidden — ``by`` acting on themselves, or a non-admin on an admin's account."""
     if by.id == target.id:
-        raise NotAllowed(f"you cannot {what} your own account; ask another lead or an admin")
+        raise Forbidden(f"you cannot {what} your own account; ask another lead or an admin")
     if target.role is Role.ADMIN and by.role is not Role.ADMIN:
-        raise NotAllowed(f"only an admin may {what} an admin's account")
+        raise Forbidden(f"only an admin may {what} an admin's account")
 
 
-def locked_staff(session: Session, reviewer_id: int) -> Reviewer:
-    """The staff account, its row locked for the transaction. Raises: StaffNotFound."""
-    reviewer = session.execute(for_update(session, sa.select(Reviewer).where(Reviewer.id == reviewer_id))
+def locked_staff(db: Session, reviewer_id: int) -> Reviewer:
+    """The staff account, its row locked for the transaction. Raises: ReviewerNotFound."""
+    reviewer = db.execute(for_update(db, sa.select(Reviewer).where(Reviewer.id == reviewer_id))
                                .execution_options(populate_existing=True)).scalar_one_or_none()
     if reviewer is None:
-        raise StaffNotFound(f"no staff account with id {reviewer_id}")
+        raise ReviewerNotFound(f"no staff account with id {reviewer_id}")
     return reviewer
 
 
-def pending_setups(session: Session) -> dict[int, StaffInvitation]:
+def pending_setups(db: Session) -> dict[int, StaffInvitation]:
     """By staff id: the setup link still waiting to be used (or expired unused), for the staff list."""
-    return latest_links(session)
+    return latest_links(db)
 
 
-def create_staff(session: Session, *, email: str, display_name: str, role: Role, by: Reviewer, actor: str,
+def create_staff(db: Session, *, email: str, display_name: str, role: Role, by: Reviewer, actor: str,
                  links: LinkPolicy, now: dt.datetime) -> Invited:
     """Create a staff account with no usable password, and the invitation mail to its own address.
 
     Nobody sees a password: the owner chooses one through the link. Raises:
-        NotAllowed: a lead creating an admin.
+        Forbidden: a lead creating an admin.
         InvalidInput: a bad email; ReviewerExists: the email is taken.
     """
     if role is Role.ADMIN and by.role is not Role.ADMIN:
-        raise NotAllowed("only an admin may create an admin account")
-    return invite_staff(session, email=email, display_name=display_name, role=role, by=by, actor=actor,
+        raise Forbidden("only an admin may create an admin account")
+    return invite_staff(db, email=email, display_name=display_name, role=role, by=by, actor=actor,
                         links=links, now=now)
 
 
-def reset_password(session: Session, reviewer_id: int, *, by: Reviewer, actor: str, links: LinkPolicy,
+def reset_password(db: Session, reviewer_id: int, *, by: Reviewer, actor: str, links: LinkPolicy,
                    now: dt.datetime) -> StaffMail:
     """The password stops working and every session ends at once; returns the mail with the owner's new link.
 
     Two-step verification stays: using the link takes a current code too.
 
-    Raises: StaffNotFound, NotAllowed (see :func:`check_may_manage`).
+    Raises: ReviewerNotFound, Forbidden (see :func:`check_may_manage`).
     """
-    target = locked_staff(session, reviewer_id)
+    target = locked_staff(db, reviewer_id)
     check_may_manage(by, target, what="reset the password of")
     clear_password(target)
-    revoked = revoke_all(session, target.id, now=now)
-    record(session, actor=actor, action="staff.password_reset", subject_type="reviewer", subject_id=str(target.id),
+    revoked = revoke_all(db, target.id, now=now)
+    record(db, actor=actor, action="staff.password_reset", subject_type="reviewer", subject_id=str(target.id),
            details={"sessions_revoked": revoked, "two_step_reset": False}, now=now)
-    _, message = link_mail(session, target, purpose=InvitationPurpose.PASSWORD_RESET, by=by, actor=actor,
+    _, message = link_mail(db, target, purpose=InvitationPurpose.PASSWORD_RESET, by=by, actor=actor,
                            links=links, now=now)
     return message
 
 
-def reset_two_step(session: Session, reviewer_id: int, *, by: Reviewer, actor: str, links: LinkPolicy,
+def reset_two_step(db: Session, reviewer_id: int, *, by: Reviewer, actor: str, links: LinkPolicy,
                    now: dt.datetime) -> StaffMail:
     """Clear two-step verification and the password, end every session; returns the mail with the new link.
 
     The password goes too: whoever knew it must not be the one who sets two-step verification up again
     (a lead holding it could otherwise enrol their own phone and act as this account).
 
-    Raises: StaffNotFound, NotAllowed (see :func:`check_may_manage`).
+    Raises: ReviewerNotFound, Forbidden (see :func:`check_may_manage`).
     """
-    target = locked_staff(session, reviewer_id)
+    target = locked_staff(db, reviewer_id)
     check_may_manage(by, target, what="reset two-step verification of")
     # TOTP, recovery codes and sessions go (its row lock refreshes ``target`` in place, the same object).
-    two_step.reset_two_step(session, reviewer_id, actor=actor, now=now)
+    two_step.reset_two_step(db, reviewer_id, actor=actor, now=now)
     clear_password(target)
-    record(session, actor=actor, action="staff.password_reset", subject_type="reviewer", subject_id=str(target.id),
+    record(db, actor=actor, action="staff.password_reset", subject_type="reviewer", subject_id=str(target.id),
            details={"sessions_revoked": 0, "two_step_reset": True}, now=now)
-    _, message = link_mail(session, target, purpose=InvitationPurpose.TWO_STEP_RESET, by=by, actor=actor,
+    _, message = link_mail(db, target, purpose=InvitationPurpose.TWO_STEP_RESET, by=by, actor=actor,
                            links=links, now=now)
     return message
 
 
-def resend_setup_link(session: Session, reviewer_id: int, *, by: Reviewer, actor: str, links: LinkPolicy,
+def resend_setup_link(db: Session, reviewer_id: int, *, by: Reviewer, actor: str, links: LinkPolicy,
                       now: dt.datetime) -> StaffMail:
     """A new link in place of the pending (or expired) one, which stops working; returns its mail.
 
-    Raises: StaffNotFound, NotAllowed (see :func:`check_may_manage`); NoPendingSetup (the account set up its
+    Raises: ReviewerNotFound, Forbidden (see :func:`check_may_manage`); NoPendingSetup (the account set up its
     credentials already: a reset is what sends a link then).
     """
-    target = locked_staff(session, reviewer_id)
+    target = locked_staff(db, reviewer_id)
     check_may_manage(by, target, what="send a setup link to")
-    pending = latest_links(session).get(target.id)
+    pending = latest_links(db).get(target.id)
     if pending is None:
         raise NoPendingSetup(f"{target.display_name} has no setup link waiting; to send one, reset their password")
-    _, message = link_mail(session, target, purpose=pending.purpose, by=by, actor=actor, links=links, now=now)
+    _, message = link_mail(db, target, purpose=pending.purpose, by=by, actor=actor, links=links, now=now)
     return message
 
 
-def set_active(session: Session, reviewer_id: int, *, active: bool, by: Reviewer, actor: str,
+def set_active(db: Session, reviewer_id: int, *, active: bool, by: Reviewer, actor: str,
                now: dt.datetime) -> StaffMail | None:
     """Disable (ending every session at once, releasing every claimed call) or enable a staff account.
 
     Returns the notice to the owner, or None when nothing changed.
 
-    Raises: StaffNotFound, NotAllowed (see :func:`check_may_manage`).
+    Raises: ReviewerNotFound, Forbidden (see :func:`check_may_manage`).
     """
-    target = locked_staff(session, reviewer_id)
+    target = locked_staff(db, reviewer_id)
     check_may_manage(by, target, what="enable" if active else "disable")
     if target.active == active:
         return None
     target.active = active
-    revoked = 0 if active else revoke_all(session, target.id, now=now)
-    released = [] if active else release_claims_of(session, target.id, actor=actor, now=now)
-    session.flush()
-    record(session, actor=actor, action="reviewer.enabled" if active else "reviewer.disabled",
+    revoked = 0 if active else revoke_all(db, target.id, now=now)
+    released = [] if active else release_claims_of(db, target.id, actor=actor, now=now)
+    db.flush()
+    record(db, actor=actor, action="reviewer.enabled" if active else "reviewer.disabled",
            subject_type="reviewer", subject_id=str(target.id),
            details={} if active else {"sessions_revoked": revoked, "calls_released": len(released)}, now=now)
     return mail.notice(target, mail.Change.ENABLED if active else mail.Change.DISABLED, by=mail.who(by, target),
                        now=now)
 
 
-def change_role(session: Session, reviewer_id: int, *, role: Role, by: Reviewer, actor: str,
+def change_role(db: Session, reviewer_id: int, *, role: Role, by: Reviewer, actor: str,
                 now: dt.datetime) -> StaffMail | None:
     """Give a staff account another role (it applies from their next page).
 
     Returns the notice to the owner, or None when the role was already ``role``.
 
-    Raises: StaffNotFound; NotAllowed (their own role, or admin granted/removed by a non-admin).
+    Raises: ReviewerNotFound; Forbidden (their own role, or admin granted/removed by a non-admin).
     """
-    target = locked_staff(session, reviewer_id)
+    target = locked_staff(db, reviewer_id)
     check_may_manage(by, target, what="change the role of")
     if role is Role.ADMIN and by.role is not Role.ADMIN:
-        raise NotAllowed("only an admin may grant the admin role")
+        raise Forbidden("only an admin may grant the admin role")
     if target.role is role:
         return None
     before = target.role
     target.role = role
-    session.flush()
-    record(session, actor=actor, action="reviewer.role_changed", subject_type="reviewer",
+    db.flush()
+    record(db, actor=actor, action="reviewer.role_changed", subject_type="reviewer",
            subject_id=str(target.id), details={"from": before.value, "to": role.value}, now=now)
     return mail.notice(target, mail.Change.ROLE_CHANGED, by=mail.who(by, target), now=now)

@@ -1,27 +1,25 @@
 """Lead pages (blueprint ``leads``, /review/lead): accounts and holds, webhook deliveries, shifts, reviewers, metrics.
 
 Every view needs the lead role (``@staff_page(Role.LEAD)``); admins pass too.
-A post runs one unit of work: it starts a write transaction, calls one
-service, and commits once, then redirects (303) to the page with a notice.
-When the service refuses (bad input, a conflict, a rule), the transaction
-is rolled back and the page is shown again with the problem in a
-``role="alert"`` notice and the status of the error; nothing changed.
-The routes live in the sibling ``*_views`` modules, imported at the end.
+A post runs one unit of work in the page boundary (:mod:`verify_service.pages`):
+it starts its write transaction (``pages.write()``), calls one service, and
+redirects (303) to the page with a notice (:func:`done`); the boundary commits
+once as the page answers. When the service refuses (bad input, a conflict, a
+rule), ``pages.refused`` rolls the transaction back and shows the page again
+with the problem in a ``role="alert"`` notice and the status of the error;
+nothing changed.
+The routes live in the sibling ``*_views`` modules (``leads/blueprint.py`` imports them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, url_for
-from sqlalchemy.orm import Session
 
 from verify_service.csrf import protect_posts
-from verify_service.db import begin_write
-from verify_service.errors import DomainError, InvalidInput
-from verify_service.registry import db_session
+from verify_service.errors import InvalidInput
 from verify_service.staff.auth import private
 
 bp = Blueprint("leads", __name__, url_prefix="/review/lead")
@@ -31,29 +29,10 @@ bp.after_request(private)
 TEXT_MAX = 500  # hold reasons and lift reasons (their columns' length)
 
 
-def write_session() -> Session:
-    """The request's session in a new write transaction (SQLite: ``BEGIN IMMEDIATE``).
-
-    ``staff_page`` has already committed its own short transaction (the idle
-    clock), so the view's unit of work starts here, taking the write lock
-    before its first read.
-    """
-    session = db_session(write=True)
-    begin_write(session)
-    return session
-
-
 def done(message: str, endpoint: str, **values: Any) -> Response:
-    """Commit the unit of work and go back to the page with ``message``."""
-    db_session().commit()
+    """Go back to the page with ``message`` (the page boundary commits the unit of work as the page answers)."""
     flash(message)
     return redirect(url_for(endpoint, **values), code=303)
-
-
-def refused(error: DomainError, page: Callable[..., str], **context: Any) -> tuple[str, int]:
-    """Undo the unit of work and show ``page`` again with the problem (and the status of ``error``)."""
-    db_session().rollback()
-    return page(error=error, **context), error.status
 
 
 def required_text(value: str | None, field: str, what: str) -> str:
@@ -76,13 +55,3 @@ def lead_when(value: dt.datetime | None) -> str:
     if value is None:
         return "–"
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-# The routes register themselves on ``bp``.
-from verify_service.leads import (  # noqa: F401
-    account_views,
-    delivery_views,
-    metric_views,
-    reviewer_views,
-    shift_views,
-)

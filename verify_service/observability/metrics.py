@@ -7,7 +7,9 @@ scrape, answered by any worker, merges them (``MultiProcessCollector``).
 
 The business gauges (waiting sessions, outbox, Meet quota) are state, not
 events: :class:`BusinessCollector` reads them from the database on each
-scrape with cheap queries under a short statement timeout. A failing query
+scrape with cheap queries under a short statement timeout. Each feature owns
+its gauges and adds them when it registers (:func:`add_gauges`; e.g.
+``calls/metrics.py``, ``webhooks/metrics.py``). A failing query
 never fails the scrape; it counts ``verify_metrics_collect_errors_total``.
 
 ``/metrics`` has no authentication: bind it to a private network or allow-list
@@ -28,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from wsgiref.simple_server import WSGIServer
 
 import sqlalchemy as sa
-from flask import Blueprint, Response
+from flask import Blueprint, Flask, Response, current_app
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -41,7 +43,6 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def record_meet_error(kind: str) -> None:
 
 def record_session_wait(waiting_since: dt.datetime, claimed_at: dt.datetime) -> None:
     """Observe one claim's wait (never negative: a booked call claimed before its time waited 0 s)."""
-    SESSION_WAIT.observe(_age(waiting_since, claimed_at))
+    SESSION_WAIT.observe(age_seconds(waiting_since, claimed_at))
 
 
 def start_exporter(addr: str, port: int) -> WSGIServer | None:
@@ -98,17 +99,22 @@ def start_exporter(addr: str, port: int) -> WSGIServer | None:
 
 # ---------------------------------------------------------------- business gauges
 
-class BusinessCollector(Collector):
-    """Gauges read from the database at scrape time."""
+# Reads one group of gauges on a connection at scrape time: ``(connection, now) -> metrics``.
+GaugeReader = Callable[[sa.Connection, dt.datetime], Iterable[Metric]]
+EXTENSION = "verify_service.business_gauges"  # app.extensions: the app's BusinessCollector
 
-    def __init__(self, engine: sa.Engine, now: Callable[[], dt.datetime], project_budget: int) -> None:
+
+class BusinessCollector(Collector):
+    """Gauges read from the database at scrape time, in groups that each feature adds (:func:`add_gauges`)."""
+
+    def __init__(self, engine: sa.Engine, now: Callable[[], dt.datetime]) -> None:
         self.engine = engine
         self.now = now
-        self.project_budget = project_budget
+        self.groups: dict[str, GaugeReader] = {}
 
     def collect(self) -> Iterator[Metric]:
         now = self.now()
-        for group, read in (("sessions", self._sessions), ("outbox", self._outbox), ("meet", self._meet)):
+        for group, read in list(self.groups.items()):
             try:
                 with self.engine.connect() as connection, connection.begin():
                     if connection.dialect.name == "postgresql":
@@ -120,82 +126,49 @@ class BusinessCollector(Collector):
                 continue
             yield from metrics
 
-    def _sessions(self, connection: sa.Connection, now: dt.datetime) -> Iterable[Metric]:
-        from verify_service.calls.models import CallSession
-        from verify_service.calls.state import SessionStatus
 
-        since = sa.func.coalesce(CallSession.meet_ready_at, CallSession.created_at)
-        count, oldest = connection.execute(
-            sa.select(sa.func.count(), sa.func.min(since)).where(CallSession.status == SessionStatus.WAITING)).one()
-        yield _gauge("verify_waiting_sessions", "Call sessions waiting for a reviewer.", count)
-        yield _gauge("verify_oldest_wait_seconds", "How long the longest-waiting freelancer has waited.",
-                     _age(oldest, now))
-
-    def _outbox(self, connection: sa.Connection, now: dt.datetime) -> Iterable[Metric]:
-        from verify_service.webhooks.models import DeliveryStatus, OutboxEvent
-
-        counts = dict(connection.execute(
-            sa.select(OutboxEvent.status, sa.func.count()).where(OutboxEvent.status != DeliveryStatus.DELIVERED)
-            .group_by(OutboxEvent.status)).all())
-        oldest = oldest_pending_event(connection)
-        yield _gauge("verify_outbox_pending", "Webhook events not yet delivered.",
-                     counts.get(DeliveryStatus.PENDING, 0))
-        yield _gauge("verify_outbox_lag_seconds", "Age of the oldest undelivered webhook event.", _age(oldest, now))
-        yield _gauge("verify_outbox_dead_letters", "Webhook events dead-lettered after retries ran out.",
-                     counts.get(DeliveryStatus.DEAD, 0))
-
-    def _meet(self, connection: sa.Connection, now: dt.datetime) -> Iterable[Metric]:
-        from verify_service.calls.meetings import WINDOW
-        from verify_service.calls.models import MeetHost, MeetSpaceCreation
-
-        saturated = connection.scalar(sa.select(sa.func.count()).select_from(MeetHost)
-                                      .where(MeetHost.saturated_until > now))
-        created = connection.scalar(sa.select(sa.func.count()).select_from(MeetSpaceCreation)
-                                    .where(MeetSpaceCreation.created_at > now - WINDOW))
-        yield _gauge("verify_meet_hosts_saturated", "Meet host users resting after a rate limit (429).", saturated)
-        yield _gauge("verify_meet_quota_used_ratio",
-                     "Meet spaces created in the last minute, as a share of the project's per-minute budget.",
-                     (created or 0) / self.project_budget if self.project_budget else 0)
+def install_business_gauges(app: Flask, engine: sa.Engine, now: Callable[[], dt.datetime]) -> None:
+    """Give ``app`` its (empty) business collector; the features then add their groups."""
+    app.extensions[EXTENSION] = BusinessCollector(engine, now)
 
 
-def oldest_pending_event(connection: sa.Connection | Session) -> dt.datetime | None:
-    """When the oldest webhook event still waiting for delivery was created (``None``: none waits)."""
-    from verify_service.webhooks.models import DeliveryStatus, OutboxEvent
-
-    return connection.scalar(sa.select(sa.func.min(OutboxEvent.created_at))
-                             .where(OutboxEvent.status == DeliveryStatus.PENDING))
+def add_gauges(app: Flask, group: str, read: GaugeReader) -> None:
+    """Read ``group``'s gauges with ``read`` on every scrape of ``app``'s ``/metrics``."""
+    app.extensions[EXTENSION].groups[group] = read
 
 
-def _gauge(name: str, documentation: str, value: float | None) -> GaugeMetricFamily:
+def gauge(name: str, documentation: str, value: float | None) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=float(value or 0))
 
 
-def _age(since: dt.datetime | None, now: dt.datetime) -> float:
+def age_seconds(since: dt.datetime | None, now: dt.datetime) -> float:
     return max((now - since).total_seconds(), 0.0) if since else 0.0
 
 
 # ---------------------------------------------------------------- exposition
 
-def exposition() -> bytes:
-    """The text exposition of every metric this process (or, under gunicorn, every worker) knows."""
-    from verify_service.registry import registry
+def exposition(business: Collector | None = None) -> bytes:
+    """The text exposition of every metric this process (or, under gunicorn, every worker) knows.
 
-    reg = registry()
-    business = CollectorRegistry(auto_describe=False)
-    business.register(BusinessCollector(reg.engine, reg.now, reg.settings.meet_project_creates_per_minute))
+    ``business`` (the app's :class:`BusinessCollector`) adds the gauges read from the database.
+    """
     directory = multiprocess_dir()
     if directory:
         process = CollectorRegistry()
         MultiProcessCollector(process, path=directory)
     else:
         process = REGISTRY
-    # The business collector runs first so its own error counter is current in the same scrape.
-    business_text = generate_latest(business)
+    business_text = b""
+    if business is not None:
+        # The business collector runs first so its own error counter is current in the same scrape.
+        scrape = CollectorRegistry(auto_describe=False)
+        scrape.register(business)
+        business_text = generate_latest(scrape)
     return generate_latest(process) + business_text
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus text exposition (keep it off the public internet: see the module docstring)."""
-    return Response(exposition(), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
+    return Response(exposition(current_app.extensions.get(EXTENSION)), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
                     headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})

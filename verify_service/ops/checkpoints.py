@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session
 
 from verify_service.audit.models import AuditEntry, AuditHead
 from verify_service.webhooks.models import OutboxEvent
-from verify_service.webhooks.outbox import enqueue_event, lock_system_account
+from verify_service.webhooks.outbox import enqueue_event
+from verify_service.accounts.services import lock_system_account
 
 EVENT_TYPE = "audit.checkpoint"
 # The system account whose gapless seq orders the checkpoint events (see webhooks.outbox).
@@ -84,15 +85,15 @@ def signature_holds(checkpoint: Checkpoint, key: bytes) -> bool:
     return _same(checkpoint.signature, _mac(checkpoint.seq, checkpoint.hash, checkpoint.at, key))
 
 
-def _last_checkpoint(session: Session) -> tuple[int, str] | None:
+def _last_checkpoint(db: Session) -> tuple[int, str] | None:
     """The (seq, hash) the last ``audit.checkpoint`` event signed, if any."""
-    data = session.scalar(sa.select(OutboxEvent.data).where(OutboxEvent.account_id == AUDIT_ACCOUNT_ID,
+    data = db.scalar(sa.select(OutboxEvent.data).where(OutboxEvent.account_id == AUDIT_ACCOUNT_ID,
                                                             OutboxEvent.type == EVENT_TYPE)
                           .order_by(OutboxEvent.seq.desc()).limit(1))
     return (int(data["checkpoint"]["seq"]), str(data["checkpoint"]["hash"])) if data else None
 
 
-def write_checkpoint(session: Session, *, key: bytes, now: dt.datetime, force: bool = False) -> Checkpoint | None:
+def write_checkpoint(db: Session, *, key: bytes, now: dt.datetime, force: bool = False) -> Checkpoint | None:
     """Sign the chain's head and enqueue it as an ``audit.checkpoint`` event, in the caller's transaction.
 
     Returns None (and writes nothing) when the chain is empty, or, unless ``force``, when the head is the
@@ -103,12 +104,12 @@ def write_checkpoint(session: Session, *, key: bytes, now: dt.datetime, force: b
             rewritten chain must not get a checkpoint of its own.
     """
     # The system account's lock also serialises two writers, so one head is never checkpointed twice.
-    account = lock_system_account(session, AUDIT_ACCOUNT_ID, now=now)
-    head = session.execute(sa.select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1)).one()
-    last = _last_checkpoint(session)
+    account = lock_system_account(db, AUDIT_ACCOUNT_ID, now=now)
+    head = db.execute(sa.select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1)).one()
+    last = _last_checkpoint(db)
     if last is not None:
         # A cheap tripwire on each run (the full check is verify_checkpoints, against copies kept elsewhere).
-        stored = session.scalar(sa.select(AuditEntry.hash).where(AuditEntry.seq == last[0]))
+        stored = db.scalar(sa.select(AuditEntry.hash).where(AuditEntry.seq == last[0]))
         if stored is None or not _same(stored, last[1]):
             raise ChainRewritten(f"audit entry {last[0]} no longer has the hash its checkpoint signed: the chain "
                                  "was rewritten; run `verify-service audit verify --checkpoints` on the exported "
@@ -116,9 +117,9 @@ def write_checkpoint(session: Session, *, key: bytes, now: dt.datetime, force: b
     if head.last_seq == 0 or (not force and last == (head.last_seq, head.last_hash)):
         return None
     checkpoint = sign(head.last_seq, head.last_hash, at=now, key=key)
-    enqueue_event(session, account, EVENT_TYPE, {"checkpoint": checkpoint.as_dict()}, now=now)
+    enqueue_event(db, account, EVENT_TYPE, {"checkpoint": checkpoint.as_dict()}, now=now)
     account.updated_at = now
-    session.flush()
+    db.flush()
     return checkpoint
 
 
@@ -180,7 +181,7 @@ class CheckpointReport:
         return not self.forged and self.broken_at is None
 
 
-def verify_checkpoints(session: Session, checkpoints: Iterable[tuple[int, Checkpoint]], *,
+def verify_checkpoints(db: Session, checkpoints: Iterable[tuple[int, Checkpoint]], *,
                        key: bytes) -> CheckpointReport:
     """Check each ``(line number, checkpoint)``: its signature, and that entry ``seq`` still has its hash.
 
@@ -201,7 +202,7 @@ def verify_checkpoints(session: Session, checkpoints: Iterable[tuple[int, Checkp
             f"the checkpoint on line{'s' if len(forged) > 1 else ''} {', '.join(map(str, forged))} has a bad "
             "signature (forged, or signed with another VERIFY_AUDIT_CHECKPOINT_KEY): refused"))
     by_seq = sorted(genuine, key=lambda c: c.seq)  # every one is checked: two may sign one seq
-    hashes = dict(session.execute(sa.select(AuditEntry.seq, AuditEntry.hash)
+    hashes = dict(db.execute(sa.select(AuditEntry.seq, AuditEntry.hash)
                                   .where(AuditEntry.seq.in_([c.seq for c in by_seq]))).all()) if by_seq else {}
     intact = 0
     for checked, checkpoint in enumerate(by_seq):

@@ -22,10 +22,10 @@ STALE_AFTER = dt.timedelta(seconds=60)
 FORGET_AFTER = dt.timedelta(days=1)
 
 
-def _upsert(session: Session, model: type, values: dict[str, Any], key: str) -> None:
-    insert = upsert_insert(session, model).values(**values)
+def _upsert(db: Session, model: type, values: dict[str, Any], key: str) -> None:
+    insert = upsert_insert(db, model).values(**values)
     changes = {name: value for name, value in values.items() if name != key}
-    session.execute(insert.on_conflict_do_update(index_elements=[key], set_=changes))
+    db.execute(insert.on_conflict_do_update(index_elements=[key], set_=changes))
 
 
 def beat(sessions: sessionmaker[Session], instance_id: str, *, role: str, started_at: dt.datetime,
@@ -34,24 +34,24 @@ def beat(sessions: sessionmaker[Session], instance_id: str, *, role: str, starte
 
     Raises: any database error (the caller decides whether it matters).
     """
-    with unit_of_work(sessions) as session:
-        _upsert(session, SchedulerHeartbeat, {"instance_id": instance_id, "role": role,
+    with unit_of_work(sessions) as db:
+        _upsert(db, SchedulerHeartbeat, {"instance_id": instance_id, "role": role,
                                               "started_at": started_at, "last_beat_at": now}, "instance_id")
         if role == LEADER:
-            session.execute(sa.delete(SchedulerHeartbeat).where(
+            db.execute(sa.delete(SchedulerHeartbeat).where(
                 SchedulerHeartbeat.last_beat_at < now - FORGET_AFTER))
 
 
 def forget(sessions: sessionmaker[Session], instance_id: str) -> None:
     """Remove the process's row on a clean shutdown. Raises: any database error."""
-    with unit_of_work(sessions) as session:
-        session.execute(sa.delete(SchedulerHeartbeat).where(SchedulerHeartbeat.instance_id == instance_id))
+    with unit_of_work(sessions) as db:
+        db.execute(sa.delete(SchedulerHeartbeat).where(SchedulerHeartbeat.instance_id == instance_id))
 
 
 def job_started(sessions: sessionmaker[Session], job_id: str, instance_id: str, *, now: dt.datetime) -> None:
     """Mark the start of a run of ``job_id``. Raises: any database error."""
-    with unit_of_work(sessions) as session:
-        _upsert(session, SchedulerJobRun, {"job_id": job_id, "instance_id": instance_id, "last_started_at": now,
+    with unit_of_work(sessions) as db:
+        _upsert(db, SchedulerJobRun, {"job_id": job_id, "instance_id": instance_id, "last_started_at": now,
                                            "last_finished_at": None}, "job_id")
 
 
@@ -63,8 +63,8 @@ def job_finished(sessions: sessionmaker[Session], job_id: str, instance_id: str,
                               "last_error": None if error is None else error[:500]}
     if error is None:
         values["last_success_at"] = now
-    with unit_of_work(sessions) as session:
-        _upsert(session, SchedulerJobRun, values, "job_id")
+    with unit_of_work(sessions) as db:
+        _upsert(db, SchedulerJobRun, values, "job_id")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,11 +93,11 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def read_state(session: Session) -> SchedulerState:
+def read_state(db: Session) -> SchedulerState:
     """The heartbeat as it stands. Raises: any database error."""
-    rows = session.scalars(sa.select(SchedulerHeartbeat).order_by(SchedulerHeartbeat.last_beat_at.desc())).all()
+    rows = db.scalars(sa.select(SchedulerHeartbeat).order_by(SchedulerHeartbeat.last_beat_at.desc())).all()
     leader = next((row for row in rows if row.role == LEADER), None)
-    runs = session.scalars(sa.select(SchedulerJobRun).order_by(SchedulerJobRun.job_id)).all()
+    runs = db.scalars(sa.select(SchedulerJobRun).order_by(SchedulerJobRun.job_id)).all()
     return SchedulerState(
         leader=leader.instance_id if leader else None,
         leader_beat_at=leader.last_beat_at if leader else None,

@@ -1,1 +1,1 @@
-"""Reviewers and leads: staff accounts, roles, and (later) the review dashboard."""
+"""The review desk: the queue, claiming calls, recording outcomes with their evidence, second reviews and QA."""

@@ -1,7 +1,10 @@
 """The workflows around the decision services that talk to Meet: claiming, deciding; claim activity and release.
 
-These take a ``sessionmaker``: each runs its database steps in transactions
-of their own and calls Meet between them, never inside one.
+Workflow (takes a sessionmaker: they call Meet between their units):
+:func:`take_session`, :func:`decide` and :func:`refresh_attendance` run
+their database steps in short transactions of their own and call Meet
+between them, never inside one. The review pages call them through
+``pages.run_workflow``, holding no transaction of their own across them.
 
 * :func:`take_session` — a claim commits first; only then is the reviewer
   made co-host of the Meet space. If Meet refuses, the claim is released
@@ -31,10 +34,9 @@ from integrations.google_meet import MeetError, MeetGateway
 from verify_service.accounts.models import Account
 from verify_service.calls import attendance
 from verify_service.calls.meetings import add_reviewer
-from verify_service.calls.models import CallSession, Outcome
-from verify_service.calls.state import Outcome as OutcomeResult
-from verify_service.calls.state import SessionStatus
-from verify_service.db import for_update, unit_of_work
+from verify_service.calls.models import CallSession, OutcomeRecord
+from verify_service.calls.state import Outcome, SessionStatus
+from verify_service.db import for_update, unit_of_work, workflow
 from verify_service.errors import DomainError
 from verify_service.observability.metrics import record_session_wait
 from verify_service.review.decisions import (
@@ -76,6 +78,7 @@ class AttendanceUnavailable(DomainError):
     title = "Attendance could not be read from Meet"
 
 
+@workflow
 def take_session(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *,
                  reviewer_id: int, now: dt.datetime) -> CallSession:
     """Claim the session (committed), then make the reviewer co-host of its Meet space.
@@ -87,9 +90,9 @@ def take_session(sessions: sessionmaker[Session], gateway: MeetGateway, call_ses
         SessionAlreadyClaimed, SessionNotClaimable: see :func:`claim_session`.
         CohostFailed: Meet refused (or the meeting is not ready); the claim was released.
     """
-    with unit_of_work(sessions) as session:
-        call = claim_session(session, call_session_id, reviewer_id=reviewer_id, now=now)
-        email = session.get_one(Reviewer, reviewer_id).email
+    with unit_of_work(sessions) as db:
+        call = claim_session(db, call_session_id, reviewer_id=reviewer_id, now=now)
+        email = db.get_one(Reviewer, reviewer_id).email
     # claim_session stamps claimed_at only on a new claim (a repeated click keeps the first time).
     new_claim = call.claimed_at == now
     try:
@@ -97,8 +100,8 @@ def take_session(sessions: sessionmaker[Session], gateway: MeetGateway, call_ses
     except MeetError as exc:
         log.warning("reviewer %s could not be made co-host of call session %s (%s); the claim is released",
                     reviewer_id, call_session_id, exc)
-        with unit_of_work(sessions) as session:
-            release_session(session, call_session_id, reviewer_id=reviewer_id, now=now, reason="meet_error")
+        with unit_of_work(sessions) as db:
+            release_session(db, call_session_id, reviewer_id=reviewer_id, now=now, reason="meet_error")
         raise CohostFailed("Google Meet did not accept you as co-host of this call, so the session went back to "
                            "the queue. Try claiming it again in a moment.") from exc
     if new_claim:  # only a claim that stands ends the wait
@@ -112,17 +115,24 @@ def waiting_since(call: CallSession) -> dt.datetime:
     return max(ready, call.scheduled_for) if call.scheduled_for is not None else ready
 
 
-def note_activity(session: Session, call_session_id: str, *, reviewer_id: int, now: dt.datetime) -> None:
+def note_activity(db: Session, call_session_id: str, *, reviewer_id: int, now: dt.datetime) -> None:
     """The claimer is working on the session: restart its idle clock (a no-op for anyone else).
 
     A single row update without the account lock: it neither reads nor
     changes anything the decision services guard.
     """
-    session.execute(sa.update(CallSession).where(
+    db.execute(sa.update(CallSession).where(
         CallSession.id == call_session_id, CallSession.claimed_by_id == reviewer_id,
         CallSession.status == SessionStatus.IN_PROGRESS,
         sa.or_(CallSession.claim_active_at.is_(None), CallSession.claim_active_at < now - TOUCH_EVERY))
         .values(claim_active_at=now).execution_options(synchronize_session=False))
+
+
+def activity_due(call: CallSession, *, reviewer_id: int, now: dt.datetime) -> bool:
+    """Whether :func:`note_activity` would write (the same test as its UPDATE): the session page writes only then,
+    in a short unit of its own (a page view is a read)."""
+    return (call.claimed_by_id == reviewer_id and call.status is SessionStatus.IN_PROGRESS
+            and (call.claim_active_at is None or call.claim_active_at < now - TOUCH_EVERY))
 
 
 def _idle(call: CallSession, cutoff: dt.datetime) -> bool:
@@ -135,18 +145,18 @@ def _idle(call: CallSession, cutoff: dt.datetime) -> bool:
     return last is not None and last < cutoff
 
 
-def _lock_if_free(session: Session, call_session_id: str, account_id: str) -> CallSession | None:
+def _lock_if_free(db: Session, call_session_id: str, account_id: str) -> CallSession | None:
     """Lock account then session; None when the account is busy right now (someone is working on it)."""
     stmt = sa.select(Account.id).where(Account.id == account_id)
-    if session.get_bind().dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE already serialises writers
+    if db.get_bind().dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE already serialises writers
         stmt = stmt.with_for_update(skip_locked=True)
-    if session.scalar(stmt) is None:
+    if db.scalar(stmt) is None:
         return None
-    return session.execute(for_update(session, sa.select(CallSession).where(CallSession.id == call_session_id))
+    return db.execute(for_update(db, sa.select(CallSession).where(CallSession.id == call_session_id))
                            .execution_options(populate_existing=True)).scalar_one()
 
 
-def release_idle_claims(session: Session, *, idle: dt.timedelta, now: dt.datetime, limit: int = 100) -> list[str]:
+def release_idle_claims(db: Session, *, idle: dt.timedelta, now: dt.datetime, limit: int = 100) -> list[str]:
     """Put claims idle for ``idle`` back in the queue (``in_progress`` → ``waiting``); returns their ids.
 
     Every candidate is re-checked under its locks, and accounts locked by
@@ -157,39 +167,40 @@ def release_idle_claims(session: Session, *, idle: dt.timedelta, now: dt.datetim
     """
     cutoff = now - idle
     last_active = sa.func.coalesce(CallSession.claim_active_at, CallSession.claimed_at)
-    candidates = session.execute(sa.select(CallSession.id, CallSession.account_id).where(
+    candidates = db.execute(sa.select(CallSession.id, CallSession.account_id).where(
         CallSession.status == SessionStatus.IN_PROGRESS, CallSession.claimed_by_id.is_not(None),
         last_active < cutoff).order_by(last_active, CallSession.id).limit(limit)).all()
     released = []
     for call_session_id, account_id in candidates:
-        call = _lock_if_free(session, call_session_id, account_id)
+        call = _lock_if_free(db, call_session_id, account_id)
         if call is None or not _idle(call, cutoff):
             continue
-        unclaim(session, call, actor=IDLE_ACTOR, reason="idle", now=now,
+        unclaim(db, call, actor=IDLE_ACTOR, reason="idle", now=now,
                 details={"idle_minutes": int(idle.total_seconds() // 60)})
         released.append(call.id)
     return released
 
 
-def release_claims_of(session: Session, reviewer_id: int, *, actor: str, now: dt.datetime) -> list[str]:
+def release_claims_of(db: Session, reviewer_id: int, *, actor: str, now: dt.datetime) -> list[str]:
     """Release every call the reviewer holds (their account is being disabled); returns the calls' ids.
 
     Each call is locked account first, then session, and re-checked under the lock.
     """
-    held = session.scalars(sa.select(CallSession.id).where(
+    held = db.scalars(sa.select(CallSession.id).where(
         CallSession.claimed_by_id == reviewer_id, CallSession.status == SessionStatus.IN_PROGRESS)
         .order_by(CallSession.id)).all()
     released = []
     for call_session_id in held:
-        _account, call = lock_call(session, call_session_id)
+        _account, call = lock_call(db, call_session_id)
         if call.claimed_by_id == reviewer_id and call.status is SessionStatus.IN_PROGRESS:
-            unclaim(session, call, actor=actor, reason="reviewer_disabled", now=now)
+            unclaim(db, call, actor=actor, reason="reviewer_disabled", now=now)
             released.append(call.id)
     return released
 
 
 # ---------------------------------------------------------------- deciding against attendance read now
 
+@workflow
 def refresh_attendance(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *,
                        settings: Settings, now: dt.datetime) -> attendance.SyncResult:
     """Re-read the session's attendance from Meet and store it (with what follows from it).
@@ -202,10 +213,11 @@ def refresh_attendance(sessions: sessionmaker[Session], gateway: MeetGateway, ca
         abandon_after=dt.timedelta(minutes=settings.abandoned_call_minutes))
 
 
+@workflow
 def decide(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_id: str, *, reviewer_id: int,
-           result: OutcomeResult, notes: str | None, reason_codes: Sequence[str],
+           result: Outcome, notes: str | None, reason_codes: Sequence[str],
            checklist: Mapping[str, bool] | None, settings: Settings, now: dt.datetime,
-           rng: random.Random | None = None) -> Outcome:
+           rng: random.Random | None = None) -> OutcomeRecord:
     """Record a decision against attendance re-read from Meet for this session now.
 
     The form is checked first (no Meet call for a form that cannot be
@@ -217,8 +229,8 @@ def decide(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_i
         Whatever :func:`~verify_service.review.decisions.record_outcome` raises.
     """
     check_reasons(result, reason_codes, clean_notes(notes))
-    with unit_of_work(sessions, write=False) as session:  # who may decide, before anything asks Meet
-        may_decide(session, call_session_id, reviewer_id=reviewer_id)
+    with unit_of_work(sessions, write=False) as db:  # who may decide, before anything asks Meet
+        may_decide(db, call_session_id, reviewer_id=reviewer_id)
     if result in NEEDS_ATTENDANCE:
         try:
             refresh_attendance(sessions, gateway, call_session_id, settings=settings, now=now)
@@ -226,7 +238,7 @@ def decide(sessions: sessionmaker[Session], gateway: MeetGateway, call_session_i
             log.warning("attendance of call session %s could not be read for a decision: %s", call_session_id, exc)
             raise AttendanceUnavailable("Meet did not answer when we checked who is in the call, so nothing was "
                                         "recorded. Try again in a moment.") from exc
-    with unit_of_work(sessions) as session:
-        return record_outcome(session, call_session_id, reviewer_id=reviewer_id, result=result, notes=notes,
+    with unit_of_work(sessions) as db:
+        return record_outcome(db, call_session_id, reviewer_id=reviewer_id, result=result, notes=notes,
                               now=now, reason_codes=reason_codes, checklist=checklist,
                               policy=DecisionPolicy.from_settings(settings), rng=rng)

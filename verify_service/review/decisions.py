@@ -15,8 +15,9 @@ counts as a pass). The effects of a final decision are in
 :mod:`verify_service.review.reasons`, and the evidence it needs is checked by
 :mod:`verify_service.review.evidence` (against attendance re-read at decision
 time by ``review/claims.py: decide``). A session has at most one outcome: a
-second submission is refused (:class:`AlreadyDecided`). A random share of
-passes is sampled for a lead's QA (:mod:`verify_service.review.quality`).
+second submission is refused (:class:`AlreadyDecided`; what the desk refuses
+is in :mod:`verify_service.review.errors`). A random share of passes is
+sampled for a lead's QA (:mod:`verify_service.review.quality`).
 """
 
 from __future__ import annotations
@@ -30,19 +31,32 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from verify_service.accounts.domain import ensure_open
 from verify_service.accounts.models import Account
-from verify_service.accounts.services import AccountClosed, lock_account, publish_change
+from verify_service.accounts.services import lock_account, publish_change
 from verify_service.audit.services import record
 from verify_service.calls import lifecycle
-from verify_service.calls.models import CallSession, Outcome
-from verify_service.calls.state import OPEN, EndReason, SessionStatus, transition
-from verify_service.calls.state import Outcome as OutcomeResult
+from verify_service.calls.errors import CallSessionNotFound
+from verify_service.calls.models import CallSession, OutcomeRecord
+from verify_service.calls.state import OPEN, EndReason, Outcome, SessionStatus, transition
 from verify_service.db import for_update
-from verify_service.errors import Conflict, DomainError, InvalidInput, NotFound
+from verify_service.errors import InvalidInput
 from verify_service.review.effects import apply_confirmed_fail, apply_pass, session_data
+from verify_service.review.errors import (
+    AlreadyDecided,
+    FourEyes,
+    NotSessionClaimer,
+    OutcomeNotFound,
+    OutcomeNotPendingReview,
+    SessionAlreadyClaimed,
+    SessionNotClaimable,
+    SessionNotClaimed,
+    SessionNotInProgress,
+)
 from verify_service.review.evidence import DecisionPolicy, check_evidence
-from verify_service.staff.models import Reviewer, Role
 from verify_service.review.reasons import check_reasons
+from verify_service.staff.errors import LeadRequired, ReviewerInactive, ReviewerNotFound
+from verify_service.staff.models import Reviewer, Role
 
 NOTES_MAX_LENGTH = 2000
 # A booked session can be claimed (and shows in the queue) from this long before its time.
@@ -58,86 +72,11 @@ LEAD_CANCEL_REASONS = {"freelancer_request": "The freelancer asked to cancel",
 _SAMPLER = random.SystemRandom()
 
 
-# ---------------------------------------------------------------- errors
-
-class Forbidden(DomainError):
-    """The staff member may not do this (their role, their status, or the four-eyes rule)."""
-
-    status = 403
-    code = "forbidden"
-    title = "Not allowed"
-
-
-class ReviewerNotFound(NotFound):
-    code = "reviewer_not_found"
-    title = "No such staff account"
-
-
-class ReviewerInactive(Forbidden):
-    code = "reviewer_inactive"
-    title = "The staff account is deactivated"
-
-
-class LeadRequired(Forbidden):
-    code = "lead_required"
-    title = "Only a lead or an admin may do this"
-
-
-class NotSessionClaimer(Forbidden):
-    code = "not_session_claimer"
-    title = "Only the reviewer who claimed the session (or a lead) may do this"
-
-
-class FourEyes(Forbidden):
-    code = "four_eyes"
-    title = "A fail must be reviewed by someone other than the reviewer who recorded it"
-
-
-class CallSessionNotFound(NotFound):
-    code = "call_session_not_found"
-    title = "No such call session"
-
-
-class OutcomeNotFound(NotFound):
-    code = "outcome_not_found"
-    title = "No such outcome"
-
-
-class SessionAlreadyClaimed(Conflict):
-    code = "session_already_claimed"
-    title = "Another reviewer has claimed this session"
-
-
-class SessionNotClaimable(Conflict):
-    code = "session_not_claimable"
-    title = "This session cannot be claimed in its current status"
-
-
-class SessionNotClaimed(Conflict):
-    code = "session_not_claimed"
-    title = "Nobody has claimed this session"
-
-
-class SessionNotInProgress(Conflict):
-    code = "session_not_in_progress"
-    title = "An outcome can only be recorded for a session in progress"
-
-
-class AlreadyDecided(SessionNotInProgress):
-    code = "session_already_decided"
-    title = "This session has already been decided"
-
-
-class OutcomeNotPendingReview(Conflict):
-    code = "outcome_not_pending_review"
-    title = "Only a fail still waiting for its second review can be reviewed"
-
-
 # ---------------------------------------------------------------- helpers
 
-def load_staff(session: Session, reviewer_id: int, *, lead: bool = False) -> Reviewer:
+def load_staff(db: Session, reviewer_id: int, *, lead: bool = False) -> Reviewer:
     """Raises: ReviewerNotFound, ReviewerInactive, LeadRequired (with ``lead``)."""
-    reviewer = session.get(Reviewer, reviewer_id)
+    reviewer = db.get(Reviewer, reviewer_id)
     if reviewer is None:
         raise ReviewerNotFound(f"no staff account with id {reviewer_id}")
     if not reviewer.active:
@@ -155,34 +94,30 @@ def is_lead(reviewer: Reviewer) -> bool:
     return reviewer.role.includes(Role.LEAD)
 
 
-def lock_call(session: Session, call_session_id: str) -> tuple[Account, CallSession]:
+def lock_call(db: Session, call_session_id: str) -> tuple[Account, CallSession]:
     """Lock the session's account, then the session (the one lock order). Raises: CallSessionNotFound."""
-    account_id = session.scalar(sa.select(CallSession.account_id).where(CallSession.id == call_session_id))
+    account_id = db.scalar(sa.select(CallSession.account_id).where(CallSession.id == call_session_id))
     if account_id is None:
         raise CallSessionNotFound(f"no call session with id {call_session_id!r}")
-    account = lock_account(session, account_id)
-    stmt = for_update(session, sa.select(CallSession).where(CallSession.id == call_session_id))
-    return account, session.execute(stmt.execution_options(populate_existing=True)).scalar_one()
+    account = lock_account(db, account_id)
+    stmt = for_update(db, sa.select(CallSession).where(CallSession.id == call_session_id))
+    return account, db.execute(stmt.execution_options(populate_existing=True)).scalar_one()
 
 
-def lock_outcome(session: Session, outcome_id: str) -> tuple[Account, CallSession, Outcome]:
+def lock_outcome(db: Session, outcome_id: str) -> tuple[Account, CallSession, OutcomeRecord]:
     """Lock the outcome's account, then its session, and read the outcome under those locks.
 
     Raises: OutcomeNotFound, AccountClosed.
     """
-    call_session_id = session.scalar(sa.select(Outcome.call_session_id).where(Outcome.id == outcome_id))
+    call_session_id = db.scalar(sa.select(OutcomeRecord.call_session_id).where(OutcomeRecord.id == outcome_id))
     if call_session_id is None:
         raise OutcomeNotFound(f"no outcome with id {outcome_id!r}")
-    account, call = lock_call(session, call_session_id)
-    outcome = session.execute(sa.select(Outcome).where(Outcome.id == outcome_id)
+    account, call = lock_call(db, call_session_id)
+    outcome = db.execute(sa.select(OutcomeRecord).where(OutcomeRecord.id == outcome_id)
                               .execution_options(populate_existing=True)).scalar_one()
-    require_open(account)
+    ensure_open(account)
     return account, call, outcome
 
-
-def require_open(account: Account) -> None:
-    if account.closed_at is not None:
-        raise AccountClosed(f"account {account.id!r} is closed")
 
 
 def clean_notes(notes: str | None) -> str | None:
@@ -195,7 +130,7 @@ def clean_notes(notes: str | None) -> str | None:
 
 # ---------------------------------------------------------------- claiming
 
-def claim_session(session: Session, call_session_id: str, *, reviewer_id: int, now: dt.datetime) -> CallSession:
+def claim_session(db: Session, call_session_id: str, *, reviewer_id: int, now: dt.datetime) -> CallSession:
     """The reviewer takes a session from the queue.
 
     A ``waiting`` session moves to ``in_progress`` (``verification.session.started``),
@@ -209,33 +144,33 @@ def claim_session(session: Session, call_session_id: str, *, reviewer_id: int, n
         SessionNotClaimable: the session is not waiting, due or in progress (e.g. already decided).
         SessionAlreadyClaimed: another reviewer holds it.
     """
-    reviewer = load_staff(session, reviewer_id)
-    account, call = lock_call(session, call_session_id)
-    require_open(account)
+    reviewer = load_staff(db, reviewer_id)
+    account, call = lock_call(db, call_session_id)
+    ensure_open(account)
     if call.claimed_by_id == reviewer.id and call.status is SessionStatus.IN_PROGRESS:
         call.claim_active_at = now
-        session.flush()
+        db.flush()
         return call
     due = is_due_appointment(call, now)
     if call.status not in (SessionStatus.WAITING, SessionStatus.IN_PROGRESS) and not due:
-        raise SessionNotClaimable(_not_claimable(session, call, reviewer))
+        raise SessionNotClaimable(_not_claimable(db, call, reviewer))
     if call.claimed_by_id is not None:
-        other = session.get(Reviewer, call.claimed_by_id)
+        other = db.get(Reviewer, call.claimed_by_id)
         raise SessionAlreadyClaimed(f"{other.display_name if other else 'another reviewer'} has claimed this call "
                                     f"(at {call.claimed_at:%H:%M} UTC)" if call.claimed_at else
                                     "another reviewer has claimed this call")
     if call.status is not SessionStatus.IN_PROGRESS:
-        lifecycle.begin(session, account, call, now=now)
+        lifecycle.begin(db, account, call, now=now)
     call.claimed_by_id, call.claimed_at, call.claim_active_at, call.updated_at = reviewer.id, now, now, now
-    session.flush()
-    record(session, actor=_actor(reviewer), action="session.claimed", account_id=account.id,
+    db.flush()
+    record(db, actor=_actor(reviewer), action="session.claimed", account_id=account.id,
            subject_type="call_session", subject_id=call.id, details={}, now=now)
     return call
 
 
-def _not_claimable(session: Session, call: CallSession, reviewer: Reviewer) -> str:
+def _not_claimable(db: Session, call: CallSession, reviewer: Reviewer) -> str:
     """Why ``call`` cannot be claimed, in the claimer's words (naming a decision and who made it)."""
-    decided = session.scalar(sa.select(Outcome).where(Outcome.call_session_id == call.id))
+    decided = db.scalar(sa.select(OutcomeRecord).where(OutcomeRecord.call_session_id == call.id))
     if decided is not None:
         by = "you" if decided.decided_by_id == reviewer.id else "another reviewer"
         return (f"this call was already decided: {decided.result.value.replace('_', ' ')}, by {by} at "
@@ -253,7 +188,7 @@ def is_due_appointment(call: CallSession, now: dt.datetime) -> bool:
             and call.scheduled_for - APPOINTMENT_LEAD <= now)
 
 
-def release_session(session: Session, call_session_id: str, *, reviewer_id: int, now: dt.datetime,
+def release_session(db: Session, call_session_id: str, *, reviewer_id: int, now: dt.datetime,
                     reason: str | None = None) -> CallSession:
     """Give a claimed session back to the queue: the claim is cleared, the call stays ``in_progress``.
 
@@ -267,29 +202,29 @@ def release_session(session: Session, call_session_id: str, *, reviewer_id: int,
         SessionNotClaimed: the session is not in progress with a claimer.
         NotSessionClaimer: someone else claimed it and the caller is not a lead.
     """
-    reviewer = load_staff(session, reviewer_id)
-    account, call = lock_call(session, call_session_id)
+    reviewer = load_staff(db, reviewer_id)
+    account, call = lock_call(db, call_session_id)
     if call.status is not SessionStatus.IN_PROGRESS or call.claimed_by_id is None:
         raise SessionNotClaimed(f"call session {call.id} is {call.status.value} and not claimed")
     if call.claimed_by_id != reviewer.id and not is_lead(reviewer):
         raise NotSessionClaimer(f"call session {call.id} is claimed by reviewer {call.claimed_by_id}")
-    unclaim(session, call, actor=_actor(reviewer), reason=reason, now=now)
+    unclaim(db, call, actor=_actor(reviewer), reason=reason, now=now)
     return call
 
 
-def unclaim(session: Session, call: CallSession, *, actor: str, reason: str | None, now: dt.datetime,
+def unclaim(db: Session, call: CallSession, *, actor: str, reason: str | None, now: dt.datetime,
             details: Mapping[str, object] | None = None) -> None:
     """Clear a locked session's claim and audit it (releases of every kind: by hand, idle, a disabled reviewer)."""
     claimer = call.claimed_by_id
     call.claimed_by_id = call.claimed_at = call.claim_active_at = None
     call.updated_at = now
-    session.flush()
-    record(session, actor=actor, action="session.released", account_id=call.account_id,
+    db.flush()
+    record(db, actor=actor, action="session.released", account_id=call.account_id,
            subject_type="call_session", subject_id=call.id,
            details={"claimed_by": claimer, **({"reason": reason} if reason else {}), **(details or {})}, now=now)
 
 
-def cancel_by_lead(session: Session, call_session_id: str, *, lead_id: int, reason: str,
+def cancel_by_lead(db: Session, call_session_id: str, *, lead_id: int, reason: str,
                    now: dt.datetime) -> CallSession:
     """A lead cancels a call that is not over (``verification.session.canceled`` by ``lead``).
 
@@ -301,24 +236,24 @@ def cancel_by_lead(session: Session, call_session_id: str, *, lead_id: int, reas
     """
     if reason not in LEAD_CANCEL_REASONS:
         raise InvalidInput.for_field("reason", "choose why the call is canceled")
-    lead = load_staff(session, lead_id, lead=True)
-    account, call = lock_call(session, call_session_id)
-    require_open(account)
+    lead = load_staff(db, lead_id, lead=True)
+    account, call = lock_call(db, call_session_id)
+    ensure_open(account)
     if call.status not in OPEN:
         raise SessionNotInProgress(f"this call is {call.status.value.replace('_', ' ')}: only a booked, waiting or "
                                    "live call can be canceled")
-    lifecycle.cancel(session, account, call, by=EndReason.LEAD, now=now)
-    record(session, actor=_actor(lead), action="call_session.canceled", account_id=account.id,
+    lifecycle.cancel(db, account, call, by=EndReason.LEAD, now=now)
+    record(db, actor=_actor(lead), action="call_session.canceled", account_id=account.id,
            subject_type="call_session", subject_id=call.id, details={"by": "lead", "reason": reason}, now=now)
     return call
 
 
 # ---------------------------------------------------------------- deciding
 
-def _check_decidable(session: Session, call: CallSession, reviewer: Reviewer) -> None:
+def _check_decidable(db: Session, call: CallSession, reviewer: Reviewer) -> None:
     """Raises: AlreadyDecided, SessionNotInProgress, NotSessionClaimer."""
     if call.status is not SessionStatus.IN_PROGRESS:
-        earlier = session.scalar(sa.select(Outcome).where(Outcome.call_session_id == call.id))
+        earlier = db.scalar(sa.select(OutcomeRecord).where(OutcomeRecord.call_session_id == call.id))
         if earlier is not None:
             by = "you" if earlier.decided_by_id == reviewer.id else f"reviewer {earlier.decided_by_id}"
             raise AlreadyDecided(f"this session was already decided ({earlier.result.value}, by {by} at "
@@ -329,24 +264,24 @@ def _check_decidable(session: Session, call: CallSession, reviewer: Reviewer) ->
                                 else f"call session {call.id} is claimed by reviewer {call.claimed_by_id}")
 
 
-def may_decide(session: Session, call_session_id: str, *, reviewer_id: int) -> None:
+def may_decide(db: Session, call_session_id: str, *, reviewer_id: int) -> None:
     """Whether the reviewer may decide the session now, without locks (``record_outcome`` checks again under them).
 
     Raises: ReviewerNotFound, ReviewerInactive, CallSessionNotFound, AccountClosed, AlreadyDecided,
         SessionNotInProgress, NotSessionClaimer.
     """
-    reviewer = load_staff(session, reviewer_id)
-    call = session.get(CallSession, call_session_id)
+    reviewer = load_staff(db, reviewer_id)
+    call = db.get(CallSession, call_session_id)
     if call is None:
         raise CallSessionNotFound(f"no call session with id {call_session_id!r}")
-    require_open(session.get_one(Account, call.account_id))
-    _check_decidable(session, call, reviewer)
+    ensure_open(db.get_one(Account, call.account_id))
+    _check_decidable(db, call, reviewer)
 
 
-def record_outcome(session: Session, call_session_id: str, *, reviewer_id: int, result: OutcomeResult,
+def record_outcome(db: Session, call_session_id: str, *, reviewer_id: int, result: Outcome,
                    notes: str | None, now: dt.datetime, reason_codes: Sequence[str],
                    checklist: Mapping[str, bool] | None, policy: DecisionPolicy,
-                   rng: random.Random | None = None) -> Outcome:
+                   rng: random.Random | None = None) -> OutcomeRecord:
     """Record the reviewer's decision on a session in progress, once its evidence is there.
 
     * ``passed`` — final; the session completes, the open request passes, the
@@ -375,39 +310,39 @@ def record_outcome(session: Session, call_session_id: str, *, reviewer_id: int, 
     """
     notes = clean_notes(notes)
     codes = check_reasons(result, reason_codes, notes)
-    reviewer = load_staff(session, reviewer_id)
-    account, call = lock_call(session, call_session_id)
-    require_open(account)
-    _check_decidable(session, call, reviewer)
-    check_evidence(session, call, result, checklist=checklist, policy=policy, now=now)
-    final = result is not OutcomeResult.FAILED or not policy.four_eyes
-    sampled = result is OutcomeResult.PASSED and (rng or _SAMPLER).random() < policy.pass_sample_rate
-    outcome = Outcome(call_session_id=call.id, account_id=account.id, result=result, decided_by_id=reviewer.id,
-                      decided_at=now, notes=notes, final=final, reason_codes=codes,
-                      checklist=dict(checklist) if checklist is not None else None,
-                      qa_sampled_at=now if sampled else None)
-    session.add(outcome)
+    reviewer = load_staff(db, reviewer_id)
+    account, call = lock_call(db, call_session_id)
+    ensure_open(account)
+    _check_decidable(db, call, reviewer)
+    check_evidence(db, call, result, checklist=checklist, policy=policy, now=now)
+    final = result is not Outcome.FAILED or not policy.four_eyes
+    sampled = result is Outcome.PASSED and (rng or _SAMPLER).random() < policy.pass_sample_rate
+    outcome = OutcomeRecord(call_session_id=call.id, account_id=account.id, result=result, decided_by_id=reviewer.id,
+                            decided_at=now, notes=notes, final=final, reason_codes=codes,
+                            checklist=dict(checklist) if checklist is not None else None,
+                            qa_sampled_at=now if sampled else None)
+    db.add(outcome)
     transition(call, SessionStatus.COMPLETED if final else SessionStatus.AWAITING_SECOND_REVIEW, now=now)
     call.outcome = result
     try:
-        session.flush()
+        db.flush()
     except IntegrityError as exc:  # the unique outcome per session: only reachable without the row locks
         raise AlreadyDecided("this session was already decided; your submission was not recorded") from exc
     actor = _actor(reviewer)
-    record(session, actor=actor, action="outcome.recorded", account_id=account.id, subject_type="outcome",
+    record(db, actor=actor, action="outcome.recorded", account_id=account.id, subject_type="outcome",
            subject_id=outcome.id, details={"call_session_id": call.id, "result": result.value, "final": final,
                                            "reason_codes": codes}, now=now)
-    if result is OutcomeResult.PASSED:
-        apply_pass(session, account, call, actor=actor, now=now)
-    elif result is OutcomeResult.FAILED and final:
-        apply_confirmed_fail(session, account, call, actor=actor, now=now, reason_codes=codes)
-    elif result in (OutcomeResult.INCONCLUSIVE, OutcomeResult.NO_SHOW):
-        publish_change(session, account, [(f"verification.{result.value}", session_data(call, codes))], now=now)
+    if result is Outcome.PASSED:
+        apply_pass(db, account, call, actor=actor, now=now)
+    elif result is Outcome.FAILED and final:
+        apply_confirmed_fail(db, account, call, actor=actor, now=now, reason_codes=codes)
+    elif result in (Outcome.INCONCLUSIVE, Outcome.NO_SHOW):
+        publish_change(db, account, [(f"verification.{result.value}", session_data(call, codes))], now=now)
     return outcome
 
 
-def second_review(session: Session, outcome_id: str, *, lead_id: int, decision: SecondDecision,
-                  notes: str | None, now: dt.datetime) -> Outcome:
+def second_review(db: Session, outcome_id: str, *, lead_id: int, decision: SecondDecision,
+                  notes: str | None, now: dt.datetime) -> OutcomeRecord:
     """A lead confirms or overturns a recorded fail; either way the session completes.
 
     ``confirm``: the request fails, the account's status becomes ``failed``, a
@@ -428,9 +363,9 @@ def second_review(session: Session, outcome_id: str, *, lead_id: int, decision: 
     if decision not in _RECORDED_AS:
         raise InvalidInput.for_field("decision", "must be 'confirm' or 'overturn'")
     notes = clean_notes(notes)
-    lead = load_staff(session, lead_id, lead=True)
-    account, call, outcome = lock_outcome(session, outcome_id)
-    if outcome.final or outcome.result is not OutcomeResult.FAILED \
+    lead = load_staff(db, lead_id, lead=True)
+    account, call, outcome = lock_outcome(db, outcome_id)
+    if outcome.final or outcome.result is not Outcome.FAILED \
             or call.status is not SessionStatus.AWAITING_SECOND_REVIEW:
         raise OutcomeNotPendingReview(f"outcome {outcome.id} is a {'final ' if outcome.final else ''}"
                                       f"{outcome.result.value}")
@@ -443,31 +378,15 @@ def second_review(session: Session, outcome_id: str, *, lead_id: int, decision: 
         lead_notes = f"Second review ({outcome.second_decision}): {notes}"
         outcome.notes = f"{outcome.notes}\n\n{lead_notes}" if outcome.notes else lead_notes
     transition(call, SessionStatus.COMPLETED, now=now)
-    call.outcome = OutcomeResult.FAILED if decision == "confirm" else OutcomeResult.PASSED
-    session.flush()
+    call.outcome = Outcome.FAILED if decision == "confirm" else Outcome.PASSED
+    db.flush()
     actor = _actor(lead)
-    record(session, actor=actor, action="outcome.second_review", account_id=account.id, subject_type="outcome",
+    record(db, actor=actor, action="outcome.second_review", account_id=account.id, subject_type="outcome",
            subject_id=outcome.id, details={"decision": outcome.second_decision,
                                            "first_reviewer_id": outcome.decided_by_id}, now=now)
     if decision == "confirm":
-        apply_confirmed_fail(session, account, call, actor=actor, now=now, reason_codes=outcome.reason_codes)
+        apply_confirmed_fail(db, account, call, actor=actor, now=now, reason_codes=outcome.reason_codes)
     else:
-        apply_pass(session, account, call, actor=actor, now=now)
+        apply_pass(db, account, call, actor=actor, now=now)
     return outcome
 
-
-# ---------------------------------------------------------------- queries
-
-def pending_second_reviews_query(limit: int = 50) -> sa.Select[tuple[Outcome]]:
-    """Fails waiting for a lead, oldest first (closed accounts' are left out: they can no longer be decided).
-
-    Joined to ``Account``, so a caller can add its columns without another query.
-    """
-    return (sa.select(Outcome).join(Account, Account.id == Outcome.account_id)
-            .where(Outcome.result == OutcomeResult.FAILED, Outcome.final.is_(False), Account.closed_at.is_(None))
-            .order_by(Outcome.decided_at, Outcome.id).limit(limit))
-
-
-def pending_second_reviews(session: Session, *, limit: int = 50) -> Sequence[Outcome]:
-    """See :func:`pending_second_reviews_query`."""
-    return session.scalars(pending_second_reviews_query(limit)).all()

@@ -40,60 +40,60 @@ def session_data(call: CallSession, reason_codes: Sequence[str] = ()) -> dict[st
     return data
 
 
-def close_request(session: Session, account: Account, status: RequestStatus, now: dt.datetime) -> str | None:
+def close_request(db: Session, account: Account, status: RequestStatus, now: dt.datetime) -> str | None:
     """Close the account's open request (if any) and set the account's verification status to match."""
-    request = open_request(session, account.id)
+    request = open_request(db, account.id)
     if request is not None:
         request.status = status
         request.closed_at = now
     account.verification_status = (VerificationStatus.VERIFIED if status is RequestStatus.PASSED
                                    else VerificationStatus.FAILED)
     account.verification_changed_at = now
-    session.flush()
+    db.flush()
     return request.id if request is not None else None
 
 
-def _lift(session: Session, account: Account, kinds: Sequence[HoldKind], *, actor: str, reason: str,
+def _lift(db: Session, account: Account, kinds: Sequence[HoldKind], *, actor: str, reason: str,
           now: dt.datetime) -> list[Hold]:
     """Lift the account's active holds of ``kinds`` (audited); the caller publishes them."""
     lifted: list[Hold] = []
-    for hold in active_holds(session, account.id):
+    for hold in active_holds(db, account.id):
         if hold.kind in kinds:
             hold.lifted_at, hold.lifted_by, hold.lift_reason = now, actor, reason
             lifted.append(hold)
-    session.flush()
+    db.flush()
     for hold in lifted:
-        record(session, actor=actor, action="hold.lifted", account_id=account.id, subject_type="hold",
+        record(db, actor=actor, action="hold.lifted", account_id=account.id, subject_type="hold",
                subject_id=hold.id, details={"kind": hold.kind.value}, now=now)
     return lifted
 
 
-def apply_pass(session: Session, account: Account, call: CallSession, *, actor: str, now: dt.datetime) -> None:
+def apply_pass(db: Session, account: Account, call: CallSession, *, actor: str, now: dt.datetime) -> None:
     """Verified: close the request, lift the verification holds, publish it all as one change."""
-    request_id = close_request(session, account, RequestStatus.PASSED, now)
-    record(session, actor=actor, action="verification.passed", account_id=account.id,
+    request_id = close_request(db, account, RequestStatus.PASSED, now)
+    record(db, actor=actor, action="verification.passed", account_id=account.id,
            subject_type="call_session", subject_id=call.id, details={"request_id": request_id}, now=now)
-    lifted = _lift(session, account, LIFTED_ON_PASS, actor=actor, reason=PASS_LIFT_REASON, now=now)
+    lifted = _lift(db, account, LIFTED_ON_PASS, actor=actor, reason=PASS_LIFT_REASON, now=now)
     events = [("verification.passed", {**session_data(call), "request_id": request_id})]
     events += [("account.hold.lifted", {"hold": hold_dict(hold)}) for hold in lifted]
-    publish_change(session, account, events, now=now)
+    publish_change(db, account, events, now=now)
 
 
-def apply_confirmed_fail(session: Session, account: Account, call: CallSession, *, actor: str, now: dt.datetime,
+def apply_confirmed_fail(db: Session, account: Account, call: CallSession, *, actor: str, now: dt.datetime,
                          reason_codes: Sequence[str] = ()) -> None:
     """Failed for good: close the request, place the failed hold in place of the pending one, ask for
     proposals to be canceled: one change."""
-    request_id = close_request(session, account, RequestStatus.FAILED, now)
-    record(session, actor=actor, action="verification.failed", account_id=account.id,
+    request_id = close_request(db, account, RequestStatus.FAILED, now)
+    record(db, actor=actor, action="verification.failed", account_id=account.id,
            subject_type="call_session", subject_id=call.id, details={"request_id": request_id}, now=now)
-    hold = add_automatic_hold(session, account, kind=HoldKind.VERIFICATION_FAILED, reason=FAIL_HOLD_REASON,
+    hold = add_automatic_hold(db, account, kind=HoldKind.VERIFICATION_FAILED, reason=FAIL_HOLD_REASON,
                               actor=actor, now=now, verification_request_id=request_id)
     # The request is over, so its pending hold is too: the failed hold (a superset) replaces it.
-    lifted = _lift(session, account, (HoldKind.VERIFICATION_PENDING,), actor=actor, reason=FAIL_LIFT_REASON, now=now)
+    lifted = _lift(db, account, (HoldKind.VERIFICATION_PENDING,), actor=actor, reason=FAIL_LIFT_REASON, now=now)
     events: list[tuple[str, dict[str, Any]]] = [
         ("verification.failed", {**session_data(call, reason_codes), "request_id": request_id})]
     if hold is not None:  # None: a verification_failed hold is already active
         events.append(("account.hold.placed", {"hold": hold_dict(hold)}))
     events += [("account.hold.lifted", {"hold": hold_dict(lifted_hold)}) for lifted_hold in lifted]
     events.append(("account.proposals.cancel_requested", {"reason": "verification_failed"}))
-    publish_change(session, account, events, now=now)
+    publish_change(db, account, events, now=now)

@@ -96,8 +96,8 @@ def _checklist(answers: Mapping[str, bool] | None, policy: DecisionPolicy) -> li
     return [FieldError("checklist", "confirm every checklist item; not confirmed: " + "; ".join(unconfirmed))]
 
 
-def _document(session: Session, call: CallSession, now: dt.datetime) -> list[FieldError]:
-    document = session.scalar(sa.select(IdentityDocument).where(IdentityDocument.call_session_id == call.id))
+def _document(db: Session, call: CallSession, now: dt.datetime) -> list[FieldError]:
+    document = db.scalar(sa.select(IdentityDocument).where(IdentityDocument.call_session_id == call.id))
     if document is None:
         return [FieldError("identity_document", "record the ID document the freelancer showed on the call")]
     if document.expires_on is not None and document.expires_on < now.date():
@@ -106,21 +106,21 @@ def _document(session: Session, call: CallSession, now: dt.datetime) -> list[Fie
     return []
 
 
-def missing_evidence(session: Session, call: CallSession, result: Outcome, *, checklist: Mapping[str, bool] | None,
+def missing_evidence(db: Session, call: CallSession, result: Outcome, *, checklist: Mapping[str, bool] | None,
                      policy: DecisionPolicy, now: dt.datetime) -> list[FieldError]:
     """What ``result`` still needs on ``call`` (empty: it may be recorded)."""
     problems = _attendance(call, result, policy, now) if result in NEEDS_ATTENDANCE else []
     if result is Outcome.PASSED:
         problems += _checklist(checklist, policy)
         if policy.pass_requires_id:
-            problems += _document(session, call, now)
+            problems += _document(db, call, now)
     return problems
 
 
-def check_evidence(session: Session, call: CallSession, result: Outcome, *, checklist: Mapping[str, bool] | None,
+def check_evidence(db: Session, call: CallSession, result: Outcome, *, checklist: Mapping[str, bool] | None,
                    policy: DecisionPolicy, now: dt.datetime) -> None:
     """Raises: EvidenceMissing, naming every missing piece."""
-    problems = missing_evidence(session, call, result, checklist=checklist, policy=policy, now=now)
+    problems = missing_evidence(db, call, result, checklist=checklist, policy=policy, now=now)
     if problems:
         raise EvidenceMissing(f"a {result.value.replace('_', ' ')} cannot be recorded yet: "
                               + "; ".join(p.message for p in problems), errors=problems)

@@ -24,18 +24,13 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from verify_service.accounts.domain import ensure_open
 from verify_service.audit.services import record
 from verify_service.calls.models import CallSession
 from verify_service.calls.state import SessionStatus
 from verify_service.errors import DomainError, FieldError, InvalidInput
-from verify_service.review.decisions import (
-    NotSessionClaimer,
-    SessionNotInProgress,
-    is_lead,
-    load_staff,
-    lock_call,
-    require_open,
-)
+from verify_service.review.decisions import is_lead, load_staff, lock_call
+from verify_service.review.errors import NotSessionClaimer, SessionNotInProgress
 from verify_service.review.models import DocumentType, IdentityDocument
 from verify_service.webhooks.outbox import enqueue_event
 
@@ -117,44 +112,44 @@ class Recorded:
     expired: bool
 
 
-def matching_accounts(session: Session, account_id: str, fingerprint_hex: str) -> list[str]:
+def matching_accounts(db: Session, account_id: str, fingerprint_hex: str) -> list[str]:
     """Other accounts with a document of this fingerprint, in order."""
-    return list(session.scalars(sa.select(IdentityDocument.account_id).distinct().where(
+    return list(db.scalars(sa.select(IdentityDocument.account_id).distinct().where(
         IdentityDocument.fingerprint == fingerprint_hex, IdentityDocument.account_id != account_id)
         .order_by(IdentityDocument.account_id)))
 
 
-def _already_paired(session: Session, account_id: str, other_ids: list[str]) -> set[str]:
+def _already_paired(db: Session, account_id: str, other_ids: list[str]) -> set[str]:
     """Of ``other_ids``, those that already shared some document with ``account_id`` (reported then)."""
     mine = sa.select(IdentityDocument.fingerprint).where(IdentityDocument.account_id == account_id)
-    return set(session.scalars(sa.select(IdentityDocument.account_id).distinct().where(
+    return set(db.scalars(sa.select(IdentityDocument.account_id).distinct().where(
         IdentityDocument.account_id.in_(other_ids), IdentityDocument.fingerprint.in_(mine))))
 
 
-def _lock_fingerprint(session: Session, fingerprint_hex: str) -> None:
+def _lock_fingerprint(db: Session, fingerprint_hex: str) -> None:
     """Serialise recordings of one document (two new accounts at once must still see each other)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if db.get_bind().dialect.name == "postgresql":
         key = int(fingerprint_hex[:8], 16) - 2**31
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.cast(FINGERPRINT_LOCK_NAMESPACE, sa.Integer),
+        db.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.cast(FINGERPRINT_LOCK_NAMESPACE, sa.Integer),
                                                                 sa.cast(key, sa.Integer))))
 
 
-def _store(session: Session, call: CallSession, form: DocumentForm, fp: str, *, reviewer_id: int,
+def _store(db: Session, call: CallSession, form: DocumentForm, fp: str, *, reviewer_id: int,
            now: dt.datetime) -> IdentityDocument:
     """Insert the session's document, or replace it (a corrected entry)."""
-    document = session.scalar(sa.select(IdentityDocument).where(IdentityDocument.call_session_id == call.id))
+    document = db.scalar(sa.select(IdentityDocument).where(IdentityDocument.call_session_id == call.id))
     if document is None:
         document = IdentityDocument(account_id=call.account_id, call_session_id=call.id)
-        session.add(document)
+        db.add(document)
     document.doc_type, document.issuing_country, document.expires_on = (form.doc_type, form.issuing_country,
                                                                          form.expires_on)
     document.fingerprint, document.last4 = fp, form.number[-4:]
     document.recorded_by_id, document.recorded_at = reviewer_id, now
-    session.flush()
+    db.flush()
     return document
 
 
-def record_document(session: Session, call_session_id: str, form: DocumentForm, *, reviewer_id: int,
+def record_document(db: Session, call_session_id: str, form: DocumentForm, *, reviewer_id: int,
                     pepper: str, now: dt.datetime) -> Recorded:
     """Note the ID shown on a session in progress; look for the same document on other accounts.
 
@@ -164,30 +159,30 @@ def record_document(session: Session, call_session_id: str, form: DocumentForm, 
         NotSessionClaimer: the caller neither claimed the session nor is a lead.
     """
     fp = fingerprint(pepper, form.number)
-    reviewer = load_staff(session, reviewer_id)
-    account, call = lock_call(session, call_session_id)
-    require_open(account)
+    reviewer = load_staff(db, reviewer_id)
+    account, call = lock_call(db, call_session_id)
+    ensure_open(account)
     if call.status is not SessionStatus.IN_PROGRESS:
         raise SessionNotInProgress(f"call session {call.id} is {call.status.value}: the ID can no longer change")
     if call.claimed_by_id != reviewer.id and not is_lead(reviewer):
         raise NotSessionClaimer("claim the session before recording the ID" if call.claimed_by_id is None
                                 else "another reviewer has claimed this session")
-    _lock_fingerprint(session, fp)  # after the account lock: the one lock order
-    others = matching_accounts(session, account.id, fp)
-    paired = _already_paired(session, account.id, others)  # before storing: the new row pairs them all
+    _lock_fingerprint(db, fp)  # after the account lock: the one lock order
+    others = matching_accounts(db, account.id, fp)
+    paired = _already_paired(db, account.id, others)  # before storing: the new row pairs them all
     new_pairs = [other for other in others if other not in paired]
-    document = _store(session, call, form, fp, reviewer_id=reviewer.id, now=now)
+    document = _store(db, call, form, fp, reviewer_id=reviewer.id, now=now)
     call.claim_active_at = now
     actor = f"reviewer:{reviewer.id}"
-    record(session, actor=actor, action="identity_document.recorded", account_id=account.id,
+    record(db, actor=actor, action="identity_document.recorded", account_id=account.id,
            subject_type="identity_document", subject_id=document.id,
            details={"call_session_id": call.id, "doc_type": form.doc_type.value, "matches": len(others)}, now=now)
     for other in new_pairs:
-        record(session, actor=actor, action="identity.duplicate_suspected", account_id=account.id,
+        record(db, actor=actor, action="identity.duplicate_suspected", account_id=account.id,
                subject_type="account", subject_id=other, details={"call_session_id": call.id}, now=now)
-        enqueue_event(session, account, "verification.duplicate_identity_suspected", {
+        enqueue_event(db, account, "verification.duplicate_identity_suspected", {
             "matching_account_id": other, "call_session_id": call.id,
             "document": {"type": form.doc_type.value, "issuing_country": form.issuing_country}}, now=now)
-    session.flush()
+    db.flush()
     expired = form.expires_on is not None and form.expires_on < now.date()
     return Recorded(document, tuple(others), tuple(new_pairs), expired)

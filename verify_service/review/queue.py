@@ -14,21 +14,19 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from verify_service.accounts.models import Account
-from verify_service.calls.models import CallParticipant, CallSession, MeetingStatus, Outcome
-from verify_service.calls.state import SessionStatus
-from verify_service.review.decisions import (
-    APPOINTMENT_LEAD,
-    CallSessionNotFound,
-    Forbidden,
-    pending_second_reviews_query,
-)
+from verify_service.calls.errors import CallSessionNotFound
+from verify_service.calls.models import CallParticipant, CallSession, MeetingStatus, OutcomeRecord
+from verify_service.calls.state import Outcome, SessionStatus
+from verify_service.errors import Forbidden
+from verify_service.review.decisions import APPOINTMENT_LEAD
 from verify_service.review.identity import matching_accounts
 from verify_service.review.models import IdentityDocument
+from verify_service.staff.models import Reviewer, Role
 
 # A wait longer than this gets a badge in the queue.
-from verify_service.staff.models import Reviewer, Role
 LONG_WAIT = dt.timedelta(minutes=5)
 QUEUE_LIMIT = 200
+SECOND_REVIEWS_LIMIT = 50
 MINE_DAYS = 14
 
 
@@ -73,7 +71,10 @@ def describe_system_check(stored: dict[str, Any] | None) -> str:
 
 
 def compact_system_check(verdict: dict[str, Any]) -> dict[str, Any]:
-    """What a session keeps of a client-check verdict (DESIGN §4.4 shape): enough for the queue line."""
+    """What a session keeps of a client-check verdict: enough for the queue line.
+
+    The verdict's shape: docs/architecture.md, 'Browser and system support'.
+    """
     browser, system = verdict.get("browser") or {}, verdict.get("os") or {}
     return {"verdict": verdict.get("verdict"), "browser": browser.get("family"), "browser_major": browser.get("major"),
             "os": system.get("family"), "os_version": system.get("version"), "mobile": bool(verdict.get("mobile"))}
@@ -83,7 +84,7 @@ def _waiting_since() -> Any:
     return sa.func.coalesce(CallSession.scheduled_for, CallSession.created_at)
 
 
-def waiting_sessions(session: Session, *, now: dt.datetime, ttl: dt.timedelta) -> list[QueueRow]:
+def waiting_sessions(db: Session, *, now: dt.datetime, ttl: dt.timedelta) -> list[QueueRow]:
     """Sessions waiting for a reviewer, longest waiting first.
 
     Waiting sessions, booked ones whose time has come (from ``APPOINTMENT_LEAD``
@@ -93,7 +94,7 @@ def waiting_sessions(session: Session, *, now: dt.datetime, ttl: dt.timedelta) -
     due = sa.and_(CallSession.status == SessionStatus.SCHEDULED, CallSession.scheduled_for <= now + APPOINTMENT_LEAD,
                   CallSession.scheduled_for > now - ttl)
     unclaimed = sa.and_(CallSession.status == SessionStatus.IN_PROGRESS, CallSession.claimed_by_id.is_(None))
-    rows = session.execute(
+    rows = db.execute(
         sa.select(CallSession, Account).join(Account, Account.id == CallSession.account_id)
         .where(sa.or_(CallSession.status == SessionStatus.WAITING, due, unclaimed), Account.closed_at.is_(None))
         .order_by(_waiting_since(), CallSession.id).limit(QUEUE_LIMIT)).all()
@@ -112,19 +113,19 @@ def _queue_row(call: CallSession, account: Account, now: dt.datetime) -> QueueRo
 @dataclasses.dataclass(frozen=True)
 class Mine:
     claimed: list[tuple[CallSession, Account]]
-    decided: list[tuple[Outcome, Account]]
+    decided: list[tuple[OutcomeRecord, Account]]
 
 
-def my_sessions(session: Session, reviewer_id: int, *, now: dt.datetime) -> Mine:
+def my_sessions(db: Session, reviewer_id: int, *, now: dt.datetime) -> Mine:
     """The reviewer's claimed sessions, and what they decided in the last ``MINE_DAYS`` days (newest first)."""
-    claimed = session.execute(sa.select(CallSession, Account).join(Account, Account.id == CallSession.account_id)
+    claimed = db.execute(sa.select(CallSession, Account).join(Account, Account.id == CallSession.account_id)
                               .where(CallSession.claimed_by_id == reviewer_id,
                                      CallSession.status == SessionStatus.IN_PROGRESS)
                               .order_by(CallSession.claimed_at, CallSession.id)).all()
-    decided = session.execute(sa.select(Outcome, Account).join(Account, Account.id == Outcome.account_id)
-                              .where(Outcome.decided_by_id == reviewer_id,
-                                     Outcome.decided_at > now - dt.timedelta(days=MINE_DAYS))
-                              .order_by(Outcome.decided_at.desc(), Outcome.id).limit(100)).all()
+    decided = db.execute(sa.select(OutcomeRecord, Account).join(Account, Account.id == OutcomeRecord.account_id)
+                              .where(OutcomeRecord.decided_by_id == reviewer_id,
+                                     OutcomeRecord.decided_at > now - dt.timedelta(days=MINE_DAYS))
+                              .order_by(OutcomeRecord.decided_at.desc(), OutcomeRecord.id).limit(100)).all()
     return Mine([(call, account) for call, account in claimed], [(outcome, account) for outcome, account in decided])
 
 
@@ -133,7 +134,7 @@ class SessionPage:
     call: CallSession
     account: Account
     claimer: Reviewer | None
-    outcome: Outcome | None
+    outcome: OutcomeRecord | None
     decided_by: Reviewer | None
     document: IdentityDocument | None
     duplicates: list[str]
@@ -145,7 +146,7 @@ class SessionPage:
             self.call.claimed_by_id == reviewer.id or reviewer.role.includes(Role.LEAD))
 
 
-def session_page(session: Session, call_session_id: str, reviewer: Reviewer) -> SessionPage:
+def session_page(db: Session, call_session_id: str, reviewer: Reviewer) -> SessionPage:
     """Everything the session page shows, once the reviewer may see it.
 
     A reviewer sees the sessions they claimed or decided; leads see every session.
@@ -154,34 +155,41 @@ def session_page(session: Session, call_session_id: str, reviewer: Reviewer) -> 
         CallSessionNotFound: no such session.
         NotYourSession: a reviewer's look at someone else's (or an unclaimed) session.
     """
-    call = session.get(CallSession, call_session_id)
+    call = db.get(CallSession, call_session_id)
     if call is None:
         raise CallSessionNotFound(f"no call session with id {call_session_id!r}")
-    outcome = session.scalar(sa.select(Outcome).where(Outcome.call_session_id == call.id))
+    outcome = db.scalar(sa.select(OutcomeRecord).where(OutcomeRecord.call_session_id == call.id))
     mine = call.claimed_by_id == reviewer.id or (outcome is not None and outcome.decided_by_id == reviewer.id)
     if not mine and not reviewer.role.includes(Role.LEAD):
         raise NotYourSession("another reviewer has claimed this session" if call.claimed_by_id is not None
                              else "claim this session from the queue to open it")
-    document = session.scalar(sa.select(IdentityDocument).where(IdentityDocument.call_session_id == call.id))
+    document = db.scalar(sa.select(IdentityDocument).where(IdentityDocument.call_session_id == call.id))
     return SessionPage(
-        call=call, account=session.get_one(Account, call.account_id),
-        claimer=session.get(Reviewer, call.claimed_by_id) if call.claimed_by_id else None,
-        outcome=outcome, decided_by=session.get(Reviewer, outcome.decided_by_id) if outcome else None,
+        call=call, account=db.get_one(Account, call.account_id),
+        claimer=db.get(Reviewer, call.claimed_by_id) if call.claimed_by_id else None,
+        outcome=outcome, decided_by=db.get(Reviewer, outcome.decided_by_id) if outcome else None,
         document=document,
-        duplicates=matching_accounts(session, call.account_id, document.fingerprint) if document else [],
-        participants=session.scalars(sa.select(CallParticipant).where(CallParticipant.call_session_id == call.id)
+        duplicates=matching_accounts(db, call.account_id, document.fingerprint) if document else [],
+        participants=db.scalars(sa.select(CallParticipant).where(CallParticipant.call_session_id == call.id)
                                      .order_by(CallParticipant.first_joined_at, CallParticipant.id)).all())
 
 
 @dataclasses.dataclass(frozen=True)
 class PendingReview:
-    outcome: Outcome
+    outcome: OutcomeRecord
     account: Account
     first_reviewer: Reviewer
 
 
-def second_reviews(session: Session) -> list[PendingReview]:
-    """Fails waiting for a lead, oldest first, with what the list shows about each (one query)."""
-    rows = session.execute(pending_second_reviews_query().add_columns(Account, Reviewer)
-                           .join(Reviewer, Reviewer.id == Outcome.decided_by_id)).all()
+def second_reviews(db: Session) -> list[PendingReview]:
+    """Fails waiting for a lead, oldest first, with what the list shows about each (one query).
+
+    Closed accounts' fails are left out: they can no longer be decided.
+    """
+    rows = db.execute(
+        sa.select(OutcomeRecord, Account, Reviewer)
+        .join(Account, Account.id == OutcomeRecord.account_id)
+        .join(Reviewer, Reviewer.id == OutcomeRecord.decided_by_id)
+        .where(OutcomeRecord.result == Outcome.FAILED, OutcomeRecord.final.is_(False), Account.closed_at.is_(None))
+        .order_by(OutcomeRecord.decided_at, OutcomeRecord.id).limit(SECOND_REVIEWS_LIMIT)).all()
     return [PendingReview(outcome, account, reviewer) for outcome, account, reviewer in rows]

@@ -4,11 +4,11 @@ Every call session that ended — ``completed``, ``expired`` or ``canceled``
 (:data:`~verify_service.calls.state.TERMINAL`), decided or not — is purged
 once its end is older than the retention period. Its end is the latest of
 ``CallSession.ended_at`` and, when the call has an outcome, the lead's
-``Outcome.second_decided_at`` (a second review can come well after the
+``OutcomeRecord.second_decided_at`` (a second review can come well after the
 call). A fail still waiting for its second review has not ended: it is left
 alone until the lead decides (or the account is closed). What goes:
 
-* the reviewer's free-text ``Outcome.notes`` (set to NULL; the result, the
+* the reviewer's free-text ``OutcomeRecord.notes`` (set to NULL; the result, the
   reason codes and the checklist stay — they are not personal data);
 * the ID evidence (``IdentityDocument``): the row is deleted — fingerprint,
   last four characters, type, country and expiry. Trade-off: duplicate-identity
@@ -33,7 +33,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from verify_service.calls.models import CallParticipant, CallSession, Outcome
+from verify_service.calls.models import CallParticipant, CallSession, OutcomeRecord
 from verify_service.calls.state import TERMINAL
 from verify_service.db import unit_of_work
 from verify_service.review.models import IdentityDocument
@@ -49,7 +49,7 @@ class RetentionReport:
 
 def _holds_personal_data() -> sa.ColumnElement[bool]:
     return sa.or_(
-        sa.exists().where(Outcome.call_session_id == CallSession.id, Outcome.notes.is_not(None)),
+        sa.exists().where(OutcomeRecord.call_session_id == CallSession.id, OutcomeRecord.notes.is_not(None)),
         sa.exists().where(IdentityDocument.call_session_id == CallSession.id),
         sa.exists().where(CallParticipant.call_session_id == CallSession.id,
                           CallParticipant.display_name.is_not(None)))
@@ -63,10 +63,10 @@ def _ended_before(cutoff: dt.datetime) -> sa.ColumnElement[bool]:
         # (status, created_at) index instead of reading every ended call there is.
         CallSession.created_at < cutoff,
         CallSession.ended_at < cutoff,
-        ~sa.exists().where(Outcome.call_session_id == CallSession.id, Outcome.second_decided_at >= cutoff))
+        ~sa.exists().where(OutcomeRecord.call_session_id == CallSession.id, OutcomeRecord.second_decided_at >= cutoff))
 
 
-def purge_batch(session: Session, *, cutoff: dt.datetime, batch: int = 500) -> RetentionReport:
+def purge_batch(db: Session, *, cutoff: dt.datetime, batch: int = 500) -> RetentionReport:
     """Erase the personal data of up to ``batch`` call sessions that ended before ``cutoff``.
 
     Raises nothing of its own; database errors propagate (the caller's unit of work rolls back).
@@ -74,27 +74,28 @@ def purge_batch(session: Session, *, cutoff: dt.datetime, batch: int = 500) -> R
     stmt = (sa.select(CallSession.id)
             .where(_ended_before(cutoff), _holds_personal_data())
             .order_by(CallSession.ended_at, CallSession.id).limit(batch))
-    postgresql = session.get_bind().dialect.name == "postgresql"
+    postgresql = db.get_bind().dialect.name == "postgresql"
     if postgresql:
         stmt = stmt.with_for_update(of=CallSession, skip_locked=True)
-    call_ids = list(session.scalars(stmt))
+    call_ids = list(db.scalars(stmt))
     if postgresql and call_ids:
         # A call another run purged and committed while this statement ran is still claimed: PostgreSQL
         # re-checks a locked row's condition only when that row itself changed (a purge changes other
         # tables), and even then runs the EXISTS subqueries on the statement's old snapshot. A fresh
         # statement sees that run's commit, so nothing is counted (or touched) twice.
-        call_ids = list(session.scalars(sa.select(CallSession.id).where(
+        call_ids = list(db.scalars(sa.select(CallSession.id).where(
             CallSession.id.in_(call_ids), _holds_personal_data())))
     if not call_ids:
         return RetentionReport()
-    session.execute(sa.update(Outcome).where(Outcome.call_session_id.in_(call_ids), Outcome.notes.is_not(None))
+    db.execute(sa.update(OutcomeRecord)
+                    .where(OutcomeRecord.call_session_id.in_(call_ids), OutcomeRecord.notes.is_not(None))
                     .values(notes=None).execution_options(synchronize_session=False))
-    documents = session.execute(sa.delete(IdentityDocument).where(IdentityDocument.call_session_id.in_(call_ids))
+    documents = db.execute(sa.delete(IdentityDocument).where(IdentityDocument.call_session_id.in_(call_ids))
                                 .execution_options(synchronize_session=False)).rowcount
-    session.execute(sa.update(CallParticipant).where(CallParticipant.call_session_id.in_(call_ids),
+    db.execute(sa.update(CallParticipant).where(CallParticipant.call_session_id.in_(call_ids),
                                                      CallParticipant.display_name.is_not(None))
                     .values(display_name=None).execution_options(synchronize_session=False))
-    session.flush()
+    db.flush()
     return RetentionReport(sessions=len(call_ids), documents=documents or 0)
 
 
@@ -107,8 +108,8 @@ def purge_personal_data(sessions: sessionmaker[Session], *, now: dt.datetime, re
     cutoff = now - retention
     total = RetentionReport()
     for _ in range(max_batches):
-        with unit_of_work(sessions) as session:
-            done = purge_batch(session, cutoff=cutoff, batch=batch)
+        with unit_of_work(sessions) as db:
+            done = purge_batch(db, cutoff=cutoff, batch=batch)
         total = RetentionReport(total.sessions + done.sessions, total.documents + done.documents)
         if done.sessions < batch:
             break

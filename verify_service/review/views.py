@@ -1,8 +1,13 @@
 """The reviewer dashboard: the queue, claiming, the call page, the decision (blueprint ``review``, /review).
 
-Views parse the form, call one service in one unit of work, and redirect
-(303) or render. Services raise domain errors; :func:`_problem` shows them
-on a dashboard page with the way back (problem+json for the page scripts).
+Views parse the form, call one service in the page's unit of work (the page
+boundary, :mod:`verify_service.pages`: ``pages.write()`` where the change
+starts, one commit as the page answers), and redirect (303) or render.
+Claiming and deciding are workflows (they ask Meet): the views call them
+through ``pages.run_workflow``, holding no transaction across them. The
+queue and the session page's attendance are polled: they only read.
+Services raise domain errors; :func:`_problem` shows them on a dashboard
+page with the way back (problem+json for the page scripts).
 """
 
 from __future__ import annotations
@@ -16,11 +21,10 @@ import logging
 
 from integrations.google_meet import MeetConfigurationError, MeetError, MeetGateway
 from verify_service.calls.models import CallSession
-from verify_service.calls.state import Outcome as Result
-from verify_service.calls.state import SessionStatus
+from verify_service.calls.state import Outcome, SessionStatus
 from verify_service.csrf import protect_posts
-from verify_service.db import unit_of_work
 from verify_service.errors import DomainError, InvalidInput, domain_error_response, prefers_json
+from verify_service.pages import run_workflow, short_write, undo, write
 from verify_service.registry import db_session, registry
 from verify_service.review import claims, decisions, identity, quality, queue
 from verify_service.review.evidence import DecisionPolicy
@@ -96,16 +100,14 @@ def _gateway(nothing_done: str) -> MeetGateway:
 def claim(call_id: str) -> Response:
     reg = registry()
     gateway = _gateway("nothing was claimed")
-    claims.take_session(reg.sessions, gateway, call_id, reviewer_id=_me().id, now=reg.now())
+    run_workflow(claims.take_session, reg.sessions, gateway, call_id, reviewer_id=_me().id, now=reg.now())
     return redirect(url_for("review.session", call_id=call_id), code=303)
 
 
 @bp.post("/sessions/<call_id>/release")
 @staff_page(Role.REVIEWER)
 def release(call_id: str) -> Response:
-    reg = registry()
-    with unit_of_work(reg.sessions) as session:
-        decisions.release_session(session, call_id, reviewer_id=_me().id, now=reg.now())
+    decisions.release_session(write(), call_id, reviewer_id=_me().id, now=registry().now())
     flash("Released: the session is back in the queue.")
     return redirect(url_for("review.queue"), code=303)
 
@@ -135,21 +137,26 @@ def _second_review_attendance(call_id: str) -> str | None:
     if call is None or call.status is not SessionStatus.AWAITING_SECOND_REVIEW or not _me().role.includes(Role.LEAD):
         return None
     try:
-        claims.refresh_attendance(reg.sessions, reg.meet_gateway(), call_id, settings=reg.settings, now=reg.now())
+        # The page's read ends first: what it reads next includes the new attendance.
+        run_workflow(claims.refresh_attendance, reg.sessions, reg.meet_gateway(), call_id, settings=reg.settings,
+                     now=reg.now())
     except MeetError as exc:  # MeetConfigurationError included: the page still shows the last reading
         log.warning("attendance of call session %s could not be re-read for its second review: %s", call_id, exc)
         return "Meet could not be read just now: this is attendance as last read."
-    db_session().rollback()  # end this request's read (its snapshot predates the new attendance) and reload
     return "Read from Meet just now."
 
 
 @bp.get("/sessions/<call_id>", endpoint="session")
 @staff_page(Role.REVIEWER)
 def session_page(call_id: str) -> Response:
-    reg = registry()
-    with unit_of_work(reg.sessions) as write:
-        claims.note_activity(write, call_id, reviewer_id=_me().id, now=reg.now())
-    return _render_session(call_id, attendance_note=_second_review_attendance(call_id))
+    """The session page; its claimer's view of it is claim activity (written when due, in a short unit)."""
+    now = registry().now()
+    response = _render_session(call_id, attendance_note=_second_review_attendance(call_id))
+    me = _me().id
+    call = db_session().get(CallSession, call_id)  # loaded by the page: no query
+    if call is not None and claims.activity_due(call, reviewer_id=me, now=now):
+        short_write(lambda session: claims.note_activity(session, call_id, reviewer_id=me, now=now))
+    return response
 
 
 @bp.get("/sessions/<call_id>/attendance")
@@ -167,10 +174,10 @@ def identity_document(call_id: str) -> Response:
     reg = registry()
     try:
         form = identity.DocumentForm.parse(request.form)
-        with unit_of_work(reg.sessions) as session:
-            recorded = identity.record_document(session, call_id, form, reviewer_id=_me().id,
-                                                pepper=reg.settings.identity_pepper, now=reg.now())
+        recorded = identity.record_document(write(), call_id, form, reviewer_id=_me().id,
+                                            pepper=reg.settings.identity_pepper, now=reg.now())
     except InvalidInput as exc:  # the number is never sent back
+        undo()
         kept = {k: request.form.get(k, "") for k in ("doc_type", "issuing_country", "expires_on")}
         return _render_session(call_id, status=422, errors=_field_errors(exc), form=kept)
     flash(f"ID document saved (number ending {recorded.document.last4}).")
@@ -191,15 +198,16 @@ def outcome(call_id: str) -> Response:
         result = _result(values.get("result", ""))
         ticked = set(values.getlist("checklist"))
         answers = {question: str(i) in ticked for i, question in enumerate(reg.settings.checklist)}
-        recorded = claims.decide(reg.sessions, _gateway("nothing was recorded"), call_id, reviewer_id=_me().id,
-                                 result=result, notes=values.get("notes"), reason_codes=values.getlist("reason_codes"),
-                                 checklist=answers, settings=reg.settings, now=reg.now())
+        recorded = run_workflow(claims.decide, reg.sessions, _gateway("nothing was recorded"), call_id,
+                                reviewer_id=_me().id, result=result, notes=values.get("notes"),
+                                reason_codes=values.getlist("reason_codes"), checklist=answers,
+                                settings=reg.settings, now=reg.now())
     except InvalidInput as exc:
         if prefers_json():
             return domain_error_response(exc)
         kept = {"result": values.get("result", ""), "reason_codes": values.getlist("reason_codes"),
                 "notes": values.get("notes", ""), "checklist": values.getlist("checklist")}
-        db_session().rollback()  # the decision re-read attendance: show it as it is now
+        # The workflow ended the page's read: the page shows attendance as the decision re-read it.
         return _render_session(call_id, status=422, errors=_field_errors(exc), form=kept,
                                evidence_errors=[e.message for e in exc.errors] if exc.code == "evidence_missing"
                                else None)
@@ -208,10 +216,10 @@ def outcome(call_id: str) -> Response:
     return redirect(url_for("review.queue"), code=303)
 
 
-def _result(value: str) -> Result:
+def _result(value: str) -> Outcome:
     """Raises: InvalidInput."""
     try:
-        return Result(value)
+        return Outcome(value)
     except ValueError:
         raise InvalidInput.for_field("result", "choose passed, failed, inconclusive or no show") from None
 
@@ -226,10 +234,8 @@ def _field_errors(error: InvalidInput) -> dict[str, str]:
 @staff_page(Role.LEAD)
 def cancel(call_id: str) -> Response:
     """A lead cancels a call that is not over (the freelancer is told through the account service)."""
-    reg = registry()
-    with unit_of_work(reg.sessions) as session:
-        decisions.cancel_by_lead(session, call_id, lead_id=_me().id, reason=request.form.get("reason", ""),
-                                 now=reg.now())
+    decisions.cancel_by_lead(write(), call_id, lead_id=_me().id, reason=request.form.get("reason", ""),
+                             now=registry().now())
     flash("The call is canceled.")
     return redirect(url_for("review.session", call_id=call_id), code=303)
 
@@ -246,11 +252,9 @@ def second_reviews() -> str:
 @bp.post("/outcomes/<outcome_id>/second-review")
 @staff_page(Role.LEAD)
 def second_review(outcome_id: str) -> Response:
-    reg = registry()
     decision = request.form.get("decision", "")
-    with unit_of_work(reg.sessions) as session:
-        decisions.second_review(session, outcome_id, lead_id=_me().id, decision=decision,  # type: ignore[arg-type]
-                                notes=request.form.get("notes"), now=reg.now())
+    decisions.second_review(write(), outcome_id, lead_id=_me().id, decision=decision,  # type: ignore[arg-type]
+                            notes=request.form.get("notes"), now=registry().now())
     flash("Fail confirmed: the failed hold is placed." if decision == "confirm"
           else "Fail overturned: the account counts as verified.")
     return redirect(url_for("review.second_reviews"), code=303)
@@ -267,12 +271,10 @@ def quality_reviews() -> str:
 @bp.post("/outcomes/<outcome_id>/quality")
 @staff_page(Role.LEAD)
 def quality_review(outcome_id: str) -> Response:
-    reg = registry()
     decision = request.form.get("decision", "")
-    with unit_of_work(reg.sessions) as session:
-        quality.qa_review(session, outcome_id, lead_id=_me().id, decision=decision,  # type: ignore[arg-type]
-                          reason_codes=request.form.getlist("reason_codes"), notes=request.form.get("notes"),
-                          now=reg.now())
+    quality.qa_review(write(), outcome_id, lead_id=_me().id, decision=decision,  # type: ignore[arg-type]
+                      reason_codes=request.form.getlist("reason_codes"), notes=request.form.get("notes"),
+                      now=registry().now())
     flash("Pass confirmed." if decision == "confirm"
           else "Pass overturned: the account now has the failed hold, and the marketplace is told.")
     return redirect(url_for("review.quality_reviews"), code=303)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from verify_service.audit.services import record
 from verify_service.errors import Conflict, InvalidInput
+from verify_service.staff.errors import ReviewerNotFound
 from verify_service.staff.models import Reviewer, Stage
 from verify_service.staff.passwords import check_new_password, set_password
 from verify_service.staff import confirm, mail, sessions, two_step
@@ -37,16 +38,16 @@ class AccountChange:
         return self.refusal is None
 
 
-def _locked_enrolled(session: Session, reviewer_id: int) -> Reviewer:
-    reviewer = two_step.lock_reviewer(session, reviewer_id)
+def _locked_enrolled(db: Session, reviewer_id: int) -> Reviewer:
+    reviewer = two_step.lock_reviewer(db, reviewer_id)
     if reviewer is None:
-        raise two_step.ReviewerNotFound(f"No staff account with id {reviewer_id}.")
+        raise ReviewerNotFound(f"No staff account with id {reviewer_id}.")
     if reviewer.totp_confirmed_at is None:
         raise TwoStepNotSetUp("Set up two-step verification first: sign out and sign in again.")
     return reviewer
 
 
-def change_password(session: Session, reviewer_id: int, *, current: str, new: str, confirmation: str, code: str,
+def change_password(db: Session, reviewer_id: int, *, current: str, new: str, confirmation: str, code: str,
                     ip: str | None, now: dt.datetime) -> AccountChange:
     """Set a new password after checking the current one and a fresh TOTP code.
 
@@ -61,22 +62,22 @@ def change_password(session: Session, reviewer_id: int, *, current: str, new: st
     check_new_password(new, field="new_password")
     if new != confirmation:
         raise InvalidInput.for_field("confirm", "the two new passwords are not the same")
-    reviewer = _locked_enrolled(session, reviewer_id)
-    checked = confirm.check_current_password(session, reviewer, current, ip=ip, step="account", now=now)
+    reviewer = _locked_enrolled(db, reviewer_id)
+    checked = confirm.check_current_password(db, reviewer, current, ip=ip, step="account", now=now)
     if checked.ok:
-        checked = confirm.check_code(session, reviewer, code, ip=ip, step="account", now=now)
+        checked = confirm.check_code(db, reviewer, code, ip=ip, step="account", now=now)
     if not checked.ok:
         return AccountChange(refusal=checked.refusal)
     set_password(reviewer, new)
-    revoked = sessions.revoke_all(session, reviewer.id, now=now)
-    token = sessions.open_session(session, reviewer.id, stage=Stage.ACTIVE, ip=ip, now=now)
-    record(session, actor=f"reviewer:{reviewer.id}", action="staff.password_changed", now=now,
+    revoked = sessions.revoke_all(db, reviewer.id, now=now)
+    token = sessions.open_session(db, reviewer.id, stage=Stage.ACTIVE, ip=ip, now=now)
+    record(db, actor=f"reviewer:{reviewer.id}", action="staff.password_changed", now=now,
            subject_type="reviewer", subject_id=str(reviewer.id), details={"sessions_revoked": revoked})
     return AccountChange(token=token, notice=mail.notice(reviewer, mail.Change.PASSWORD_CHANGED, by=mail.YOU,
                                                          now=now))
 
 
-def regenerate_recovery_codes(session: Session, reviewer_id: int, *, code: str, ip: str | None,
+def regenerate_recovery_codes(db: Session, reviewer_id: int, *, code: str, ip: str | None,
                               now: dt.datetime) -> AccountChange:
     """New recovery codes (returned, to be shown once) after a fresh TOTP code; the old ones stop working.
 
@@ -84,12 +85,12 @@ def regenerate_recovery_codes(session: Session, reviewer_id: int, *, code: str, 
         ReviewerNotFound, TwoStepNotSetUp: no such account, or no two-step verification.
         KeysUnavailable: see :mod:`.confirm`.
     """
-    reviewer = _locked_enrolled(session, reviewer_id)
-    checked = confirm.check_code(session, reviewer, code, ip=ip, step="account", now=now)
+    reviewer = _locked_enrolled(db, reviewer_id)
+    checked = confirm.check_code(db, reviewer, code, ip=ip, step="account", now=now)
     if not checked.ok:
         return AccountChange(refusal=checked.refusal)
-    codes = two_step.new_recovery_codes(session, reviewer.id, now=now)
-    record(session, actor=f"reviewer:{reviewer.id}", action="staff.recovery_codes_regenerated", now=now,
+    codes = two_step.new_recovery_codes(db, reviewer.id, now=now)
+    record(db, actor=f"reviewer:{reviewer.id}", action="staff.recovery_codes_regenerated", now=now,
            subject_type="reviewer", subject_id=str(reviewer.id), details={"recovery_codes": len(codes)})
     return AccountChange(recovery_codes=codes,
                          notice=mail.notice(reviewer, mail.Change.RECOVERY_CODES_REGENERATED, by=mail.YOU, now=now))

@@ -13,8 +13,8 @@ import math
 from flask import Blueprint, Response, flash, g, make_response, redirect, render_template, request, url_for
 
 from verify_service.csrf import protect_posts
-from verify_service.db import begin_write
 from verify_service.errors import DomainError, InvalidInput
+from verify_service.pages import after_commit, keep_on_refusal, undo, write
 from verify_service.registry import db_session, registry
 from verify_service.staff.models import Role
 from verify_service.staff import account, two_step
@@ -55,11 +55,6 @@ def _refusal(step: SignInStep, now: dt.datetime) -> Response:
                  status=401)
 
 
-def _write() -> None:
-    """Start the view's own write transaction (``staff_page`` committed its short one already)."""
-    begin_write(db_session(write=True))
-
-
 @bp.get("")
 @staff_page(Role.REVIEWER)
 def page() -> Response:
@@ -69,8 +64,7 @@ def page() -> Response:
 @bp.post("/password")
 @staff_page(Role.REVIEWER)
 def change_password() -> Response:
-    _write()
-    db, now = db_session(), registry().now()
+    db, now = write(), registry().now()
     try:
         changed = account.change_password(
             db, g.staff.reviewer.id, current=request.form.get("current_password", "")[:MAX_PASSWORD_FIELD],
@@ -78,16 +72,16 @@ def change_password() -> Response:
             confirmation=request.form.get("confirm", "")[:MAX_PASSWORD_FIELD],
             code=request.form.get("code", "")[:MAX_CODE_LENGTH], ip=client_ip(), now=now)
     except InvalidInput as invalid:
-        db.rollback()
+        undo()
         return _page(error=input_problem(invalid), status=422)
     except DomainError as problem:
-        db.rollback()
+        undo()
         return _page(error=problem.detail, status=problem.status)
-    db.commit()  # a refusal's failed attempt counts too
     if not changed.ok or changed.token is None:
         assert changed.refusal is not None
+        keep_on_refusal("a refused check counts on the sign-in throttle")
         return _refusal(changed.refusal, now)
-    deliver(changed.notice, registry().mailer)
+    after_commit(lambda: deliver(changed.notice, registry().mailer))
     flash("Your password was changed. Every other session of your account has ended.")
     return set_session_cookie(redirect(url_for("account.page"), code=303), changed.token)
 
@@ -96,18 +90,17 @@ def change_password() -> Response:
 @staff_page(Role.REVIEWER)
 def recovery_codes() -> Response:
     """The new codes are on this response only (never stored in clear, never shown again)."""
-    _write()
-    db, now = db_session(), registry().now()
+    db, now = write(), registry().now()
     try:
         made = account.regenerate_recovery_codes(db, g.staff.reviewer.id,
                                                  code=request.form.get("code", "")[:MAX_CODE_LENGTH],
                                                  ip=client_ip(), now=now)
     except DomainError as problem:
-        db.rollback()
+        undo()
         return _page(error=problem.detail, status=problem.status)
-    db.commit()
     if not made.ok:
         assert made.refusal is not None
+        keep_on_refusal("a refused check counts on the sign-in throttle")
         return _refusal(made.refusal, now)
-    deliver(made.notice, registry().mailer)
+    after_commit(lambda: deliver(made.notice, registry().mailer))
     return make_response(render_template("review/account_recovery_codes.html", codes=made.recovery_codes))

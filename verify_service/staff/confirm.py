@@ -35,50 +35,50 @@ class Confirmed:
         return self.refusal is None
 
 
-def check_code(session: Session, reviewer: Reviewer, code: str, *, ip: str | None, step: str, now: dt.datetime,
+def check_code(db: Session, reviewer: Reviewer, code: str, *, ip: str | None, step: str, now: dt.datetime,
                recovery_codes: bool = False) -> Confirmed:
     """Check a current TOTP code of ``reviewer`` (locked by the caller); a recovery code too if allowed.
 
     ``step`` names the form in the audit log. Raises: KeysUnavailable, Unreadable (see two_step).
     """
-    secret = keyring_of(session).throttle_key()
+    secret = keyring_of(db).throttle_key()
     keys = [throttle.second_factor_key(reviewer.id, secret=secret), throttle.ip_key(ip, secret=secret)]
-    lock = throttle.begin_attempt(session, keys, now=now)
+    lock = throttle.begin_attempt(db, keys, now=now)
     if lock is not None:
-        _failed(session, reviewer, "locked", step, now)
+        _failed(db, reviewer, "locked", step, now)
         return Confirmed(refusal=SignInStep(refusal=Refusal.LOCKED, retry_at=lock.until))
     method = None
     if two_step.accept_totp(reviewer, code, now=now):
         method = "totp"
-    elif recovery_codes and two_step.use_recovery_code(session, reviewer, code, now=now):
+    elif recovery_codes and two_step.use_recovery_code(db, reviewer, code, now=now):
         method = "recovery_code"
     if method is None:
-        return _refuse(session, reviewer, keys, "wrong_code", Refusal.INVALID_CODE, step, now)
-    throttle.clear(session, keys[0])
+        return _refuse(db, reviewer, keys, "wrong_code", Refusal.INVALID_CODE, step, now)
+    throttle.clear(db, keys[0])
     return Confirmed(method=method)
 
 
-def check_current_password(session: Session, reviewer: Reviewer, password: str, *, ip: str | None, step: str,
+def check_current_password(db: Session, reviewer: Reviewer, password: str, *, ip: str | None, step: str,
                            now: dt.datetime) -> Confirmed:
     """Check that ``password`` is ``reviewer``'s current one. Raises: KeysUnavailable."""
-    secret = keyring_of(session).throttle_key()
+    secret = keyring_of(db).throttle_key()
     keys = [throttle.account_key(reviewer.email, secret=secret), throttle.ip_key(ip, secret=secret)]
-    lock = throttle.begin_attempt(session, keys, now=now)
+    lock = throttle.begin_attempt(db, keys, now=now)
     if lock is not None:
-        _failed(session, reviewer, "locked", step, now)
+        _failed(db, reviewer, "locked", step, now)
         return Confirmed(refusal=SignInStep(refusal=Refusal.LOCKED, retry_at=lock.until))
     if len(password) > MAX_PASSWORD_LENGTH or not check_password(reviewer, password):
-        return _refuse(session, reviewer, keys, "wrong_password", Refusal.INVALID_CREDENTIALS, step, now)
-    throttle.clear(session, keys[0])
+        return _refuse(db, reviewer, keys, "wrong_password", Refusal.INVALID_CREDENTIALS, step, now)
+    throttle.clear(db, keys[0])
     return Confirmed(method="password")
 
 
-def _refuse(session: Session, reviewer: Reviewer, keys: list[throttle.Key], reason: str, refusal: Refusal,
+def _refuse(db: Session, reviewer: Reviewer, keys: list[throttle.Key], reason: str, refusal: Refusal,
             step: str, now: dt.datetime) -> Confirmed:
-    _failed(session, reviewer, reason, step, now)
-    locks = [lock for lock in (throttle.note_failure(session, key, now=now) for key in keys) if lock]
+    _failed(db, reviewer, reason, step, now)
+    locks = [lock for lock in (throttle.note_failure(db, key, now=now) for key in keys) if lock]
     for lock in locks:
-        record(session, actor=ANONYMOUS, action="staff.locked_out", now=now, subject_type="reviewer",
+        record(db, actor=ANONYMOUS, action="staff.locked_out", now=now, subject_type="reviewer",
                subject_id=str(reviewer.id), details={"key": lock.kind.value, "failures": lock.failures,
                                                      "minutes": int((lock.until - now).total_seconds() // 60)})
     if locks:
@@ -86,7 +86,7 @@ def _refuse(session: Session, reviewer: Reviewer, keys: list[throttle.Key], reas
     return Confirmed(refusal=SignInStep(refusal=refusal))
 
 
-def _failed(session: Session, reviewer: Reviewer, reason: str, step: str, now: dt.datetime) -> None:
-    record(session, actor=f"reviewer:{reviewer.id}" if step == "account" else ANONYMOUS,
+def _failed(db: Session, reviewer: Reviewer, reason: str, step: str, now: dt.datetime) -> None:
+    record(db, actor=f"reviewer:{reviewer.id}" if step == "account" else ANONYMOUS,
            action="staff.confirmation_failed", now=now, subject_type="reviewer", subject_id=str(reviewer.id),
            details={"reason": reason, "step": step})

@@ -95,31 +95,31 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_link(session: Session, reviewer: Reviewer, *, purpose: InvitationPurpose, actor: str, hours: int,
+def issue_link(db: Session, reviewer: Reviewer, *, purpose: InvitationPurpose, actor: str, hours: int,
                now: dt.datetime) -> IssuedLink:
     """A new link for ``reviewer``; every unused older one stops working. Raises nothing."""
-    superseded = session.execute(sa.update(StaffInvitation).where(
+    superseded = db.execute(sa.update(StaffInvitation).where(
         StaffInvitation.reviewer_id == reviewer.id, StaffInvitation.used_at.is_(None),
         StaffInvitation.superseded_at.is_(None)).values(superseded_at=now)).rowcount or 0
     token = secrets.token_urlsafe(32)  # 256 bits
     expires_at = now + dt.timedelta(hours=hours)
-    session.add(StaffInvitation(token_hash=_hash(token), reviewer_id=reviewer.id, purpose=purpose,
+    db.add(StaffInvitation(token_hash=_hash(token), reviewer_id=reviewer.id, purpose=purpose,
                                 created_by=actor[:100], created_at=now, expires_at=expires_at))
-    session.flush()
-    record(session, actor=actor, action="staff.setup_link_issued", now=now, subject_type="reviewer",
+    db.flush()
+    record(db, actor=actor, action="staff.setup_link_issued", now=now, subject_type="reviewer",
            subject_id=str(reviewer.id), details={"purpose": purpose.value, "hours": hours, "superseded": superseded})
     return IssuedLink(reviewer.id, purpose, expires_at, token)
 
 
-def link_mail(session: Session, target: Reviewer, *, purpose: InvitationPurpose, by: Reviewer | None, actor: str,
+def link_mail(db: Session, target: Reviewer, *, purpose: InvitationPurpose, by: Reviewer | None, actor: str,
               links: LinkPolicy, now: dt.datetime) -> tuple[IssuedLink, mail.StaffMail]:
     """Issue a link for ``target`` and the mail that carries it (naming ``by``)."""
-    link = issue_link(session, target, purpose=purpose, actor=actor, hours=links.hours, now=now)
+    link = issue_link(db, target, purpose=purpose, actor=actor, hours=links.hours, now=now)
     return link, mail.setup_link(target, link.url(links.base_url), purpose, link.expires_at,
                                  by=mail.who(by, target), now=now)
 
 
-def invite_staff(session: Session, *, email: str, display_name: str, role: Role, by: Reviewer | None, actor: str,
+def invite_staff(db: Session, *, email: str, display_name: str, role: Role, by: Reviewer | None, actor: str,
                  links: LinkPolicy, now: dt.datetime) -> Invited:
     """Create an account with no usable password and the invitation that lets its owner set one.
 
@@ -128,22 +128,22 @@ def invite_staff(session: Session, *, email: str, display_name: str, role: Role,
     Raises:
         InvalidInput: a bad email. ReviewerExists: the email is taken.
     """
-    reviewer = create_reviewer(session, email=email, display_name=display_name, role=role, password=None,
+    reviewer = create_reviewer(db, email=email, display_name=display_name, role=role, password=None,
                                actor=actor, now=now)
-    link, message = link_mail(session, reviewer, purpose=InvitationPurpose.INVITATION, by=by, actor=actor,
+    link, message = link_mail(db, reviewer, purpose=InvitationPurpose.INVITATION, by=by, actor=actor,
                               links=links, now=now)
     return Invited(reviewer, message, link)
 
 
-def latest_links(session: Session) -> dict[int, StaffInvitation]:
+def latest_links(db: Session) -> dict[int, StaffInvitation]:
     """The newest link of each account whose newest link is still unused (pending, or expired unused)."""
     newest = sa.select(sa.func.max(StaffInvitation.id)).group_by(StaffInvitation.reviewer_id).scalar_subquery()
-    rows = session.scalars(sa.select(StaffInvitation).where(StaffInvitation.id.in_(newest),
+    rows = db.scalars(sa.select(StaffInvitation).where(StaffInvitation.id.in_(newest),
                                                             StaffInvitation.used_at.is_(None)))
     return {row.reviewer_id: row for row in rows}
 
 
-def open_link(session: Session, token: str, *, now: dt.datetime) -> tuple[StaffInvitation, Reviewer]:
+def open_link(db: Session, token: str, *, now: dt.datetime) -> tuple[StaffInvitation, Reviewer]:
     """The link of ``token`` and its account, if the link can still be used.
 
     Raises:
@@ -151,7 +151,7 @@ def open_link(session: Session, token: str, *, now: dt.datetime) -> tuple[StaffI
     """
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise SetupLinkUnusable(LinkState.UNKNOWN)
-    link = session.scalar(sa.select(StaffInvitation).where(StaffInvitation.token_hash == _hash(token)))
+    link = db.scalar(sa.select(StaffInvitation).where(StaffInvitation.token_hash == _hash(token)))
     if link is None:
         raise SetupLinkUnusable(LinkState.UNKNOWN)
     if link.used_at is not None:
@@ -160,7 +160,7 @@ def open_link(session: Session, token: str, *, now: dt.datetime) -> tuple[StaffI
         raise SetupLinkUnusable(LinkState.SUPERSEDED)
     if now >= link.expires_at:
         raise SetupLinkUnusable(LinkState.EXPIRED)
-    reviewer = session.get(Reviewer, link.reviewer_id)
+    reviewer = db.get(Reviewer, link.reviewer_id)
     if reviewer is None or not reviewer.active:
         raise SetupLinkUnusable(LinkState.DISABLED)
     return link, reviewer
@@ -171,7 +171,7 @@ def needs_code(reviewer: Reviewer) -> bool:
     return reviewer.totp_confirmed_at is not None
 
 
-def complete_setup(session: Session, token: str, *, password: str, confirm: str, code: str, ip: str | None,
+def complete_setup(db: Session, token: str, *, password: str, confirm: str, code: str, ip: str | None,
                    now: dt.datetime) -> SetupDone:
     """Use a link: set the owner's password, end their other sessions, and sign this browser in.
 
@@ -184,36 +184,36 @@ def complete_setup(session: Session, token: str, *, password: str, confirm: str,
         InvalidInput: the password is too short or too long, or the confirmation differs.
         KeysUnavailable: no VERIFY_SECRET_KEY / VERIFY_DATA_KEYS (possible only outside production).
     """
-    link, reviewer = open_link(session, token, now=now)
-    reviewer = two_step.lock_reviewer(session, reviewer.id) or reviewer
+    link, reviewer = open_link(db, token, now=now)
+    reviewer = two_step.lock_reviewer(db, reviewer.id) or reviewer
     check_new_password(password)
     if password != confirm:
         raise InvalidInput.for_field("confirm", "the two passwords are not the same")
     enrolled = needs_code(reviewer)
     if enrolled:
-        checked = check_code(session, reviewer, code, ip=ip, step="setup_link", now=now, recovery_codes=True)
+        checked = check_code(db, reviewer, code, ip=ip, step="setup_link", now=now, recovery_codes=True)
         if checked.refusal is not None:
             return SetupDone(checked.refusal)
-    consumed = session.execute(sa.update(StaffInvitation).where(
+    consumed = db.execute(sa.update(StaffInvitation).where(
         StaffInvitation.id == link.id, StaffInvitation.used_at.is_(None), StaffInvitation.superseded_at.is_(None),
         StaffInvitation.expires_at > now).values(used_at=now)).rowcount
     if not consumed:
         raise SetupLinkUnusable(LinkState.USED)
     set_password(reviewer, password)
-    revoked = sessions.revoke_all(session, reviewer.id, now=now)
+    revoked = sessions.revoke_all(db, reviewer.id, now=now)
     # The owner proved they hold the mailbox: earlier wrong passwords no longer count against them.
-    throttle.clear(session, throttle.account_key(reviewer.email, secret=keyring_of(session).throttle_key()))
+    throttle.clear(db, throttle.account_key(reviewer.email, secret=keyring_of(db).throttle_key()))
     actor = f"reviewer:{reviewer.id}"
-    record(session, actor=actor, action="staff.password_set", now=now, subject_type="reviewer",
+    record(db, actor=actor, action="staff.password_set", now=now, subject_type="reviewer",
            subject_id=str(reviewer.id), details={"purpose": link.purpose.value, "sessions_revoked": revoked})
     stage = Stage.ACTIVE if enrolled else Stage.ENROLLING
     if not enrolled:
         # A half-done set-up (a QR code shown at an earlier sign-in, maybe to whoever knew the old password)
         # is discarded: the owner's authenticator gets a secret nobody else has seen.
         reviewer.totp_secret = None
-    session_token = sessions.open_session(session, reviewer.id, stage=stage, ip=ip, now=now)
+    session_token = sessions.open_session(db, reviewer.id, stage=stage, ip=ip, now=now)
     if enrolled:
-        record(session, actor=actor, action="staff.sign_in", now=now, subject_type="reviewer",
+        record(db, actor=actor, action="staff.sign_in", now=now, subject_type="reviewer",
                subject_id=str(reviewer.id), details={"method": "setup_link"})
     notice = mail.notice(reviewer, mail.Change.PASSWORD_SET, by=mail.YOU, now=now)
     return SetupDone(SignInStep(stage=stage, token=session_token, reviewer_id=reviewer.id, method="setup_link"),

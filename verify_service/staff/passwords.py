@@ -33,7 +33,7 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def create_reviewer(session: Session, *, email: str, display_name: str, role: Role, password: str | None,
+def create_reviewer(db: Session, *, email: str, display_name: str, role: Role, password: str | None,
                     actor: str, now: dt.datetime) -> Reviewer:
     """Create a staff account; with ``password=None`` it has no usable password (it is invited to set one).
 
@@ -46,20 +46,20 @@ def create_reviewer(session: Session, *, email: str, display_name: str, role: Ro
         raise InvalidInput.for_field("email", "must be an email address")
     if password is not None:
         check_new_password(password)
-    if session.scalar(sa.select(Reviewer.id).where(Reviewer.email == email)) is not None:
+    if db.scalar(sa.select(Reviewer.id).where(Reviewer.email == email)) is not None:
         raise ReviewerExists(f"{email} already has a staff account")
     reviewer = Reviewer(email=email, display_name=display_name.strip() or email, role=role,
                         password_hash=unusable_password_hash() if password is None else _hasher.hash(password),
                         created_at=now)
-    session.add(reviewer)
-    session.flush()
-    record(session, actor=actor, action="reviewer.created", subject_type="reviewer",
+    db.add(reviewer)
+    db.flush()
+    record(db, actor=actor, action="reviewer.created", subject_type="reviewer",
            subject_id=str(reviewer.id), details={"role": role.value}, now=now)
     return reviewer
 
 
-def find_reviewer(session: Session, email: str) -> Reviewer | None:
-    return session.scalar(sa.select(Reviewer).where(Reviewer.email == normalize_email(email)))
+def find_reviewer(db: Session, email: str) -> Reviewer | None:
+    return db.scalar(sa.select(Reviewer).where(Reviewer.email == normalize_email(email)))
 
 
 def check_password(reviewer: Reviewer, password: str) -> bool:

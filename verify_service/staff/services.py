@@ -32,7 +32,7 @@ from verify_service.staff import sessions, throttle, two_step
 from verify_service.staff.mail import StaffMail
 # Enrolment and resets live in two_step; callers use them from here.
 from verify_service.staff.two_step import (  # noqa: F401
-    AlreadyEnrolled, EnrolmentRestarted, ReviewerNotFound, WrongCode, confirm_enrolment, provisioning_uri,
+    AlreadyEnrolled, EnrolmentRestarted, WrongCode, confirm_enrolment, provisioning_uri,
     remaining_recovery_codes, reset_two_step, start_enrolment,
 )
 
@@ -91,7 +91,7 @@ def _burn_password_check(password: str) -> None:
         pass
 
 
-def sign_in_with_password(session: Session, email: str, password: str, *, ip: str | None,
+def sign_in_with_password(db: Session, email: str, password: str, *, ip: str | None,
                           now: dt.datetime) -> SignInStep:
     """Check an email and password; on success a PASSWORD_OK (or ENROLLING) session and its token.
 
@@ -101,37 +101,37 @@ def sign_in_with_password(session: Session, email: str, password: str, *, ip: st
         KeysUnavailable: no VERIFY_SECRET_KEY to key the throttle with (possible only outside production).
     """
     email = normalize_email(email)[:320]
-    secret = keyring_of(session).throttle_key()
+    secret = keyring_of(db).throttle_key()
     keys = [throttle.account_key(email, secret=secret), throttle.ip_key(ip, secret=secret)]
-    reviewer = find_reviewer(session, email) if email else None
-    lock = throttle.begin_attempt(session, keys, now=now)
+    reviewer = find_reviewer(db, email) if email else None
+    lock = throttle.begin_attempt(db, keys, now=now)
     if lock is not None:
-        _audit_failure(session, reviewer, "locked", "password", now)
+        _audit_failure(db, reviewer, "locked", "password", now)
         return SignInStep(refusal=Refusal.LOCKED, retry_at=lock.until)
     if reviewer is None or len(password) > MAX_PASSWORD_LENGTH:
         _burn_password_check(password[:MAX_PASSWORD_LENGTH])
-        return _refuse(session, reviewer, keys, "unknown_account" if reviewer is None else "wrong_password",
+        return _refuse(db, reviewer, keys, "unknown_account" if reviewer is None else "wrong_password",
                        Refusal.INVALID_CREDENTIALS, "password", now)
     if not check_password(reviewer, password):
-        return _refuse(session, reviewer, keys, "wrong_password", Refusal.INVALID_CREDENTIALS, "password", now)
+        return _refuse(db, reviewer, keys, "wrong_password", Refusal.INVALID_CREDENTIALS, "password", now)
     if not reviewer.active:
-        return _refuse(session, reviewer, keys, "inactive", Refusal.INVALID_CREDENTIALS, "password", now)
-    throttle.clear(session, keys[0])  # the IP count stays: one good account must not reset an IP's failures
+        return _refuse(db, reviewer, keys, "inactive", Refusal.INVALID_CREDENTIALS, "password", now)
+    throttle.clear(db, keys[0])  # the IP count stays: one good account must not reset an IP's failures
     stage = Stage.PASSWORD_OK if reviewer.totp_confirmed_at is not None else Stage.ENROLLING
     if stage is Stage.ENROLLING:
         reviewer.totp_secret = None  # a half-done set-up from an earlier sign-in is discarded
-    token = sessions.open_session(session, reviewer.id, stage=stage, ip=ip, now=now)
+    token = sessions.open_session(db, reviewer.id, stage=stage, ip=ip, now=now)
     return SignInStep(stage=stage, token=token, reviewer_id=reviewer.id, method="password")
 
 
-def _refuse(session: Session, reviewer: Reviewer | None, keys: list[throttle.Key], reason: str,
+def _refuse(db: Session, reviewer: Reviewer | None, keys: list[throttle.Key], reason: str,
             refusal: Refusal, method: str, now: dt.datetime) -> SignInStep:
     """Count a failure on every key, audit it (and any lockout it starts), and refuse."""
-    _audit_failure(session, reviewer, reason, method, now)
-    locks = [lock for lock in (throttle.note_failure(session, key, now=now) for key in keys) if lock]
+    _audit_failure(db, reviewer, reason, method, now)
+    locks = [lock for lock in (throttle.note_failure(db, key, now=now) for key in keys) if lock]
     for lock in locks:
         known = reviewer is not None and lock.kind in (ThrottleKind.ACCOUNT, ThrottleKind.SECOND_FACTOR)
-        record(session, actor=ANONYMOUS, action="staff.locked_out", now=now,
+        record(db, actor=ANONYMOUS, action="staff.locked_out", now=now,
                subject_type="reviewer" if known else "sign_in_throttle",
                subject_id=str(reviewer.id) if known and reviewer is not None else None,
                details={"key": lock.kind.value, "failures": lock.failures,
@@ -141,9 +141,9 @@ def _refuse(session: Session, reviewer: Reviewer | None, keys: list[throttle.Key
     return SignInStep(refusal=refusal)
 
 
-def _audit_failure(session: Session, reviewer: Reviewer | None, reason: str, method: str,
+def _audit_failure(db: Session, reviewer: Reviewer | None, reason: str, method: str,
                    now: dt.datetime) -> None:
-    record(session, actor=ANONYMOUS, action="staff.sign_in_failed", now=now,
+    record(db, actor=ANONYMOUS, action="staff.sign_in_failed", now=now,
            subject_type="reviewer" if reviewer is not None else None,
            subject_id=str(reviewer.id) if reviewer is not None else None,
            details={"reason": reason, "method": method})
@@ -151,7 +151,7 @@ def _audit_failure(session: Session, reviewer: Reviewer | None, reason: str, met
 
 # ---------------------------------------------------------------- second step
 
-def verify_second_step(session: Session, staff_session: StaffSession, code: str, *,
+def verify_second_step(db: Session, staff_session: StaffSession, code: str, *,
                        now: dt.datetime) -> SignInStep:
     """Check a TOTP code (one step either side; each step's code works once) or a single-use recovery code.
 
@@ -161,51 +161,51 @@ def verify_second_step(session: Session, staff_session: StaffSession, code: str,
         KeysUnavailable: no VERIFY_SECRET_KEY or VERIFY_DATA_KEYS (possible only outside production).
         Unreadable: no data key opens the stored TOTP secret (its key was removed too early).
     """
-    reviewer = two_step.lock_reviewer(session, staff_session.reviewer_id)
+    reviewer = two_step.lock_reviewer(db, staff_session.reviewer_id)
     if (staff_session.stage is not Stage.PASSWORD_OK or staff_session.revoked_at is not None
             or reviewer is None or not reviewer.active or reviewer.totp_confirmed_at is None):
         return SignInStep(refusal=Refusal.STEP_EXPIRED)
     # Codes count on their own per-account key (which a right password never clears) and on the IP's.
-    secret = keyring_of(session).throttle_key()
+    secret = keyring_of(db).throttle_key()
     keys = [throttle.second_factor_key(reviewer.id, secret=secret), throttle.ip_key(staff_session.ip, secret=secret)]
-    lock = throttle.begin_attempt(session, keys, now=now)
+    lock = throttle.begin_attempt(db, keys, now=now)
     if lock is not None:
-        _audit_failure(session, reviewer, "locked", "second_step", now)
+        _audit_failure(db, reviewer, "locked", "second_step", now)
         return SignInStep(refusal=Refusal.LOCKED, retry_at=lock.until)
     method = None
     if two_step.accept_totp(reviewer, code, now=now):
         method = "totp"
-    elif two_step.use_recovery_code(session, reviewer, code, now=now):
+    elif two_step.use_recovery_code(db, reviewer, code, now=now):
         method = "recovery_code"
     if method is None:
-        refused = _refuse(session, reviewer, keys, "wrong_code", Refusal.INVALID_CODE, "second_step", now)
-        _alert_second_factor(session, reviewer, keys[0], now)
+        refused = _refuse(db, reviewer, keys, "wrong_code", Refusal.INVALID_CODE, "second_step", now)
+        _alert_second_factor(db, reviewer, keys[0], now)
         return refused
-    throttle.clear(session, keys[0])
-    return _activate(session, staff_session, reviewer, method, now)
+    throttle.clear(db, keys[0])
+    return _activate(db, staff_session, reviewer, method, now)
 
 
-def _alert_second_factor(session: Session, reviewer: Reviewer, key: throttle.Key, now: dt.datetime) -> None:
+def _alert_second_factor(db: Session, reviewer: Reviewer, key: throttle.Key, now: dt.datetime) -> None:
     """Count every wrong code (a metric) and warn once they repeat: someone may hold this password."""
     SECOND_FACTOR_FAILURES.inc()
-    failures = throttle.failures(session, key, now=now)
+    failures = throttle.failures(db, key, now=now)
     if failures >= SECOND_FACTOR_ALERT_AFTER:
         log.warning("repeated second-factor failures for staff account %s: %d wrong codes in a row", reviewer.id,
                     failures, extra={"reviewer_id": reviewer.id, "failures": failures})
 
 
-def _activate(session: Session, previous: StaffSession, reviewer: Reviewer, method: str,
+def _activate(db: Session, previous: StaffSession, reviewer: Reviewer, method: str,
               now: dt.datetime) -> SignInStep:
     previous.revoked_at = now
-    token = sessions.open_session(session, reviewer.id, stage=Stage.ACTIVE, ip=previous.ip, now=now)
-    record(session, actor=f"reviewer:{reviewer.id}", action="staff.sign_in", now=now, subject_type="reviewer",
+    token = sessions.open_session(db, reviewer.id, stage=Stage.ACTIVE, ip=previous.ip, now=now)
+    record(db, actor=f"reviewer:{reviewer.id}", action="staff.sign_in", now=now, subject_type="reviewer",
            subject_id=str(reviewer.id), details={"method": method})
     return SignInStep(stage=Stage.ACTIVE, token=token, reviewer_id=reviewer.id, method=method)
 
 
 # ---------------------------------------------------------------- enrolment
 
-def enrol_and_sign_in(session: Session, staff_session: StaffSession, secret: str, code: str, *,
+def enrol_and_sign_in(db: Session, staff_session: StaffSession, secret: str, code: str, *,
                       now: dt.datetime) -> Enrolled:
     """Confirm enrolment during an ENROLLING sign-in, then sign in (ACTIVE session) at once.
 
@@ -213,17 +213,17 @@ def enrol_and_sign_in(session: Session, staff_session: StaffSession, secret: str
         AlreadyEnrolled, EnrolmentRestarted, WrongCode: see :func:`confirm_enrolment`.
         EnrolmentRestarted: also when ``staff_session`` is not a live ENROLLING session.
     """
-    reviewer = session.get(Reviewer, staff_session.reviewer_id)
+    reviewer = db.get(Reviewer, staff_session.reviewer_id)
     if staff_session.stage is not Stage.ENROLLING or staff_session.revoked_at is not None or reviewer is None:
         raise EnrolmentRestarted("This sign-in is over; sign in again.")
-    codes = confirm_enrolment(session, reviewer, secret, code, now=now)
+    codes = confirm_enrolment(db, reviewer, secret, code, now=now)
     notice = staff_mail.notice(reviewer, staff_mail.Change.TWO_STEP_ENROLLED, by=staff_mail.YOU, now=now)
-    return Enrolled(_activate(session, staff_session, reviewer, "totp_enrolment", now), codes, notice)
+    return Enrolled(_activate(db, staff_session, reviewer, "totp_enrolment", now), codes, notice)
 
 
 # ---------------------------------------------------------------- single sign-on, sign-out, purge
 
-def sign_in_with_google(session: Session, claims: Mapping[str, Any] | None, *, allowed_domain: str,
+def sign_in_with_google(db: Session, claims: Mapping[str, Any] | None, *, allowed_domain: str,
                         ip: str | None, now: dt.datetime) -> SignInStep:
     """An ACTIVE session for the verified Workspace identity in ``claims`` (an ID token's, already validated).
 
@@ -234,7 +234,7 @@ def sign_in_with_google(session: Session, claims: Mapping[str, Any] | None, *, a
     """
     claims = claims or {}
     email = claims.get("email")
-    reviewer = find_reviewer(session, email) if isinstance(email, str) and email else None
+    reviewer = find_reviewer(db, email) if isinstance(email, str) and email else None
     if not claims:
         reason = "provider_error"
     elif claims.get("email_verified") is not True:
@@ -246,24 +246,24 @@ def sign_in_with_google(session: Session, claims: Mapping[str, Any] | None, *, a
     elif not reviewer.active:
         reason = "inactive"
     else:
-        token = sessions.open_session(session, reviewer.id, stage=Stage.ACTIVE, ip=ip, now=now)
-        record(session, actor=f"reviewer:{reviewer.id}", action="staff.sign_in", now=now,
+        token = sessions.open_session(db, reviewer.id, stage=Stage.ACTIVE, ip=ip, now=now)
+        record(db, actor=f"reviewer:{reviewer.id}", action="staff.sign_in", now=now,
                subject_type="reviewer", subject_id=str(reviewer.id), details={"method": "google"})
         return SignInStep(stage=Stage.ACTIVE, token=token, reviewer_id=reviewer.id, method="google")
-    _audit_failure(session, reviewer if reason == "inactive" else None, reason, "google", now)
+    _audit_failure(db, reviewer if reason == "inactive" else None, reason, "google", now)
     return SignInStep(refusal=Refusal.NOT_ALLOWED)
 
 
-def sign_out(session: Session, token: str | None, *, now: dt.datetime) -> None:
+def sign_out(db: Session, token: str | None, *, now: dt.datetime) -> None:
     """Revoke the session of ``token`` (if live) and audit it. Raises nothing."""
-    found = sessions.current(session, token, now=now)
-    sessions.revoke(session, token, now=now)
+    found = sessions.current(db, token, now=now)
+    sessions.revoke(db, token, now=now)
     if found is not None:
-        record(session, actor=f"reviewer:{found.reviewer.id}", action="staff.signed_out", now=now,
+        record(db, actor=f"reviewer:{found.reviewer.id}", action="staff.signed_out", now=now,
                subject_type="reviewer", subject_id=str(found.reviewer.id),
-               details={"stage": found.session.stage.value})
+               details={"stage": found.staff_session.stage.value})
 
 
-def purge_expired(session: Session, *, now: dt.datetime) -> int:
+def purge_expired(db: Session, *, now: dt.datetime) -> int:
     """Delete staff sessions over for a day and throttle counters quiet for a day."""
-    return sessions.purge_expired(session, now=now) + throttle.purge(session, now=now)
+    return sessions.purge_expired(db, now=now) + throttle.purge(db, now=now)

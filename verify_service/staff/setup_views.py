@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Response, make_response, render_template, request
 
 from verify_service.errors import InvalidInput
+from verify_service.pages import after_commit, keep_on_refusal, page_unit, undo, write
 from verify_service.ratelimit import limiter
 from verify_service.registry import db_session, registry
 from verify_service.staff import invitations, sessions
@@ -39,29 +40,29 @@ def _form(token: str, *, error: str | None = None, status: int = 200) -> Respons
 
 @bp.route("/setup/<token>", methods=["GET", "POST"])
 @limiter.limit(lambda: registry().settings.sign_in_rate_limit, methods=["POST"])
+@page_unit
 def setup(token: str) -> Response:
     if request.method == "GET":
         return _form(token)
-    db, now = db_session(write=True), registry().now()
+    db, now = write(), registry().now()
     try:
         done = invitations.complete_setup(
             db, token, password=request.form.get("password", "")[:MAX_PASSWORD_FIELD],
             confirm=request.form.get("confirm", "")[:MAX_PASSWORD_FIELD],
             code=request.form.get("code", "")[:MAX_CODE_LENGTH], ip=client_ip(), now=now)
     except SetupLinkUnusable as unusable:
-        db.rollback()
+        undo()
         return _unusable(unusable)
     except InvalidInput as invalid:
-        db.rollback()
+        undo()
         return _form(token, error=input_problem(invalid), status=422)
     if not done.step.ok:
-        db.commit()  # the failed code counts on the throttle
+        keep_on_refusal("the failed code counts on the throttle")
         link, reviewer = invitations.open_link(db, token, now=now)
         return _refused("review/setup.html", done.step, now, token=token, person=reviewer,
                         purpose=link.purpose.value, needs_code=True, expires_at=link.expires_at)
     sessions.revoke(db, request.cookies.get(cookie_name()), now=now)  # whatever this browser held before
-    db.commit()
-    deliver(done.notice, registry().mailer)
+    after_commit(lambda: deliver(done.notice, registry().mailer))
     return _continue(done.step, None)
 
 

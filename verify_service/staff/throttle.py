@@ -74,9 +74,9 @@ def _digest(value: str, secret: bytes) -> str:
     return hmac.new(secret, value.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def active_lock(session: Session, keys: list[Key], *, now: dt.datetime) -> Lock | None:
+def active_lock(db: Session, keys: list[Key], *, now: dt.datetime) -> Lock | None:
     """The lock (the longest one) that holds any of ``keys`` at ``now``, or None."""
-    rows = session.scalars(sa.select(SignInThrottle).where(
+    rows = db.scalars(sa.select(SignInThrottle).where(
         SignInThrottle.key_hash.in_([key.hash for key in keys]), SignInThrottle.locked_until > now)).all()
     if not rows:
         return None
@@ -84,7 +84,7 @@ def active_lock(session: Session, keys: list[Key], *, now: dt.datetime) -> Lock 
     return Lock(row.kind, row.locked_until or now, row.failures)
 
 
-def begin_attempt(session: Session, keys: list[Key], *, now: dt.datetime) -> Lock | None:
+def begin_attempt(db: Session, keys: list[Key], *, now: dt.datetime) -> Lock | None:
     """Start a sign-in attempt on ``keys`` (the account's key first); returns the lock that refuses it, if any.
 
     The account's counter row is locked until the transaction ends (PostgreSQL: FOR UPDATE, the row
@@ -92,13 +92,13 @@ def begin_attempt(session: Session, keys: list[Key], *, now: dt.datetime) -> Loc
     failures of those before it. Without this, a burst of parallel guesses would all pass the lock
     check before any failure was counted, and get as many password checks as the burst is wide.
     """
-    _locked_row(session, keys[0], now=now)
-    return active_lock(session, keys, now=now)
+    _locked_row(db, keys[0], now=now)
+    return active_lock(db, keys, now=now)
 
 
-def note_failure(session: Session, key: Key, *, now: dt.datetime) -> Lock | None:
+def note_failure(db: Session, key: Key, *, now: dt.datetime) -> Lock | None:
     """Count one failure against ``key``; returns the lock when this failure starts one, else None."""
-    row = _locked_row(session, key, now=now)
+    row = _locked_row(db, key, now=now)
     quiet_since = max(row.last_failure_at, row.locked_until or row.last_failure_at)
     if now - quiet_since >= WINDOW:
         row.failures = 0
@@ -110,13 +110,13 @@ def note_failure(session: Session, key: Key, *, now: dt.datetime) -> Lock | None
     if duration is not None:
         row.locked_until = now + duration
         lock = Lock(key.kind, row.locked_until, row.failures)
-    session.flush()
+    db.flush()
     return lock
 
 
-def failures(session: Session, key: Key, *, now: dt.datetime) -> int:
+def failures(db: Session, key: Key, *, now: dt.datetime) -> int:
     """The failures ``key`` has counted since it was last quiet for :data:`WINDOW` (0 when it has none)."""
-    row = session.scalar(sa.select(SignInThrottle).where(SignInThrottle.key_hash == key.hash))
+    row = db.scalar(sa.select(SignInThrottle).where(SignInThrottle.key_hash == key.hash))
     if row is None or now - max(row.last_failure_at, row.locked_until or row.last_failure_at) >= WINDOW:
         return 0
     return row.failures
@@ -130,27 +130,27 @@ def lock_duration(failures: int, limit: int) -> dt.timedelta | None:
     return min(FIRST_LOCK * (2 ** min(over, 16)), MAX_LOCK)  # the exponent is capped: a long attack never overflows
 
 
-def clear(session: Session, key: Key) -> None:
+def clear(db: Session, key: Key) -> None:
     """Forget the failures of ``key`` (after a successful sign-in)."""
-    session.execute(sa.delete(SignInThrottle).where(SignInThrottle.key_hash == key.hash))
+    db.execute(sa.delete(SignInThrottle).where(SignInThrottle.key_hash == key.hash))
 
 
-def purge(session: Session, *, now: dt.datetime) -> int:
+def purge(db: Session, *, now: dt.datetime) -> int:
     """Delete counters with no failure and no lock for a day."""
     cutoff = now - KEEP
-    return session.execute(sa.delete(SignInThrottle).where(
+    return db.execute(sa.delete(SignInThrottle).where(
         SignInThrottle.last_failure_at < cutoff,
         sa.or_(SignInThrottle.locked_until.is_(None), SignInThrottle.locked_until < cutoff))).rowcount or 0
 
 
-def _locked_row(session: Session, key: Key, *, now: dt.datetime) -> SignInThrottle:
+def _locked_row(db: Session, key: Key, *, now: dt.datetime) -> SignInThrottle:
     """The counter row of ``key``, created if missing, locked for this transaction (PostgreSQL: FOR UPDATE).
 
     ON CONFLICT DO NOTHING lets two processes create the same key at once without an error; the
     second then waits on the row lock, so no failure is lost.
     """
-    session.execute(upsert_insert(session, SignInThrottle).values(key_hash=key.hash, kind=key.kind, failures=0,
+    db.execute(upsert_insert(db, SignInThrottle).values(key_hash=key.hash, kind=key.kind, failures=0,
                                                   last_failure_at=now).on_conflict_do_nothing(
         index_elements=["key_hash"]))
-    stmt = for_update(session, sa.select(SignInThrottle).where(SignInThrottle.key_hash == key.hash))
-    return session.execute(stmt.execution_options(populate_existing=True)).scalar_one()
+    stmt = for_update(db, sa.select(SignInThrottle).where(SignInThrottle.key_hash == key.hash))
+    return db.execute(stmt.execution_options(populate_existing=True)).scalar_one()

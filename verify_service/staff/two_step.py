@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, object_session
 from verify_service.audit.services import record
 from verify_service.crypto import keyring_of, looks_sealed
 from verify_service.db import for_update
-from verify_service.errors import Conflict, InvalidInput, NotFound
+from verify_service.errors import Conflict, InvalidInput
+from verify_service.staff.errors import ReviewerNotFound
 from verify_service.staff.models import RecoveryCode, Reviewer
 from verify_service.staff import sessions
 
@@ -48,15 +49,10 @@ class EnrolmentRestarted(Conflict):
     title = "Two-step set-up started again elsewhere"
 
 
-class ReviewerNotFound(NotFound):
-    code = "reviewer_not_found"
-    title = "No such staff account"
-
-
-def lock_reviewer(session: Session, reviewer_id: int) -> Reviewer | None:
+def lock_reviewer(db: Session, reviewer_id: int) -> Reviewer | None:
     """The reviewer row, locked (PostgreSQL) so two requests cannot both accept one TOTP code."""
-    stmt = for_update(session, sa.select(Reviewer).where(Reviewer.id == reviewer_id))
-    return session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
+    stmt = for_update(db, sa.select(Reviewer).where(Reviewer.id == reviewer_id))
+    return db.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
 
 
 def matching_step(secret: str, code: str, *, now: dt.datetime, after: int | None) -> int | None:
@@ -74,7 +70,7 @@ def matching_step(secret: str, code: str, *, now: dt.datetime, after: int | None
     return None
 
 
-def _read_secret(session: Session | None, reviewer: Reviewer) -> str | None:
+def _read_secret(db: Session | None, reviewer: Reviewer) -> str | None:
     """The reviewer's TOTP secret in clear (None when there is none); a legacy clear one is sealed now.
 
     Raises:
@@ -84,7 +80,7 @@ def _read_secret(session: Session | None, reviewer: Reviewer) -> str | None:
     stored = reviewer.totp_secret
     if not stored:
         return None
-    sealer = keyring_of(session).sealer
+    sealer = keyring_of(db).sealer
     if looks_sealed(stored):
         return sealer.open_(stored)
     # Stored before secrets were sealed: seal it in the caller's transaction, so the clear copy goes at once.
@@ -92,9 +88,9 @@ def _read_secret(session: Session | None, reviewer: Reviewer) -> str | None:
     return stored
 
 
-def _store_secret(session: Session, reviewer: Reviewer, secret: str) -> None:
+def _store_secret(db: Session, reviewer: Reviewer, secret: str) -> None:
     """Keep ``secret`` sealed. Raises: KeysUnavailable (never stored in clear instead)."""
-    reviewer.totp_secret = keyring_of(session).sealer.seal(secret)
+    reviewer.totp_secret = keyring_of(db).sealer.seal(secret)
 
 
 def accept_totp(reviewer: Reviewer, code: str, *, now: dt.datetime) -> bool:
@@ -122,30 +118,30 @@ def _recovery_hash(code: str) -> str:
     return hashlib.sha256(_normalize_recovery_code(code).encode("utf-8")).hexdigest()
 
 
-def use_recovery_code(session: Session, reviewer: Reviewer, code: str, *, now: dt.datetime) -> bool:
+def use_recovery_code(db: Session, reviewer: Reviewer, code: str, *, now: dt.datetime) -> bool:
     normalized = _normalize_recovery_code(code)
     if len(normalized) != RECOVERY_LENGTH or set(normalized) - set(RECOVERY_ALPHABET):
         return False
     # One UPDATE ... WHERE used_at IS NULL: of two concurrent uses, only one changes the row.
-    used = session.execute(sa.update(RecoveryCode).where(
+    used = db.execute(sa.update(RecoveryCode).where(
         RecoveryCode.reviewer_id == reviewer.id, RecoveryCode.code_hash == _recovery_hash(normalized),
         RecoveryCode.used_at.is_(None)).values(used_at=now)).rowcount
     if not used:
         return False
-    record(session, actor=f"reviewer:{reviewer.id}", action="staff.recovery_code_used", now=now,
+    record(db, actor=f"reviewer:{reviewer.id}", action="staff.recovery_code_used", now=now,
            subject_type="reviewer", subject_id=str(reviewer.id),
-           details={"remaining": remaining_recovery_codes(session, reviewer.id)})
+           details={"remaining": remaining_recovery_codes(db, reviewer.id)})
     return True
 
 
-def remaining_recovery_codes(session: Session, reviewer_id: int) -> int:
-    return session.scalar(sa.select(sa.func.count()).select_from(RecoveryCode).where(
+def remaining_recovery_codes(db: Session, reviewer_id: int) -> int:
+    return db.scalar(sa.select(sa.func.count()).select_from(RecoveryCode).where(
         RecoveryCode.reviewer_id == reviewer_id, RecoveryCode.used_at.is_(None))) or 0
 
 
 # ---------------------------------------------------------------- enrolment
 
-def start_enrolment(session: Session, reviewer: Reviewer, *, now: dt.datetime) -> str:
+def start_enrolment(db: Session, reviewer: Reviewer, *, now: dt.datetime) -> str:
     """The TOTP secret being set up (a new one unless this sign-in already made one).
 
     Raises:
@@ -155,11 +151,11 @@ def start_enrolment(session: Session, reviewer: Reviewer, *, now: dt.datetime) -
     """
     if reviewer.totp_confirmed_at is not None:
         raise AlreadyEnrolled("Two-step verification is already set up for this account.")
-    secret = _read_secret(session, reviewer)
+    secret = _read_secret(db, reviewer)
     if secret is None:
         secret = pyotp.random_base32()  # 32 base32 characters: 160 bits (RFC 4226)
-        _store_secret(session, reviewer, secret)
-    session.flush()
+        _store_secret(db, reviewer, secret)
+    db.flush()
     return secret
 
 
@@ -168,7 +164,7 @@ def provisioning_uri(reviewer: Reviewer, secret: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=reviewer.email, issuer_name=ISSUER)
 
 
-def confirm_enrolment(session: Session, reviewer: Reviewer, secret: str, code: str, *,
+def confirm_enrolment(db: Session, reviewer: Reviewer, secret: str, code: str, *,
                       now: dt.datetime) -> list[str]:
     """Confirm the secret being set up with a code from the app; returns 10 recovery codes (shown once).
 
@@ -178,10 +174,10 @@ def confirm_enrolment(session: Session, reviewer: Reviewer, secret: str, code: s
         WrongCode: ``code`` is not the app's current code for ``secret``.
         KeysUnavailable, Unreadable: the pending secret cannot be opened (see :func:`start_enrolment`).
     """
-    reviewer = lock_reviewer(session, reviewer.id) or reviewer
+    reviewer = lock_reviewer(db, reviewer.id) or reviewer
     if reviewer.totp_confirmed_at is not None:
         raise AlreadyEnrolled("Two-step verification is already set up for this account.")
-    pending = _read_secret(session, reviewer) or ""
+    pending = _read_secret(db, reviewer) or ""
     if not pending or not hmac.compare_digest(pending.encode(), re.sub(r"\s", "", secret).upper().encode()):
         raise EnrolmentRestarted("Set-up was started again; scan the new QR code and enter its code.")
     step = matching_step(pending, code, now=now, after=None)
@@ -189,36 +185,36 @@ def confirm_enrolment(session: Session, reviewer: Reviewer, secret: str, code: s
         raise WrongCode.for_field("code", "enter the 6-digit code your app shows now")
     reviewer.totp_last_step = step
     reviewer.totp_confirmed_at = now
-    codes = new_recovery_codes(session, reviewer.id, now=now)
-    record(session, actor=f"reviewer:{reviewer.id}", action="staff.two_step_enrolled", now=now,
+    codes = new_recovery_codes(db, reviewer.id, now=now)
+    record(db, actor=f"reviewer:{reviewer.id}", action="staff.two_step_enrolled", now=now,
            subject_type="reviewer", subject_id=str(reviewer.id), details={"recovery_codes": len(codes)})
     return codes
 
 
-def new_recovery_codes(session: Session, reviewer_id: int, *, now: dt.datetime) -> list[str]:
-    session.execute(sa.delete(RecoveryCode).where(RecoveryCode.reviewer_id == reviewer_id))
+def new_recovery_codes(db: Session, reviewer_id: int, *, now: dt.datetime) -> list[str]:
+    db.execute(sa.delete(RecoveryCode).where(RecoveryCode.reviewer_id == reviewer_id))
     codes = []
     for _ in range(RECOVERY_CODES):
         raw = "".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(RECOVERY_LENGTH))
         codes.append("-".join(raw[i:i + 4] for i in range(0, RECOVERY_LENGTH, 4)))
-        session.add(RecoveryCode(reviewer_id=reviewer_id, code_hash=_recovery_hash(raw), created_at=now))
-    session.flush()
+        db.add(RecoveryCode(reviewer_id=reviewer_id, code_hash=_recovery_hash(raw), created_at=now))
+    db.flush()
     return codes
 
 
-def reset_two_step(session: Session, reviewer_id: int, *, actor: str, now: dt.datetime) -> None:
+def reset_two_step(db: Session, reviewer_id: int, *, actor: str, now: dt.datetime) -> None:
     """Clear a reviewer's TOTP and recovery codes and end all their sessions (they enrol again at sign-in).
 
     Raises:
         ReviewerNotFound: no reviewer has this id.
     """
-    reviewer = lock_reviewer(session, reviewer_id)
+    reviewer = lock_reviewer(db, reviewer_id)
     if reviewer is None:
         raise ReviewerNotFound(f"No staff account with id {reviewer_id}.")
     reviewer.totp_secret = None
     reviewer.totp_confirmed_at = None
     reviewer.totp_last_step = None
-    session.execute(sa.delete(RecoveryCode).where(RecoveryCode.reviewer_id == reviewer_id))
-    revoked = sessions.revoke_all(session, reviewer_id, now=now)
-    record(session, actor=actor, action="staff.two_step_reset", now=now, subject_type="reviewer",
+    db.execute(sa.delete(RecoveryCode).where(RecoveryCode.reviewer_id == reviewer_id))
+    revoked = sessions.revoke_all(db, reviewer_id, now=now)
+    record(db, actor=actor, action="staff.two_step_reset", now=now, subject_type="reviewer",
            subject_id=str(reviewer_id), details={"sessions_revoked": revoked})

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from verify_service.csrf import protect_posts
 from verify_service.ratelimit import limiter
-from verify_service.registry import db_session, registry
+from verify_service.pages import after_commit, keep_on_refusal, page_unit, write
+from verify_service.registry import registry
 from verify_service.staff import oidc, services, sessions
 from verify_service.staff.auth import (
-    clear_session_cookie, client_ip, cookie_name, destination, private, safe_next, set_session_cookie,
+    clear_session_cookie, client_ip, cookie_name, destination, private, safe_next, set_session_cookie, signed_in,
 )
 from verify_service.staff.mail import deliver
 from verify_service.staff.models import Stage
@@ -47,10 +48,10 @@ def _target() -> str | None:
     return safe_next(request.values.get("next"))
 
 
-def _live(db: Session, stage: Stage, now: dt.datetime) -> sessions.Current | None:
-    """This browser's live session if it is at ``stage``."""
-    found = sessions.current(db, request.cookies.get(cookie_name()), now=now)
-    return found if found is not None and found.session.stage is stage else None
+def _live(stage: Stage) -> sessions.Current | None:
+    """This browser's live session if it is at ``stage`` (its idle clock refreshed when due)."""
+    found = signed_in(touch=True)
+    return found if found is not None and found.staff_session.stage is stage else None
 
 
 def _continue(step: SignInStep, target: str | None) -> Response:
@@ -86,38 +87,42 @@ def _refused(template: str, step: SignInStep, now: dt.datetime, **context: objec
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 @limiter.limit(lambda: registry().settings.sign_in_rate_limit, methods=["POST"])
+@page_unit
 def sign_in() -> Response:
-    target, db, now = _target(), db_session(write=True), registry().now()
+    target, now = _target(), registry().now()
     if request.method == "GET":
-        signed_in = _live(db, Stage.ACTIVE, now)
-        db.commit()
+        signed_in_now = _live(Stage.ACTIVE)
         return make_response(render_template(
             "review/sign_in.html", next=target, google=oidc.enabled(), continue_to=destination(target),
-            signed_in_as=signed_in.reviewer.display_name if signed_in is not None else None))
+            signed_in_as=signed_in_now.reviewer.display_name if signed_in_now is not None else None))
+    db = write()
     email = request.form.get("email", "")[:320]
     step = services.sign_in_with_password(db, email, request.form.get("password", ""), ip=client_ip(), now=now)
-    if step.ok:
-        sessions.revoke(db, request.cookies.get(cookie_name()), now=now)  # whatever this browser held before
-    db.commit()
     if not step.ok:
+        keep_on_refusal("a failed sign-in is audited and counts on the throttle")
         return _refused("review/sign_in.html", step, now, next=target, email=email, google=oidc.enabled())
+    sessions.revoke(db, request.cookies.get(cookie_name()), now=now)  # whatever this browser held before
     return _continue(step, target)
 
 
 @bp.route("/sign-in/two-step", methods=["GET", "POST"])
+@page_unit
 def two_step() -> Response:
-    target, db, now = _target(), db_session(write=True), registry().now()
-    pending = _live(db, Stage.PASSWORD_OK, now)
-    if pending is None or request.method == "GET":
-        db.commit()
-        return _start_again(target) if pending is None else make_response(
-            render_template("review/two_step.html", next=target))
-    step = services.verify_second_step(db, pending.session, request.form.get("code", "")[:MAX_CODE_LENGTH],
+    target, now = _target(), registry().now()
+    if request.method == "POST":
+        write()  # a post checks this browser's session under the lock its code is checked under
+    pending = _live(Stage.PASSWORD_OK)
+    if pending is None:
+        return _start_again(target)
+    if request.method == "GET":
+        return make_response(render_template("review/two_step.html", next=target))
+    db = write()
+    step = services.verify_second_step(db, pending.staff_session, request.form.get("code", "")[:MAX_CODE_LENGTH],
                                        now=now)
-    db.commit()
     if step.refusal is Refusal.STEP_EXPIRED:
         return _start_again(target)
     if not step.ok:
+        keep_on_refusal("a wrong code is audited and counts on the throttle")
         return _refused("review/two_step.html", step, now, next=target)
     if step.method == "recovery_code" and step.reviewer_id is not None:
         left = services.remaining_recovery_codes(db, step.reviewer_id)
@@ -128,16 +133,18 @@ def two_step() -> Response:
 
 
 @bp.route("/sign-in/enrol", methods=["GET", "POST"])
+@page_unit
 def enrol() -> Response:
-    target, db, now = _target(), db_session(write=True), registry().now()
-    pending = _live(db, Stage.ENROLLING, now)
+    """Set up two-step verification. The GET writes too: it stores the secret the QR code shows."""
+    target, now = _target(), registry().now()
+    db = write()
+    pending = _live(Stage.ENROLLING)
     if pending is None:
-        db.commit()
         return _start_again(target)
     error = None
     if request.method == "POST":
         try:
-            enrolled = services.enrol_and_sign_in(db, pending.session, request.form.get("secret", "")[:100],
+            enrolled = services.enrol_and_sign_in(db, pending.staff_session, request.form.get("secret", "")[:100],
                                                   request.form.get("code", "")[:MAX_CODE_LENGTH], now=now)
         except services.WrongCode:
             error = ("That code is not right. Enter the 6-digit code your authenticator app shows now "
@@ -145,11 +152,9 @@ def enrol() -> Response:
         except services.EnrolmentRestarted as restarted:
             error = restarted.detail
         except services.AlreadyEnrolled:
-            db.commit()
             return _start_again(target, "Two-step verification is already set up. Sign in with your code.")
         else:
-            db.commit()
-            deliver(enrolled.notice, registry().mailer)  # after the commit: the owner is told it was set up
+            after_commit(lambda: deliver(enrolled.notice, registry().mailer))  # the owner is told it was set up
             page = make_response(render_template("review/recovery_codes.html", codes=enrolled.recovery_codes,
                                                  continue_to=destination(target)))
             assert enrolled.step.token is not None
@@ -162,9 +167,9 @@ def _enrol_page(db: Session, pending: sessions.Current, target: str | None, erro
     try:
         secret = services.start_enrolment(db, pending.reviewer, now=now)
     except services.AlreadyEnrolled:
-        db.commit()
         return _start_again(target, "Two-step verification is already set up. Sign in with your code.")
-    db.commit()
+    if error:
+        keep_on_refusal("the secret this page's QR code shows must stand")
     qr = segno.make(services.provisioning_uri(pending.reviewer, secret), error="m").svg_inline(
         scale=4, border=2, title="QR code to add this account to your authenticator app")
     grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
@@ -173,15 +178,15 @@ def _enrol_page(db: Session, pending: sessions.Current, target: str | None, erro
 
 
 @bp.post("/sign-out")
+@page_unit
 def sign_out() -> Response:
-    db = db_session(write=True)
-    services.sign_out(db, request.cookies.get(cookie_name()), now=registry().now())
-    db.commit()
+    services.sign_out(write(), request.cookies.get(cookie_name()), now=registry().now())
     flash("You are signed out.", "ok")
     return clear_session_cookie(redirect(url_for("staff.sign_in"), code=303))
 
 
 @bp.get("/sign-in/google")
+@page_unit
 def google() -> Response:
     client = oidc.client()
     if client is None:
@@ -196,22 +201,19 @@ def google() -> Response:
 
 
 @bp.get("/sign-in/google/callback")
+@page_unit
 def google_callback() -> Response:
     client = oidc.client()
     if client is None:
         abort(404)
     target = safe_next(session.pop("staff_next", None))
     claims = oidc.verified_claims(client)
-    db, now = db_session(write=True), registry().now()
+    db, now = write(), registry().now()
     step = services.sign_in_with_google(db, claims, allowed_domain=registry().settings.oidc_allowed_domain,
                                         ip=client_ip(), now=now)
-    if step.ok:
-        sessions.revoke(db, request.cookies.get(cookie_name()), now=now)
-    db.commit()
     if not step.ok:
+        keep_on_refusal("a refused Google sign-in is audited")
         return _refused("review/sign_in.html", step, now, next=target, google=True)
+    sessions.revoke(db, request.cookies.get(cookie_name()), now=now)
     return _continue(step, target)
 
-
-# The setup link's page registers itself on ``bp``.
-from verify_service.staff import setup_views  # noqa: E402, F401

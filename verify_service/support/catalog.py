@@ -1,4 +1,4 @@
-"""The release catalog (DESIGN §4.5): which majors of each browser and OS exist, and when they shipped.
+"""The release catalog: which majors of each browser and OS exist, and when they shipped.
 
 Supported means the newest release and the two before it, by release date
 ("current plus two previous major releases"). A bundled snapshot ships with

@@ -1,4 +1,6 @@
-"""Is this browser on this system supported for a verification call? (DESIGN §4.4)
+"""Is this browser on this system supported for a verification call?
+
+The verdict's contract: docs/architecture.md, 'Browser and system support'.
 
 Policy: the current and two previous major releases of Chrome, Edge, Firefox
 and Safari, on the current and two previous major releases of macOS,

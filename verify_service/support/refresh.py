@@ -1,4 +1,4 @@
-"""Refreshing the release catalog from its public sources (DESIGN §4.5).
+"""Refreshing the release catalog from its public sources.
 
 Each product comes from its own fetcher (:mod:`integrations.release_sources`). A fetcher
 that fails keeps that product's last good data, so one source being down never empties

@@ -1,4 +1,4 @@
-"""Schemas of the client-check and support-matrix API (DESIGN §4.4)."""
+"""Schemas of the client-check and support-matrix API (docs/architecture.md, 'Browser and system support')."""
 
 from __future__ import annotations
 

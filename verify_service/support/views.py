@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, jsonify
 from flask_openapi3 import APIBlueprint, Tag
 
-from verify_service.accounts.services import isoformat
+from verify_service.accounts.restrictions import isoformat
 from verify_service.api.boundary import check_json_body
 from verify_service.api.schemas import Problem
 from verify_service.ratelimit import limiter

@@ -1,4 +1,4 @@
-"""The outbox (events to the account service) and inbound-webhook receipts."""
+"""The outbox: events to the account service, and the endpoint they are delivered to."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class DeliveryStatus(str, enum.Enum):
 
 
 class OutboxEvent(Base):
-    """An event written in the transaction that caused it (DESIGN §4.3).
+    """An event written in the transaction that caused it (docs/architecture.md, 'The outbox').
 
     ``seq`` is per account, gapless, and assigned while the account row is
     locked; the relay delivers an account's events strictly in ``seq`` order.
@@ -72,13 +72,3 @@ class WebhookEndpoint(Base):
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     disabled_reason: Mapped[str | None] = mapped_column(sa.String(500))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-
-
-class InboundWebhookReceipt(Base):
-    """One row per accepted inbound ``webhook-id``, written with the webhook's effect."""
-
-    __tablename__ = "inbound_webhook_receipts"
-
-    webhook_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
-    type: Mapped[str] = mapped_column(sa.String(100))
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)

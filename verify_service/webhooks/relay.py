@@ -122,8 +122,8 @@ def _mark_delivered() -> sa.Update:
 MARK_DELIVERED = _mark_delivered()
 
 
-def endpoint_disabled(session: Session, url: str) -> WebhookEndpoint | None:
-    endpoint = session.get(WebhookEndpoint, url)
+def endpoint_disabled(db: Session, url: str) -> WebhookEndpoint | None:
+    endpoint = db.get(WebhookEndpoint, url)
     return endpoint if endpoint is not None and endpoint.disabled_at is not None else None
 
 
@@ -149,8 +149,8 @@ class Relay:
     def run_once(self) -> PassReport:
         """Deliver everything due now; returns what happened."""
         report = PassReport()
-        with unit_of_work(self.sessions, write=False) as session:
-            if endpoint_disabled(session, self.sender.url) is not None:
+        with unit_of_work(self.sessions, write=False) as db:
+            if endpoint_disabled(db, self.sender.url) is not None:
                 log.error("webhook delivery to %s is disabled (410 Gone); events are kept. "
                           "Re-enable with 'verify-service outbox enable'", self.sender.url)
                 report.disabled = True
@@ -159,8 +159,8 @@ class Relay:
             while runs := self._claim_heads():
                 for chain in pool.map(self._deliver_chain, runs):
                     report.add(chain)
-                with unit_of_work(self.sessions, write=False) as session:
-                    if endpoint_disabled(session, self.sender.url) is not None:
+                with unit_of_work(self.sessions, write=False) as db:
+                    if endpoint_disabled(db, self.sender.url) is not None:
                         report.disabled = True
                         break
         return report
@@ -184,12 +184,12 @@ class Relay:
             sa.or_(event.claimed_until.is_(None), event.claimed_until <= now),
             ~blocked,
         ).order_by(event.next_attempt_at, event.id).limit(self.batch)
-        with unit_of_work(self.sessions) as session:
-            heads = self._lease(session, stmt, now)
-            followers = self._lease_followers(session, heads, now)
+        with unit_of_work(self.sessions) as db:
+            heads = self._lease(db, stmt, now)
+            followers = self._lease_followers(db, heads, now)
         return [[head, *followers.get(head.account_id, [])] for head in heads]
 
-    def _lease_followers(self, session: Session, heads: list[Claimed], now: dt.datetime) -> dict[str, list[Claimed]]:
+    def _lease_followers(self, db: Session, heads: list[Claimed], now: dt.datetime) -> dict[str, list[Claimed]]:
         """Lease the events right after each head: up to ``claim_ahead - 1`` per account, no gaps, all due."""
         size = min(self.claim_ahead, self.chain_limit)
         if not heads or size < 2:
@@ -205,14 +205,14 @@ class Relay:
             event.next_attempt_at <= now, sa.or_(event.claimed_until.is_(None), event.claimed_until <= now),
         ).order_by(event.account_id, event.seq)
         found: dict[str, list[Claimed]] = {}
-        for claimed in self._locked(session, stmt, now):
+        for claimed in self._locked(db, stmt, now):
             found.setdefault(claimed.account_id, []).append(claimed)
         after = {head.account_id: head.seq + 1 for head in heads}
         runs = {account_id: _contiguous(claimed, after[account_id]) for account_id, claimed in found.items()}
-        self._take(session, [claimed for run in runs.values() for claimed in run], now)
+        self._take(db, [claimed for run in runs.values() for claimed in run], now)
         return runs
 
-    def _claim_run(self, session: Session, account_id: str, first_seq: int, size: int) -> list[Claimed]:
+    def _claim_run(self, db: Session, account_id: str, first_seq: int, size: int) -> list[Claimed]:
         """Lease the account's events ``first_seq``, ``first_seq + 1`` … (at most ``size``, no gaps, all due).
 
         Only called once every event before ``first_seq`` is delivered (or being marked so in the same
@@ -225,27 +225,27 @@ class Relay:
             event.status == DeliveryStatus.PENDING, event.next_attempt_at <= now,
             sa.or_(event.claimed_until.is_(None), event.claimed_until <= now, event.claimed_by == self.relay_id),
         ).order_by(event.seq)
-        return self._lease(session, stmt, now, contiguous_from=first_seq)
+        return self._lease(db, stmt, now, contiguous_from=first_seq)
 
-    def _lease(self, session: Session, stmt: sa.Select[Any], now: dt.datetime, *,
+    def _lease(self, db: Session, stmt: sa.Select[Any], now: dt.datetime, *,
                contiguous_from: int | None = None) -> list[Claimed]:
         """Run the claim query and lease what it found (from ``contiguous_from``: up to the first gap)."""
-        claimed = self._locked(session, stmt, now)
+        claimed = self._locked(db, stmt, now)
         if contiguous_from is not None:
             claimed = _contiguous(claimed, contiguous_from)
-        self._take(session, claimed, now)
+        self._take(db, claimed, now)
         return claimed
 
     @staticmethod
-    def _locked(session: Session, stmt: sa.Select[Any], now: dt.datetime) -> list[Claimed]:
+    def _locked(db: Session, stmt: sa.Select[Any], now: dt.datetime) -> list[Claimed]:
         """The claim query's rows, locked (rows other transactions hold are skipped)."""
-        if session.get_bind().dialect.name == "postgresql":
+        if db.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True, of=OutboxEvent)
-        return [Claimed(*row[:-1], attempt=row[-1] + 1, leased_at=now) for row in session.execute(stmt)]
+        return [Claimed(*row[:-1], attempt=row[-1] + 1, leased_at=now) for row in db.execute(stmt)]
 
-    def _take(self, session: Session, claimed: list[Claimed], now: dt.datetime) -> None:
+    def _take(self, db: Session, claimed: list[Claimed], now: dt.datetime) -> None:
         if claimed:
-            session.execute(sa.update(OutboxEvent).where(OutboxEvent.id.in_([c.id for c in claimed]))
+            db.execute(sa.update(OutboxEvent).where(OutboxEvent.id.in_([c.id for c in claimed]))
                             .values(claimed_by=self.relay_id, claimed_until=now + self.lease))
 
     # ------------------------------------------------------------ delivering
@@ -304,17 +304,17 @@ class Relay:
         ``next_run`` is (account, first seq, how many). Returns the outcome of ``failed`` (``failed`` or
         ``dead``), else the newly leased run.
         """
-        with unit_of_work(self.sessions) as session:
+        with unit_of_work(self.sessions) as db:
             if acked:
-                session.execute(MARK_DELIVERED, [{"pk": a.event.id, "at": a.at, "code": a.result.status_code}
+                db.execute(MARK_DELIVERED, [{"pk": a.event.id, "at": a.at, "code": a.result.status_code}
                                                  for a in acked])
             if release:
-                session.execute(sa.update(OutboxEvent).where(OutboxEvent.id.in_([c.id for c in release]),
+                db.execute(sa.update(OutboxEvent).where(OutboxEvent.id.in_([c.id for c in release]),
                                                              OutboxEvent.claimed_by == self.relay_id)
                                 .values(claimed_by=None, claimed_until=None))
             if failed is not None:
-                return self._record_failure(session, failed)
-            return self._claim_run(session, *next_run) if next_run is not None else []
+                return self._record_failure(db, failed)
+            return self._claim_run(db, *next_run) if next_run is not None else []
 
     def _settle_quietly(self, acked: list[Attempt], *, release: Sequence[Claimed]) -> None:
         """Write the acknowledgements in hand and release the rest, after an error mid-chain.
@@ -339,11 +339,11 @@ class Relay:
             time.sleep(pause)
             pause = min(2 * pause, 5.0)
 
-    def _record_failure(self, session: Session, attempt: Attempt) -> str:
+    def _record_failure(self, db: Session, attempt: Attempt) -> str:
         """Write a failed attempt; returns ``failed`` or ``dead`` (``delivered`` if another relay got there)."""
         claimed, result, now = attempt
-        stmt = for_update(session, sa.select(OutboxEvent).where(OutboxEvent.id == claimed.id))
-        row = session.scalars(stmt.execution_options(populate_existing=True)).one()
+        stmt = for_update(db, sa.select(OutboxEvent).where(OutboxEvent.id == claimed.id))
+        row = db.scalars(stmt.execution_options(populate_existing=True)).one()
         row.attempts += 1
         row.last_attempt_at = now
         row.last_status_code = result.status_code
@@ -352,7 +352,7 @@ class Relay:
             return "delivered"
         row.last_error = result.error
         if result.gone:
-            _disable_endpoint(session, self.sender.url, f"410 Gone for event {row.event_id}", now)
+            _disable_endpoint(db, self.sender.url, f"410 Gone for event {row.event_id}", now)
             return "failed"
         with self._rng_lock:
             delay = next_delay(row.attempts, result.retry_after, self.rng)
@@ -370,12 +370,12 @@ def _contiguous(claimed: list[Claimed], first_seq: int) -> list[Claimed]:
     return [c for n, c in enumerate(claimed) if c.seq == first_seq + n]
 
 
-def _disable_endpoint(session: Session, url: str, reason: str, now: dt.datetime) -> None:
+def _disable_endpoint(db: Session, url: str, reason: str, now: dt.datetime) -> None:
     # Several workers (or relays) can meet the 410 at once: the row is inserted if absent without
     # failing on another's insert, then locked, so exactly one of them disables it (and alerts).
-    session.execute(upsert_insert(session, WebhookEndpoint).values(url=url, updated_at=now)
+    db.execute(upsert_insert(db, WebhookEndpoint).values(url=url, updated_at=now)
                     .on_conflict_do_nothing(index_elements=["url"]))
-    endpoint = session.execute(for_update(session, sa.select(WebhookEndpoint).where(WebhookEndpoint.url == url))
+    endpoint = db.execute(for_update(db, sa.select(WebhookEndpoint).where(WebhookEndpoint.url == url))
                                .execution_options(populate_existing=True)).scalar_one()
     if endpoint.disabled_at is None:
         endpoint.disabled_at = now

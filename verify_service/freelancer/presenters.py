@@ -1,0 +1,99 @@
+"""What the freelancer's pages show, in the freelancer's words: the capabilities, a call's live status, its outcome.
+
+Pure reads of a unit of work's session, given ``now`` and the settings, so the
+pages, their polls and the tests share one wording.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from verify_service.accounts import services as accounts
+from verify_service.accounts.domain import HoldKind
+from verify_service.accounts.errors import AccountClosed
+from verify_service.accounts.models import Hold
+from verify_service.accounts.restrictions import restrictions_for
+from verify_service.calls.models import CallSession, MeetingStatus
+from verify_service.calls.state import SessionStatus
+from verify_service.freelancer import journey
+from verify_service.settings import Settings
+
+# What each capability means to a freelancer, in plain words.
+CAPABILITY_TEXT = {
+    "submit_proposals": "send new proposals to jobs",
+    "withdraw_earnings": "withdraw your earnings",
+    "accept_direct_hires": "accept direct offers from clients",
+    "appear_in_search": "appear in freelancer search results",
+    "change_profile_photo": "change your profile photo",
+}
+
+
+def phase_of(call: CallSession, outcome: str | None) -> str:
+    if call.status is SessionStatus.SCHEDULED:
+        return "scheduled"
+    if call.status is SessionStatus.AWAITING_SECOND_REVIEW:
+        return "reviewing"
+    if call.status in (SessionStatus.COMPLETED, SessionStatus.EXPIRED, SessionStatus.CANCELED):
+        return "ended"
+    if call.meet_status is not MeetingStatus.READY:
+        return "preparing"
+    if call.status is SessionStatus.IN_PROGRESS:
+        return "in_call"
+    return "waiting"
+
+
+MESSAGES = {
+    "preparing": ("Preparing your meeting", "We are setting up your Google Meet call. This page updates by itself."),
+    "waiting": ("Your call is ready", "Join the call now. A reviewer will join you there as soon as one is free."),
+    "in_call": ("A reviewer has your call", "Your reviewer is joining or is already in the call. "
+                                            "Keep this page open if you like; the result will show here."),
+    "reviewing": ("Your call is over", "Thank you. Your result is being confirmed by a second reviewer; "
+                                       "we will let you know by email, usually within one working day."),
+    "scheduled": ("Your call is booked", "Join at the time below from this page or from the calendar invite."),
+    "ended": ("Your call has ended", "Reload the page to see the result."),
+}
+
+
+def live_status(db: Session, call: CallSession, *, now: dt.datetime) -> dict[str, Any]:
+    """What the waiting room shows of ``call`` (and its poll returns), as of ``now``."""
+    outcome = journey.outcome_of(db, call)
+    phase = phase_of(call, outcome)
+    wait = journey.estimate_wait(db, call, now=now) if phase in ("waiting", "preparing") else None
+    title, message = MESSAGES[phase]
+    in_meeting = call.freelancer_joined_at is not None and call.freelancer_left_at is None
+    if phase == "in_call" and in_meeting and (call.claimed_by_id is None or call.reviewer_joined_at is None):
+        title, message = "You are in the call", "A reviewer will join you in a moment."
+    elif phase == "in_call" and call.claimed_by_id is None:
+        # The reviewer gave the call back (or nobody took it yet): it waits, in progress, for the next one.
+        title, message = MESSAGES["waiting"]
+    return {
+        "phase": phase, "status": call.status.value, "title": title, "message": message,
+        "meet_uri": call.meet_uri if call.meet_status is MeetingStatus.READY else None,
+        "position": wait.position if wait else None,
+        "estimate_minutes": wait.estimate_minutes if wait else None,
+        "reviewers_now": wait.reviewers_now if wait else None,
+        "outcome": outcome,
+    }
+
+
+def outcome_context(db: Session, call: CallSession, *, settings: Settings, now: dt.datetime) -> dict[str, Any]:
+    """What the outcome part of the call page needs: the restrictions now, and what the pass unblocked."""
+    restrictions = restrictions_for(db, call.account_id)
+    lifted = db.scalars(sa.select(Hold).where(
+        Hold.account_id == call.account_id, Hold.lifted_at.is_not(None), Hold.lifted_at >= call.created_at,
+        Hold.kind.in_((HoldKind.VERIFICATION_PENDING, HoldKind.VERIFICATION_FAILED)))).all()
+    unblocked = sorted({c for hold in lifted for c in hold.blocks} - set(restrictions.blocked),
+                       key=list(CAPABILITY_TEXT).index)
+    may_start = True
+    try:
+        account = accounts.get_account(db, call.account_id)
+        journey.check_may_open(db, account, settings=settings, now=now)
+    except (journey.NothingToVerify, journey.SessionAlreadyActive, journey.DailyLimitReached,
+            AccountClosed):
+        may_start = False
+    return {"restrictions": restrictions, "unblocked": unblocked, "capability_text": CAPABILITY_TEXT,
+            "may_start": may_start}

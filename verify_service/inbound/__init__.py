@@ -1,0 +1,1 @@
+"""Webhooks from the account service: verified, deduplicated, and applied (profile updates, verification requests, closure)."""
