@@ -12,7 +12,10 @@ AXE := tests/browser/node_modules/axe-core/axe.min.js
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench clean
+# Worker processes of the test suite (pytest-xdist): `auto` is one per CPU; TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= auto
+
+.PHONY: run test test-fast bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "verify-service needs Python 3.11 or newer (set PYTHON=...)")'
@@ -43,9 +46,14 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund
 	@touch $@
 
-## test: the whole suite (SQLite always; PostgreSQL too when VERIFY_TEST_DATABASE_URL is set; real Chromium)
+## test: the whole suite (SQLite always; PostgreSQL too when VERIFY_TEST_DATABASE_URL is set; real Chromium),
+## on TEST_WORKERS processes; PYTEST_ARGS come last, so they may override (PYTEST_ARGS="-n 0 tests/unit")
 test: $(STAMP_TEST) $(CHROMIUM) $(AXE)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+## test-fast: the same without the tests marked slow (real processes, Chromium, fuzzers, state-machine runs)
+test-fast: $(STAMP_TEST)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 $(WRK):
 	@echo "installing Debian's wrk package for the HTTP benchmarks"

@@ -23,11 +23,11 @@ from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from werkzeug.serving import make_server
 
-from tests.conftest import make_settings
+from tests.conftest import fresh_sqlite, make_settings
 from verify_service import create_app
 from verify_service.accounts.domain import RequestReason
 from verify_service.accounts.services import Profile, request_verification, upsert_account
-from verify_service.db import Base, make_engine, unit_of_work
+from verify_service.db import unit_of_work
 from verify_service.freelancer.services import issue_launch_link
 from verify_service.registry import KEY, Registry
 
@@ -68,6 +68,13 @@ def chrome_on_android(major: int) -> Device:
                   f"Chrome/{major}.0.0.0 Mobile Safari/537.36", "Android", "15.0.0", True, major)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test is an end-to-end run of a real Chromium: ``slow`` (``make test-fast`` leaves them out)."""
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
     outcome = yield
@@ -95,11 +102,8 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 class LiveServer:
     """The app (SQLite, sandbox Meet, real clock) served over HTTP on a loopback port."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        url = f"sqlite:///{tmp_path / 'browser.sqlite3'}"
-        engine = make_engine(url)
-        Base.metadata.create_all(engine)
-        engine.dispose()
+    def __init__(self, tmp_path: Path, schema: Path) -> None:
+        url = fresh_sqlite(schema, tmp_path / "browser.sqlite3")
         self._server = make_server("127.0.0.1", 0, Flask(__name__), threaded=True)
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
         self.app = create_app(make_settings(url, tmp_path, base_url=self.base_url, meet_backend="sandbox",
@@ -135,8 +139,8 @@ class LiveServer:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path)
+def server(tmp_path: Path, sqlite_template: Path) -> Iterator[LiveServer]:
+    live = LiveServer(tmp_path, sqlite_template)
     yield live
     live.stop()
 

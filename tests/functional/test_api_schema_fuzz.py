@@ -25,6 +25,8 @@ from verify_service.accounts.models import Account, VerificationRequest
 from verify_service.accounts.schemas import NAME_PATTERN, TIME_ZONES
 from verify_service.registry import KEY, Registry
 
+pytestmark = pytest.mark.slow  # a fuzzer: many examples for each page or operation
+
 VERIFICATION_REQUESTS = "/api/v1/accounts/{account_id}/verification-requests"
 CONFIG = schemathesis.Config.from_dict({
     "seed": 20261122,

@@ -62,6 +62,8 @@ from verify_service.staff import passwords as review_services
 from verify_service.staff.models import Reviewer, Role, StaffSession
 from verify_service.staff import services as staff_services
 
+pytestmark = pytest.mark.slow  # a fuzzer: many examples for each page or operation
+
 # A rule, a backend; VERIFY_PAGE_FUZZ_EXAMPLES asks for a longer hunt (the seed stays fixed).
 EXAMPLES = int(os.environ.get("VERIFY_PAGE_FUZZ_EXAMPLES", "12"))
 # Answers in the 5xx range that a rule gives on purpose: the readiness probe says "not ready" (here the

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -23,6 +24,9 @@ HEAD = head_revision()
 SCRIPT = Path(sys.executable).with_name("verify-service")
 if not SCRIPT.exists():  # fall back to the project's venv
     SCRIPT = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "verify-service"
+
+# Each of these runs the console script (a few seconds a process): slow, for make test-fast.
+SUBPROCESS = pytest.mark.slow
 
 PRODUCTION = {
     "VERIFY_ENV": "production",
@@ -79,13 +83,23 @@ def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path)
 
 
-@pytest.fixture
-def migrated(cli: Cli) -> Cli:
+@pytest.fixture(scope="module")
+def migrated_instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An instance directory migrated by the real ``db upgrade``, made once for the module."""
+    cli = Cli(tmp_path_factory.mktemp("migrated"))
     result = cli("db", "upgrade")
     assert result.returncode == 0, result.stderr
+    return cli.instance
+
+
+@pytest.fixture
+def migrated(cli: Cli, migrated_instance: Path) -> Cli:
+    """A copy of the migrated instance, without a `db upgrade` process per test (the command has its own test)."""
+    shutil.copytree(migrated_instance, cli.instance)
     return cli
 
 
+@SUBPROCESS
 def test_db_upgrade_creates_the_database_and_prints_the_revision(cli: Cli) -> None:
     assert not cli.database.exists()
     result = cli("db", "upgrade")
@@ -97,6 +111,7 @@ def test_db_upgrade_creates_the_database_and_prints_the_revision(cli: Cli) -> No
     assert again.returncode == 0 and f"database at revision {HEAD}" in again.stdout
 
 
+@SUBPROCESS
 def test_seed_demo_is_idempotent(migrated: Cli) -> None:
     first = migrated("seed-demo")
     assert first.returncode == 0, first.stderr
@@ -119,6 +134,7 @@ def _setup_link(result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
     return found[0][1], found[0][2]
 
 
+@SUBPROCESS
 def test_create_reviewer_without_a_password_prints_a_setup_link(migrated: Cli) -> None:
     result = migrated("create-reviewer", "--email", "lead@example.com", "--role", "lead")
     assert result.returncode == 0, result.stderr
@@ -134,6 +150,7 @@ def test_create_reviewer_without_a_password_prints_a_setup_link(migrated: Cli) -
     assert "emailed to lead@example.com" in result.stdout
 
 
+@SUBPROCESS
 def test_create_admin_prints_a_one_time_setup_link(migrated: Cli, tmp_path: Path) -> None:
     result = migrated("create-admin", "Root@Example.com", "--name", "Root")
     assert result.returncode == 0, result.stderr
@@ -170,6 +187,7 @@ def test_create_admin_prints_a_one_time_setup_link(migrated: Cli, tmp_path: Path
         app.extensions[KEY].engine.dispose()
 
 
+@SUBPROCESS
 def test_create_reviewer_twice_fails_clearly(migrated: Cli) -> None:
     assert migrated("create-reviewer", "--email", "lead@example.com", "--role", "lead").returncode == 0
     again = migrated("create-reviewer", "--email", "Lead@Example.com", "--role", "lead")
@@ -179,6 +197,7 @@ def test_create_reviewer_twice_fails_clearly(migrated: Cli) -> None:
     assert migrated.query("SELECT count(*) FROM reviewers") == [(1,)]
 
 
+@SUBPROCESS
 def test_create_reviewer_with_a_short_password_fails_clearly(migrated: Cli) -> None:
     result = migrated("create-reviewer", "--email", "r@example.com", "--password-stdin", stdin="too-short\n")
     assert result.returncode != 0
@@ -187,6 +206,7 @@ def test_create_reviewer_with_a_short_password_fails_clearly(migrated: Cli) -> N
     assert migrated.query("SELECT count(*) FROM reviewers") == [(0,)]
 
 
+@SUBPROCESS
 def test_create_reviewer_with_a_password_from_stdin(migrated: Cli) -> None:
     result = migrated("create-reviewer", "--email", "r@example.com", "--password-stdin",
                       stdin="a-long-enough-password\n")
@@ -196,6 +216,7 @@ def test_create_reviewer_with_a_password_from_stdin(migrated: Cli) -> None:
     assert "setup link" not in result.stdout and migrated.query("SELECT count(*) FROM staff_invitations") == [(0,)]
 
 
+@SUBPROCESS
 def test_audit_verify_detects_tampering(migrated: Cli) -> None:
     assert migrated("seed-demo").returncode == 0
     assert migrated("create-reviewer", "--email", "lead@example.com", "--role", "lead").returncode == 0
@@ -221,6 +242,7 @@ def test_audit_verify_detects_tampering(migrated: Cli) -> None:
     assert "intact" not in broken.stdout
 
 
+@SUBPROCESS
 def test_audit_update_is_refused_while_the_trigger_is_in_place(migrated: Cli) -> None:
     assert migrated("seed-demo").returncode == 0
     connection = sqlite3.connect(migrated.database)
@@ -232,6 +254,7 @@ def test_audit_update_is_refused_while_the_trigger_is_in_place(migrated: Cli) ->
     assert migrated("audit", "verify").returncode == 0
 
 
+@SUBPROCESS
 def test_seed_demo_refuses_in_production(cli: Cli) -> None:
     result = cli("seed-demo", **PRODUCTION)
     assert result.returncode != 0
@@ -240,6 +263,7 @@ def test_seed_demo_refuses_in_production(cli: Cli) -> None:
     assert not (cli.instance / "dev-secrets.json").exists()
 
 
+@SUBPROCESS
 def test_run_in_production_without_secrets_fails_before_serving(cli: Cli) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -258,7 +282,7 @@ def test_banner_never_shows_configured_secrets(tmp_path) -> None:
     """Only generated development secrets are printed; a configured key or DB password never is."""
     from tests.conftest import make_settings
     from verify_service import create_app
-    from verify_service.cli import banner
+    from verify_service.cli.processes import banner
 
     configured = make_settings("postgresql+psycopg://svc:hunter2secret@db.internal/verify", tmp_path)
     text = banner(create_app(configured), "127.0.0.1", 8000)
@@ -275,6 +299,7 @@ def test_banner_never_shows_configured_secrets(tmp_path) -> None:
     assert key.startswith("dev_") and key in banner(app, "127.0.0.1", 8000)
 
 
+@SUBPROCESS
 def test_scheduler_runs_its_jobs_and_stops_on_sigterm(migrated: Cli) -> None:
     """`verify-service scheduler` on its own: registers the jobs, then exits cleanly on SIGTERM."""
     import time
@@ -304,6 +329,6 @@ def test_scheduler_runs_its_jobs_and_stops_on_sigterm(migrated: Cli) -> None:
     ("verify.local", 80, "http://verify.local:80"),
 ])
 def test_run_derives_the_base_url_from_where_it_listens(host: str, port: int, expected: str) -> None:
-    from verify_service.cli import local_base_url
+    from verify_service.cli.processes import local_base_url
 
     assert local_base_url(host, port) == expected

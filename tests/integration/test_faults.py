@@ -140,6 +140,7 @@ def check_outage(answers: list[Answer], out: Outage) -> str:
             f" first 2xx {recovered - out.started:.2f} s after PostgreSQL accepted connections")
 
 
+@pytest.mark.slow
 def test_postgresql_restart_under_load(pg: ThrowawayCluster, on_throwaway: Cluster, receiver: Receiver) -> None:
     cluster = on_throwaway
     cluster.start_web(0)
@@ -192,6 +193,7 @@ def processes_on_pg(database_url: str, tmp_path: Path, receiver: Receiver) -> It
         cluster.stop_all()
 
 
+@pytest.mark.slow
 @PG_ONLY
 def test_a_web_worker_killed_mid_request(processes_on_pg: Cluster, sessions: Any, engine: sa.Engine) -> None:
     cluster = processes_on_pg
@@ -267,6 +269,7 @@ def hold_events(sessions: Any, clock: FakeClock, account_id: str, count: int) ->
                                 reason=f"r{n}", actor="lead:1", now=clock())
 
 
+@pytest.mark.slow
 @PG_ONLY
 def test_the_relay_killed_mid_delivery(processes_on_pg: Cluster, sessions: Any, engine: sa.Engine,
                                        receiver: Receiver) -> None:

@@ -12,6 +12,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,10 @@ import requests
 from tests.integration.test_jobs import EXPECTED_JOBS
 
 ROOT = Path(__file__).resolve().parents[2]
+# `make run` uses the environment the tests run in (VENV=…), never building one: no .venv/ appears in the tree.
+BIN = Path(sys.executable).parent
+MAKE_RUN = ["make", "--no-print-directory", f"VENV={BIN.parent}", "-o", str(BIN / "python"),
+            "-o", str(BIN.parent / ".installed-run"), "run"]
 
 
 def _free_port() -> int:
@@ -54,7 +59,7 @@ def _start(instance: Path) -> Server:
     env.update(VERIFY_INSTANCE_DIR=str(instance), PYTHONUNBUFFERED="1")
     log = instance.parent / f"make-run-{port}.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(["make", "--no-print-directory", "run", f"PORT={port}"], cwd=ROOT, env=env,
+        process = subprocess.Popen([*MAKE_RUN, f"PORT={port}"], cwd=ROOT, env=env,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(process, f"http://127.0.0.1:{port}", log)
     deadline = time.monotonic() + 90
@@ -86,6 +91,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     _stop(running)
 
 
+@pytest.mark.slow
 def test_make_run_serves_the_quickstart_flow(server: Server, tmp_path: Path) -> None:
     banner = server.text()
     key = re.search(r"API key\s+(\S+)", banner).group(1)
@@ -98,7 +104,7 @@ def test_make_run_serves_the_quickstart_flow(server: Server, tmp_path: Path) -> 
     # Meeting links and the sandbox Meet endpoints follow the port make run was given.
     assert f"Web            {server.base}/" in banner
     gateway_check = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "verify-service"), "meet", "check"], capture_output=True, text=True, timeout=60,
+        [str(BIN / "verify-service"), "meet", "check"], capture_output=True, text=True, timeout=60,
         env={**{k: v for k, v in os.environ.items() if not k.startswith("VERIFY_")},
              "VERIFY_INSTANCE_DIR": str(tmp_path / "instance"), "VERIFY_BASE_URL": server.base})
     assert gateway_check.returncode == 0, gateway_check.stderr
@@ -124,6 +130,7 @@ def test_make_run_serves_the_quickstart_flow(server: Server, tmp_path: Path) -> 
     assert requests.get(f"{server.base}/api/v1/accounts/fl-42/restrictions", timeout=5).status_code == 401
 
 
+@pytest.mark.slow
 def test_make_run_is_idempotent_across_restarts(tmp_path: Path) -> None:
     """A second start reuses the database, the secrets and the demo data."""
     first = _start(tmp_path / "instance")

@@ -41,6 +41,7 @@ def _sql(cli: Cli, statement: str) -> None:
     connection.close()
 
 
+@pytest.mark.slow
 def test_outbox_commands(cli: Cli, receiver: Receiver) -> None:
     receiver.policy = always(410)
     gone = cli("outbox", "deliver", "--once")

@@ -48,7 +48,8 @@ from verify_service.webhooks.models import DeliveryStatus, OutboxEvent
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 ACCOUNTS = 100
-DATABASE = "verify_scale_out"
+# Beside the test database (under xdist: the worker's), so that parallel workers and runs never share it.
+DATABASE = f"{make_url(PG_URL).database}_scale_out" if PG_URL else ""
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 JOIN = re.compile(r'name="csrf_token" value="([^"]+)">\s*<input type="hidden" name="as" value="freelancer">')
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -151,8 +152,8 @@ class Cluster:
 def fresh_database() -> str:
     admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        connection.exec_driver_sql(f"CREATE DATABASE {DATABASE}")
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        connection.exec_driver_sql(f'CREATE DATABASE "{DATABASE}"')
     admin.dispose()
     return make_url(PG_URL).set(database=DATABASE).render_as_string(hide_password=False)
 
@@ -217,6 +218,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_two_web_processes_two_schedulers_and_a_killed_leader(cluster: Cluster) -> None:
     receiver: Receiver = cluster.receiver  # type: ignore[attr-defined]

@@ -231,6 +231,7 @@ def is_fresh_leader(url: str, pid: int) -> bool:
     return role == "leader" and dt.datetime.now(dt.timezone.utc) - beat < dt.timedelta(seconds=3)
 
 
+@pytest.mark.slow
 @needs_pg
 def test_the_standby_takes_over_within_30_seconds_of_a_kill_9(lead_db: str, tmp_path: Path) -> None:
     env = scheduler_env(lead_db, tmp_path)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
+import pytest
+from argon2 import PasswordHasher, extract_parameters
+from argon2.profiles import RFC_9106_LOW_MEMORY
 
+from verify_service.staff import passwords
+from verify_service.staff import services as staff_services
 from verify_service.staff.models import Reviewer, Role
-from verify_service.staff.passwords import check_password
+from verify_service.staff.passwords import check_password, set_password
 
 
 def _reviewer(password_hash: str) -> Reviewer:
@@ -18,6 +22,23 @@ def test_right_password_passes_wrong_one_fails() -> None:
     assert check_password(reviewer, "correct horse battery") is True
     assert check_password(reviewer, "correct horse batterY") is False
     assert check_password(reviewer, "") is False
+
+
+@pytest.mark.usefixtures("real_password_hashing")
+def test_production_hashes_use_argon2_cffis_rfc_9106_parameters() -> None:
+    """The rest of the suite hashes with cheap test parameters (tests/support/speed.py); the service must not."""
+    hasher = passwords._hasher
+    assert (hasher.type, hasher.time_cost, hasher.memory_cost, hasher.parallelism, hasher.hash_len,
+            hasher.salt_len) == (RFC_9106_LOW_MEMORY.type, RFC_9106_LOW_MEMORY.time_cost,
+                                 RFC_9106_LOW_MEMORY.memory_cost, RFC_9106_LOW_MEMORY.parallelism,
+                                 RFC_9106_LOW_MEMORY.hash_len, RFC_9106_LOW_MEMORY.salt_len)
+    reviewer = _reviewer("!unset")
+    set_password(reviewer, "correct horse battery")
+    assert extract_parameters(reviewer.password_hash) == RFC_9106_LOW_MEMORY
+    assert check_password(reviewer, "correct horse battery") is True
+    # The dummy hashes that make a refusal as slow as a real check cost as much as a real hash.
+    assert extract_parameters(passwords._dummy_hash()) == RFC_9106_LOW_MEMORY
+    assert extract_parameters(staff_services._dummy_hash()) == RFC_9106_LOW_MEMORY
 
 
 def test_a_corrupt_stored_hash_fails_closed() -> None:
