@@ -85,6 +85,13 @@ def gunicorn_workers(cluster: Cluster, name: str = "web0") -> list[psutil.Proces
     return psutil.Process(cluster.processes[name].pid).children()
 
 
+def booted_workers(cluster: Cluster, name: str = "web0") -> set[int]:
+    """The pids of the master's workers, once it has forked them all (the first may answer before the last boots)."""
+    count = int(cluster.env["VERIFY_WEB_WORKERS"])
+    wait_until(lambda: len(gunicorn_workers(cluster, name)) == count, 30, f"{count} gunicorn workers", every=0.1)
+    return {w.pid for w in gunicorn_workers(cluster, name)}
+
+
 # ---------------------------------------------------------------- PostgreSQL restarted under load
 
 @pytest.fixture(scope="module")
@@ -145,7 +152,7 @@ def test_postgresql_restart_under_load(pg: ThrowawayCluster, on_throwaway: Clust
     cluster = on_throwaway
     cluster.start_web(0)
     cluster.start_scheduler("scheduler")
-    workers = {w.pid for w in gunicorn_workers(cluster)}
+    workers = booted_workers(cluster)
     client = AccountService(cluster.webs[0])
     outages = []
     with Load(client, "pg") as load:
@@ -198,6 +205,7 @@ def processes_on_pg(database_url: str, tmp_path: Path, receiver: Receiver) -> It
 def test_a_web_worker_killed_mid_request(processes_on_pg: Cluster, sessions: Any, engine: sa.Engine) -> None:
     cluster = processes_on_pg
     cluster.start_web(0)
+    booted_workers(cluster)
     client = AccountService(cluster.webs[0])
     client.acknowledged("PUT", "/api/v1/accounts/held", {"name": "Held", "email": "h@example.com", "country": "PT"})
     first_try: list[requests.Response | None] = []
