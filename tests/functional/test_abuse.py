@@ -14,7 +14,6 @@ signature is 401 ...) is tested with the feature; this file adds the attacker's 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
 from pathlib import Path
@@ -44,7 +43,6 @@ from verify_service.audit.models import AuditEntry
 from verify_service.freelancer.models import FreelancerSession, LaunchLink
 from verify_service.registry import KEY, Registry
 from verify_service.staff import passwords as review_services
-from verify_service.staff import services as staff_services
 from verify_service.staff import throttle
 from verify_service.staff.models import ThrottleKind
 from verify_service.webhooks.models import OutboxEvent
@@ -177,7 +175,6 @@ def cheap_passwords(monkeypatch) -> None:
     """Cheap argon2 parameters: these tests count attempts, and each full-cost check takes most of a second."""
     cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     monkeypatch.setattr(review_services, "_hasher", cheap)
-    monkeypatch.setattr(staff_services, "_dummy_hash", functools.cache(lambda: cheap.hash("not a password")))
 
 
 def _from(client: FlaskClient, address: str, forwarded_for: str | None = None) -> FlaskClient:

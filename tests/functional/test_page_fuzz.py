@@ -60,7 +60,6 @@ from verify_service.registry import KEY, Registry
 from verify_service.review import decisions
 from verify_service.staff import passwords as review_services
 from verify_service.staff.models import Reviewer, Role, StaffSession
-from verify_service.staff import services as staff_services
 
 pytestmark = pytest.mark.slow  # a fuzzer: many examples for each page or operation
 
@@ -273,7 +272,6 @@ def world(fuzzed_database: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(review_services, "_hasher", cheap)
-        patch.setattr(staff_services, "_dummy_hash", functools.cache(lambda: cheap.hash("not a password")))
         app = create_app(make_settings(fuzzed_database, tmp_path_factory.mktemp("instance"), env="development",
                                        client_check_rate_limit="100000/second",
                                        launch_link_rate_limit="100000/second"))

@@ -241,8 +241,8 @@ def test_unknown_emails_are_refused_and_locked_exactly_like_known_ones(client, r
                                                                       monkeypatch) -> None:
     staff_member(registry)
     burnt: list[str] = []  # an unknown email still costs an argon2 verification (timing tells nothing)
-    real_burn = services._burn_password_check
-    monkeypatch.setattr(services, "_burn_password_check", lambda password: (burnt.append(password),
+    real_burn = services.burn_password_check
+    monkeypatch.setattr(services, "burn_password_check", lambda password: (burnt.append(password),
                                                                              real_burn(password)))
 
     def alert(response: Any) -> str:

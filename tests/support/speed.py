@@ -28,7 +28,7 @@ from werkzeug.routing import Rule
 
 CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 # Imported before the hashers are looked for; a module that moved is found by the scan wherever it went.
-HASHING_MODULES = ("verify_service.staff.passwords", "verify_service.staff.services")
+HASHING_MODULES = ("verify_service.staff.passwords",)
 SERVICE_PACKAGES = ("verify_service", "integrations", "jobs")
 
 

@@ -65,7 +65,7 @@ def find_reviewer(db: Session, email: str) -> Reviewer | None:
 def check_password(reviewer: Reviewer, password: str) -> bool:
     """Constant-time verification of ``password`` against the stored argon2 hash (never true without one)."""
     if not has_usable_password(reviewer):
-        _burn(password)  # as slow as a real check: the timing must not tell a pending invitation apart
+        burn_password_check(password)  # as slow as a real check: the timing must not tell a pending invitation apart
         return False
     try:
         return _hasher.verify(reviewer.password_hash, password)
@@ -105,7 +105,9 @@ def _dummy_hash() -> str:
     return _hasher.hash(secrets.token_urlsafe(16))
 
 
-def _burn(password: str) -> None:
+def burn_password_check(password: str) -> None:
+    """Spend an argon2 verification on a dummy hash, so a refusal (an unknown email, a pending invitation)
+    takes as long as a real check: the timing must not tell them apart."""
     try:
         _hasher.verify(_dummy_hash(), password[:MAX_PASSWORD_LENGTH])
     except VerificationError:

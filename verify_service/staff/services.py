@@ -12,21 +12,23 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-import functools
 import logging
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import VerificationError
 from prometheus_client import Counter
 from sqlalchemy.orm import Session
 
 from verify_service.audit.services import record
 from verify_service.crypto import keyring_of
 from verify_service.staff.models import Reviewer, StaffSession, Stage, ThrottleKind
-from verify_service.staff.passwords import check_password, find_reviewer, normalize_email
+from verify_service.staff.passwords import (
+    MAX_PASSWORD_LENGTH,
+    burn_password_check,
+    check_password,
+    find_reviewer,
+    normalize_email,
+)
 from verify_service.staff import mail as staff_mail
 from verify_service.staff import sessions, throttle, two_step
 from verify_service.staff.mail import StaffMail
@@ -36,7 +38,6 @@ from verify_service.staff.two_step import (  # noqa: F401
     remaining_recovery_codes, reset_two_step, start_enrolment,
 )
 
-MAX_PASSWORD_LENGTH = 1024  # longer input is refused without hashing it
 ANONYMOUS = "anonymous"
 # Wrong second-factor codes in a row (since the last right one) from which each one is logged at WARNING.
 SECOND_FACTOR_ALERT_AFTER = 3
@@ -78,19 +79,6 @@ class Enrolled:
 
 # ---------------------------------------------------------------- password step
 
-@functools.cache
-def _dummy_hash() -> str:
-    return PasswordHasher().hash(secrets.token_urlsafe(16))
-
-
-def _burn_password_check(password: str) -> None:
-    """Spend an argon2 verification on a dummy hash, so an unknown email takes as long as a known one."""
-    try:
-        PasswordHasher().verify(_dummy_hash(), password)
-    except VerificationError:
-        pass
-
-
 def sign_in_with_password(db: Session, email: str, password: str, *, ip: str | None,
                           now: dt.datetime) -> SignInStep:
     """Check an email and password; on success a PASSWORD_OK (or ENROLLING) session and its token.
@@ -109,7 +97,7 @@ def sign_in_with_password(db: Session, email: str, password: str, *, ip: str | N
         _audit_failure(db, reviewer, "locked", "password", now)
         return SignInStep(refusal=Refusal.LOCKED, retry_at=lock.until)
     if reviewer is None or len(password) > MAX_PASSWORD_LENGTH:
-        _burn_password_check(password[:MAX_PASSWORD_LENGTH])
+        burn_password_check(password)
         return _refuse(db, reviewer, keys, "unknown_account" if reviewer is None else "wrong_password",
                        Refusal.INVALID_CREDENTIALS, "password", now)
     if not check_password(reviewer, password):
