@@ -48,6 +48,9 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 
 ## test: the whole suite (SQLite always; PostgreSQL too when VERIFY_TEST_DATABASE_URL is set; real Chromium),
 ## on TEST_WORKERS processes; PYTEST_ARGS come last, so they may override (PYTEST_ARGS="-n 0 tests/unit")
+# The suite starts a hundred Python processes (CLI, gunicorn, schedulers) that import the same modules: let them
+# keep compiled bytecode (__pycache__, ignored by git) even where the environment turns that off.
+test test-fast: export PYTHONDONTWRITEBYTECODE :=
 test: $(STAMP_TEST) $(CHROMIUM) $(AXE)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 

@@ -331,7 +331,7 @@ def test_a_used_link_replayed_from_elsewhere_is_refused_and_the_owner_keeps_the_
 
 def test_forged_and_tampered_tokens_open_nothing(api: Api, registry: Registry, link: str) -> None:
     token = link.rsplit("/", 1)[1]
-    forged = [token.swapcase(), token[:-1], token + "A", "A" + token[1:], f"{token}%00", f"{token}%2F..%2F",
+    forged = [token.swapcase(), token[:-1], token + "A", ("B" if token[0] == "A" else "A") + token[1:], f"{token}%00", f"{token}%2F..%2F",
               "A" * 10_000, "%E2%80%AE" + token, token.replace("-", "+").replace("_", "/") + "=", f"{token}.",
               f"{token}%20", token.upper()]
     client = api.client.application.test_client()

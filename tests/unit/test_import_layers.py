@@ -101,24 +101,26 @@ def _graph() -> dict[tuple[str, str], list[str]]:
     return edges
 
 
-EDGES = _graph()
+@pytest.fixture(scope="module")
+def edges() -> dict[tuple[str, str], list[str]]:
+    return _graph()  # a fixture, not a module constant: only the worker that runs these tests reads the tree
 
 
-def test_every_package_has_a_layer() -> None:
-    packages = {package for edge in EDGES for package in edge}
+def test_every_package_has_a_layer(edges: dict[tuple[str, str], list[str]]) -> None:
+    packages = {package for edge in edges for package in edge}
     assert packages - set(LAYER_OF) == set(), "add the new package to LAYERS (and to docs/architecture.md)"
 
 
-def test_imports_never_point_up_a_layer() -> None:
+def test_imports_never_point_up_a_layer(edges: dict[tuple[str, str], list[str]]) -> None:
     upward = sorted(f"{importer} -> {imported} ({', '.join(where[:3])})"
-                    for (importer, imported), where in EDGES.items()
+                    for (importer, imported), where in edges.items()
                     if LAYER_OF.get(imported, -1) > LAYER_OF.get(importer, -1))
     assert upward == []
 
 
-def test_no_package_cycle() -> None:
+def test_no_package_cycle(edges: dict[tuple[str, str], list[str]]) -> None:
     graph: dict[str, set[str]] = defaultdict(set)
-    for importer, imported in EDGES:
+    for importer, imported in edges:
         if not (importer in APPLICATION and imported in APPLICATION):  # the application's modules compose freely
             graph[importer].add(imported)
     state: dict[str, int] = {}  # 1: on the path, 2: done
@@ -139,7 +141,7 @@ def test_no_package_cycle() -> None:
     for package in sorted(graph):
         if package not in state and (cycle := visit(package)):
             pytest.fail("import cycle: " + " -> ".join(cycle) + "\n" + "\n".join(
-                f"  {a} -> {b}: {', '.join(EDGES[(a, b)][:3])}" for a, b in zip(cycle, cycle[1:])))
+                f"  {a} -> {b}: {', '.join(edges[(a, b)][:3])}" for a, b in zip(cycle, cycle[1:])))
 
 
 def test_no_module_is_too_long_to_read() -> None:

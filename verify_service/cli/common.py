@@ -13,12 +13,15 @@ from verify_service.settings import ConfigurationError
 log = logging.getLogger("verify_service")
 
 
-def load_app() -> Flask:
-    """The app, with the settings from the environment. Raises: ClickException naming what to fix."""
+def load_app(*, serving: bool = False) -> Flask:
+    """The app, with the settings from the environment (``serving``: see ``create_app``).
+
+    Raises: ClickException naming what to fix.
+    """
     from verify_service import create_app
 
     try:
-        return create_app()
+        return create_app(serving=serving)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -63,7 +63,7 @@ def run_command(host: str, port: int, threads: int) -> None:
 
     # Links (and the sandbox Meet endpoints) must point where this process listens.
     os.environ.setdefault("VERIFY_BASE_URL", local_base_url(host, port))
-    app = load_app()
+    app = load_app(serving=True)
     click.echo(banner(app, host, port))
     serve_embedded(app, host=host, port=port, threads=threads)
 
