@@ -22,7 +22,6 @@ from typing import Any
 import pyotp
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
@@ -42,7 +41,6 @@ from verify_service.api.models import IdempotencyKey
 from verify_service.audit.models import AuditEntry
 from verify_service.freelancer.models import FreelancerSession, LaunchLink
 from verify_service.registry import KEY, Registry
-from verify_service.staff import passwords as review_services
 from verify_service.staff import throttle
 from verify_service.staff.models import ThrottleKind
 from verify_service.webhooks.models import OutboxEvent
@@ -170,13 +168,6 @@ def test_fuzzed_webhooks_never_fail_and_refusals_change_nothing(webhook_target, 
 REVIEWER = "reviewer@example.com"
 
 
-@pytest.fixture
-def cheap_passwords(monkeypatch) -> None:
-    """Cheap argon2 parameters: these tests count attempts, and each full-cost check takes most of a second."""
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(review_services, "_hasher", cheap)
-
-
 def _from(client: FlaskClient, address: str, forwarded_for: str | None = None) -> FlaskClient:
     client.environ_base["REMOTE_ADDR"] = address
     if forwarded_for is None:
@@ -186,7 +177,6 @@ def _from(client: FlaskClient, address: str, forwarded_for: str | None = None) -
     return client
 
 
-@pytest.mark.usefixtures("cheap_passwords")
 def test_a_botnet_rotating_addresses_and_spellings_still_locks_the_account(app: Flask, registry: Registry) -> None:
     reviewer = staff_member(registry, email=REVIEWER)
     spellings = [REVIEWER, "Reviewer@Example.com", " REVIEWER@example.com", "reviewer@EXAMPLE.COM ", REVIEWER]
@@ -205,7 +195,6 @@ def test_a_botnet_rotating_addresses_and_spellings_still_locks_the_account(app: 
     assert reasons == ["wrong_password"] * 5 + ["locked"]
 
 
-@pytest.mark.usefixtures("cheap_passwords")
 @pytest.mark.parametrize("trusted_proxies", [0, 1])
 def test_spoofed_x_forwarded_for_does_not_escape_the_address_lock(database_url: str, tmp_path: Path,
                                                                   clock: FakeClock, monkeypatch,
@@ -236,7 +225,6 @@ def test_spoofed_x_forwarded_for_does_not_escape_the_address_lock(database_url: 
         registry.engine.dispose()
 
 
-@pytest.mark.usefixtures("cheap_passwords")
 def test_a_parallel_burst_of_guesses_gets_no_more_password_checks_than_the_limit(app: Flask,
                                                                                registry: Registry) -> None:
     staff_member(registry, email=REVIEWER)
@@ -255,7 +243,6 @@ def test_a_parallel_burst_of_guesses_gets_no_more_password_checks_than_the_limit
     assert {e.details["key"] for e in audit(registry, "staff.locked_out")} == {"account"}
 
 
-@pytest.mark.usefixtures("cheap_passwords")
 def test_knowing_the_password_gives_no_unlimited_second_factor_guesses(app: Flask, registry: Registry,
                                                                        clock: FakeClock,
                                                                        caplog: pytest.LogCaptureFixture) -> None:

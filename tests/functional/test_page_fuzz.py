@@ -35,7 +35,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, Phase, given, settings
@@ -58,7 +57,6 @@ from verify_service.db import Base, make_engine, unit_of_work
 from verify_service.leads import shifts
 from verify_service.registry import KEY, Registry
 from verify_service.review import decisions
-from verify_service.staff import passwords as review_services
 from verify_service.staff.models import Reviewer, Role, StaffSession
 
 pytestmark = pytest.mark.slow  # a fuzzer: many examples for each page or operation
@@ -268,20 +266,17 @@ def fuzzed_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
 @pytest.fixture(scope="module")
 def world(fuzzed_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """The app in development (the sandbox's pages served), rate limits out of the way of the handlers,
-    and cheap password hashing (sign-in is fuzzed: each full-cost check takes most of a second)."""
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(review_services, "_hasher", cheap)
-        app = create_app(make_settings(fuzzed_database, tmp_path_factory.mktemp("instance"), env="development",
-                                       client_check_rate_limit="100000/second",
-                                       launch_link_rate_limit="100000/second"))
-        registry = app.extensions[KEY]
-        registry.clock = FakeClock()
-        api = Api(app.test_client())
-        try:
-            yield World(app, api, registry, _world_ids(app, api, registry))
-        finally:
-            registry.engine.dispose()
+    and cheap password hashing (the suite's ``cheap_password_hashing``: sign-in is fuzzed)."""
+    app = create_app(make_settings(fuzzed_database, tmp_path_factory.mktemp("instance"), env="development",
+                                   client_check_rate_limit="100000/second",
+                                   launch_link_rate_limit="100000/second"))
+    registry = app.extensions[KEY]
+    registry.clock = FakeClock()
+    api = Api(app.test_client())
+    try:
+        yield World(app, api, registry, _world_ids(app, api, registry))
+    finally:
+        registry.engine.dispose()
 
 
 @pytest.fixture

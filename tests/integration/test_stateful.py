@@ -55,7 +55,6 @@ from typing import Any, ClassVar
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -101,7 +100,6 @@ from verify_service.errors import DomainError
 from verify_service.freelancer import journey
 from verify_service.leads import staffing
 from verify_service.review import claims, decisions, identity, quality
-from verify_service.staff import passwords as review_services
 from verify_service.review.models import IdentityDocument
 from verify_service.staff.models import Reviewer, Role
 from verify_service.webhooks.models import OutboxEvent
@@ -1089,10 +1087,7 @@ EXAMPLES = {"sqlite": 50, "postgresql": 15}
 
 @pytest.mark.slow
 def test_workflow_keeps_restrictions_versions_seqs_audit_and_consumer_consistent(
-        backend: str, database_url: str, tmp_path: Path, request: pytest.FixtureRequest,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    # Staff passwords are not under test here: a cheap hash keeps four staff accounts per example fast.
-    monkeypatch.setattr(review_services, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        backend: str, database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     pg_engine = request.getfixturevalue("pg_engine") if backend == "postgresql" else None
     harness = Harness(database_url, tmp_path, pg_engine, staff=STAFF, read_timeout=READ_TIMEOUT,
                       daily_session_limit=DAILY_CALLS, pass_sample_rate=1.0)
