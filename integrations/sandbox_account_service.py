@@ -79,7 +79,7 @@ def event_type(body: bytes) -> str:
     """The ``type`` of a JSON event body, or what it is instead."""
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return "(not JSON)"
     kind = parsed.get("type") if isinstance(parsed, dict) else None
     return str(kind)[:200] if kind else "(no type)"
@@ -89,7 +89,7 @@ def pretty(payload: str) -> str:
     """The payload indented for reading (as received when it is not JSON)."""
     try:
         return json.dumps(json.loads(payload), indent=2, ensure_ascii=False, sort_keys=True)
-    except ValueError:
+    except (ValueError, RecursionError):
         return payload
 
 

@@ -55,11 +55,13 @@ def test_a_bad_signature_is_refused_and_shown_as_invalid(app: Flask, registry: R
     assert _post(client, ACCOUNT_SERVICE_SECRET, event_id="evt_stale", signed_at=old).status_code == 401
     unsigned = client.post(PATH, data=b"not json", headers={"Content-Type": "text/plain"})
     assert unsigned.status_code == 401
-    forged, stale, bare = _stored(registry)
-    assert not forged.signature_valid and not stale.signature_valid and not bare.signature_valid
-    assert bare.event_type == "(not JSON)" and bare.webhook_id == ""
+    nested = client.post(PATH, data=b"[" * 100_000 + b"]" * 100_000, headers={"Content-Type": "application/json"})
+    assert nested.status_code == 401  # deeper than the JSON parser goes: still a plain refusal, never a 500
+    forged, stale, bare, deep = _stored(registry)
+    assert not any(row.signature_valid for row in (forged, stale, bare, deep))
+    assert bare.event_type == deep.event_type == "(not JSON)" and bare.webhook_id == ""
     html = client.get(PATH).get_data(as_text=True)
-    assert html.count("Invalid — answered 401") == 3 and "Valid — answered 204" not in html
+    assert html.count("Invalid — answered 401") == 4 and "Valid — answered 204" not in html
     assert "evt_forged" in html and "evt_stale" in html
 
 
