@@ -22,12 +22,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# setuptools' notice on every editable install of a flat layout ("Editable installation ... folders in your working
+# directory"), a box of asterisks that asks nothing of anyone, stays out of the install's output.
+PIP_INSTALL := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet
+
 $(STAMP_RUN): $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/python -m pip install --quiet -e .
+	$(PIP_INSTALL) -e .
 	@touch $@
 
 $(STAMP_TEST): $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(PIP_INSTALL) -e ".[test]"
 	@touch $@ $(STAMP_RUN)
 
 ## run: the embedded default (SQLite under instance/, sandbox Meet, web + scheduler in one process)

@@ -131,6 +131,11 @@ def register_blueprints(app: Flask) -> None:
         from integrations.sandbox_mail import register_sandbox_mail
 
         register_sandbox_mail(app, app.extensions[KEY].sessions)  # /sandbox/mail: the mail the sandbox mailbox kept instead of sending it
+    if not settings.is_production:  # /sandbox/account-service: where development's webhooks go (README)
+        from integrations.sandbox_account_service import register_sandbox_account_service
+
+        register_sandbox_account_service(app, app.extensions[KEY].sessions, settings.account_service_webhook_secret,
+                                         app.extensions[KEY].now)
 
     def openapi_document() -> Response:
         return jsonify(app.api_doc)

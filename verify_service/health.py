@@ -10,7 +10,8 @@ from flask import Blueprint, Response, current_app, jsonify
 from verify_service import migrate
 from verify_service.ops.heartbeat import STALE_AFTER
 from verify_service.registry import registry
-from verify_service.webhooks.outbox import oldest_pending_event
+from verify_service.webhooks.models import DeliveryStatus
+from verify_service.webhooks.outbox import no_url_reason, oldest_pending_event, undelivered_counts
 from verify_service.webhooks.relay import endpoint_disabled
 
 bp = Blueprint("health", __name__)
@@ -76,7 +77,9 @@ def _alerts(scheduler: dict[str, object] | None) -> list[dict[str, str]]:
 def _webhook_alerts() -> list[dict[str, str]]:
     url = registry().settings.account_service_webhook_url
     if not url:
-        return []
+        with registry().sessions() as db:
+            pending = undelivered_counts(db).get(DeliveryStatus.PENDING, 0)
+        return [{"code": "webhook_url_missing", "detail": no_url_reason(pending) + "."}] if pending else []
     with registry().sessions() as db:
         endpoint = endpoint_disabled(db, url)
         if endpoint is None:

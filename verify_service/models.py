@@ -1,5 +1,6 @@
 """Imports every model, so ``Base.metadata`` is complete (create_all, Alembic)."""
 
+from integrations.sandbox_account_service import SandboxWebhook  # noqa: F401
 from integrations.sandbox_mail import SandboxMail  # noqa: F401
 from verify_service.accounts.models import Account, Hold, VerificationRequest
 from verify_service.api.models import IdempotencyKey

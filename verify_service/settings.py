@@ -342,6 +342,7 @@ def _with_development_secrets(settings: Settings) -> Settings:
         "inbound_webhook_secret": lambda: "whsec_" + _b64_secret(),
         "account_service_webhook_secret": lambda: "whsec_" + _b64_secret(),
         "demo_reviewer_password": lambda: secrets.token_urlsafe(12),
+        "demo_lead_password": lambda: secrets.token_urlsafe(12),
         "identity_pepper": lambda: secrets.token_urlsafe(48),
         "data_key": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii"),  # a Fernet key
         "audit_checkpoint_key": lambda: secrets.token_urlsafe(48),

@@ -122,6 +122,22 @@ def test_text_format_is_readable_and_carries_the_request_id(app: Flask, capsys) 
     assert "WARNING verify_service.test [rid-text]: plain line" in err
 
 
+def test_the_scheduler_s_routine_lines_stay_out_of_the_log_and_its_errors_do_not(app: Flask, capsys) -> None:
+    """APScheduler says "Adding job tentatively" for each job added before start, and two lines a run: not news."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    capsys.readouterr()
+    scheduler = BackgroundScheduler()
+    scheduler.add_job(print, "interval", seconds=60, id="a_job")  # before start: the "tentatively" line
+    logging.getLogger("apscheduler.executors.default").info('Running job "a_job"')
+    logging.getLogger("apscheduler.executors.default").error('Job "a_job" raised an exception')
+    logging.getLogger("apscheduler.scheduler").warning("Execution of job a_job skipped")
+    err = capsys.readouterr().err
+    assert "Adding job tentatively" not in err and "Running job" not in err
+    assert 'ERROR apscheduler.executors.default [-]: Job "a_job" raised an exception' in err
+    assert "WARNING apscheduler.scheduler [-]: Execution of job a_job skipped" in err
+
+
 # ---------------------------------------------------------------- metrics
 
 def test_metrics_count_requests_per_endpoint_name_never_raw_paths(client) -> None:

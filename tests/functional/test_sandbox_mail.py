@@ -10,6 +10,7 @@ from integrations.mail import SmtpMailer
 from integrations.sandbox_mail import SandboxMailbox
 from tests.conftest import make_settings
 from tests.support.mail import mailbox
+from tests.support.sandbox import development_and_production
 from verify_service import create_app
 from verify_service.registry import KEY, Registry
 
@@ -43,17 +44,8 @@ def test_other_processes_see_the_same_mailbox(app: Flask, registry: Registry, da
 
 
 def test_development_serves_it_and_production_does_not(database_url: str, tmp_path: Path) -> None:
-    development = create_app(make_settings(database_url, tmp_path / "dev", env="development"))
-    production = create_app(make_settings(
-        database_url, tmp_path / "prod", env="production", base_url="https://verify.example",
-        smtp_url="smtp://mailer:secret@smtp.corp.example:587", meet_backend="google",
-        google_service_account_file="/run/secrets/google-key.json", meet_host_users=("host@corp.example",),
-        account_service_webhook_url="https://accounts.example/hooks/verify"))
-    try:
+    with development_and_production(database_url, tmp_path) as (development, production):
         assert development.test_client().get("/sandbox/mail").status_code == 200
         assert production.test_client().get("/sandbox/mail").status_code == 404
         assert not any(rule.rule.startswith("/sandbox") for rule in production.url_map.iter_rules())
         assert isinstance(production.extensions[KEY].mailer(), SmtpMailer)
-    finally:
-        for made in (development, production):
-            made.extensions[KEY].engine.dispose()

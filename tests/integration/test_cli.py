@@ -115,12 +115,30 @@ def test_db_upgrade_creates_the_database_and_prints_the_revision(cli: Cli) -> No
 def test_seed_demo_is_idempotent(migrated: Cli) -> None:
     first = migrated("seed-demo")
     assert first.returncode == 0, first.stderr
-    assert "account created" in first.stdout and "reviewer created" in first.stdout
+    assert first.stdout.strip() == ("demo data: account created, reviewer created, lead created, "
+                                    "open verification request created")
     second = migrated("seed-demo")
     assert second.returncode == 0, second.stderr
-    assert "account present" in second.stdout and "reviewer present" in second.stdout
-    assert migrated.query("SELECT count(*) FROM reviewers") == [(1,)]
+    assert second.stdout.strip() == ("demo data: account present, reviewer present, lead present, "
+                                     "open verification request present")
+    assert migrated.query("SELECT email, role FROM reviewers ORDER BY id") == [
+        ("demo.reviewer@example.com", "reviewer"), ("demo.lead@example.com", "lead")]
     assert migrated.query("SELECT count(*) FROM accounts") == [(1,)]
+    # The README's curl examples find the demo account waiting for its verification, with its hold.
+    assert migrated.query("SELECT account_id, status FROM verification_requests") == [("demo-freelancer", "open")]
+    assert migrated.query("SELECT account_id, kind FROM holds WHERE lifted_at IS NULL") == [
+        ("demo-freelancer", "verification_pending")]
+    # Decided since (or canceled): a later seed does not open another.
+    _execute(migrated, "UPDATE verification_requests SET status = 'canceled'")
+    assert "open verification request present" in migrated("seed-demo").stdout
+    assert migrated.query("SELECT count(*) FROM verification_requests") == [(1,)]
+
+
+def _execute(cli: Cli, statement: str) -> None:
+    connection = sqlite3.connect(cli.database)
+    with connection:
+        connection.execute(statement)
+    connection.close()
 
 
 SETUP_LINE = re.compile(r"^setup link \(works once, until (\S+ \S+) UTC\): (http://127\.0\.0\.1:8000/review/setup/"
@@ -296,7 +314,20 @@ def test_banner_never_shows_configured_secrets(tmp_path) -> None:
     from verify_service.registry import KEY
 
     key = app.extensions[KEY].settings.api_keys[0]
-    assert key.startswith("dev_") and key in banner(app, "127.0.0.1", 8000)
+    text = banner(app, "127.0.0.1", 8000)
+    assert key.startswith("dev_") and key in text
+    # Where staff sign in, and the demo staff's sign-in details (generated for development only).
+    assert "Review         http://127.0.0.1:8000/review" in text
+    assert re.search(r"^  Demo reviewer  demo\.reviewer@example\.com / \S{12,}$", text, re.MULTILINE)
+    assert re.search(r"^  Demo lead      demo\.lead@example\.com / \S{12,}$", text, re.MULTILINE)
+    assert "Webhooks       nowhere: VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL is not set" in text
+    sandboxed = create_app(generated.replace(
+        account_service_webhook_url="http://127.0.0.1:8000/sandbox/account-service"))
+    assert ("Webhooks       http://127.0.0.1:8000/sandbox/account-service   (the built-in sandbox account service"
+            in banner(sandboxed, "127.0.0.1", 8000))
+    assert "Demo lead" not in banner(create_app(configured), "127.0.0.1", 8000)
+    for made in (app, sandboxed):
+        made.extensions[KEY].engine.dispose()
 
 
 @SUBPROCESS

@@ -98,8 +98,15 @@ def test_make_run_serves_the_quickstart_flow(server: Server, tmp_path: Path) -> 
     reviewer = re.search(r"Demo reviewer\s+(\S+) / (\S+)", banner)
     assert reviewer is not None and reviewer.group(1) == "demo.reviewer@example.com"
     assert "DEVELOPMENT SECRETS" in banner
+    lead = re.search(r"Demo lead\s+(\S+) / (\S+)", banner)
+    assert lead is not None and lead.group(1) == "demo.lead@example.com" and lead.group(2) != reviewer.group(2)
+    assert f"Review         {server.base}/review" in banner
+    receiver = f"{server.base}/sandbox/account-service"
+    assert f"Webhooks       {receiver}   (the built-in sandbox account service" in banner
     assert (tmp_path / "instance" / "verify-service.sqlite3").exists()
     assert server.wait_for(f"embedded scheduler started with {len(EXPECTED_JOBS)} jobs")
+    assert "Adding job tentatively" not in server.text() and "Added job" not in server.text()
+    assert "Running job" not in server.text()  # APScheduler's two lines a run (every 2 s) stay out too
 
     # Meeting links and the sandbox Meet endpoints follow the port make run was given.
     assert f"Web            {server.base}/" in banner
@@ -111,8 +118,11 @@ def test_make_run_serves_the_quickstart_flow(server: Server, tmp_path: Path) -> 
 
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {key}"
-    assert http.get(f"{server.base}/readyz", timeout=5).json()["status"] == "ready"
-    assert http.get(f"{server.base}/api/v1/accounts/demo-freelancer/restrictions", timeout=5).status_code == 200
+    ready = http.get(f"{server.base}/readyz", timeout=5).json()
+    assert ready["status"] == "ready" and "webhook_url_missing" not in {a["code"] for a in ready["alerts"]}
+    # The demo account waits for its verification: the README's first curl shows a blocked account.
+    demo = http.get(f"{server.base}/api/v1/accounts/demo-freelancer/restrictions", timeout=5)
+    assert demo.status_code == 200 and demo.json()["blocked"] != []
 
     put = http.put(f"{server.base}/api/v1/accounts/fl-42", timeout=5,
                    json={"name": "Kofi Mensah", "email": "kofi@example.com", "country": "GH"})
@@ -128,6 +138,13 @@ def test_make_run_serves_the_quickstart_flow(server: Server, tmp_path: Path) -> 
                      headers={"If-None-Match": got.headers["ETag"]})
     assert again.status_code == 304
     assert requests.get(f"{server.base}/api/v1/accounts/fl-42/restrictions", timeout=5).status_code == 401
+
+    # The outbox delivered the events to the built-in receiver, which verified their signatures.
+    deadline = time.monotonic() + 30
+    while "fl-42" not in (page := requests.get(receiver, timeout=5).text) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert "verification.required" in page and "account.hold.placed" in page and "fl-42" in page
+    assert "Valid — answered 204" in page and "Invalid — answered 401" not in page
 
 
 @pytest.mark.slow

@@ -20,6 +20,11 @@ from verify_service.db import make_engine, make_sessionmaker, unit_of_work
 def cli(tmp_path: Path, receiver: Receiver) -> Cli:
     cli = Cli(tmp_path)
     cli.env.update(VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL=receiver.url, VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET=ACCOUNT_SERVICE_SECRET)
+    return _with_two_events(cli)
+
+
+def _with_two_events(cli: Cli) -> Cli:
+    """The migrated database of ``cli``, with an account whose two holds wait in the outbox."""
     assert cli("db", "upgrade").returncode == 0
     engine = make_engine(f"sqlite:///{cli.database}")
     sessions, clock = make_sessionmaker(engine), FakeClock(start=None)
@@ -64,3 +69,16 @@ def test_outbox_commands(cli: Cli, receiver: Receiver) -> None:
     assert "delivered 2" in cli("outbox", "deliver", "--once").stdout
     assert receiver.applied == {"acc-1": [1, 2]} and receiver.violations == []
     assert cli("audit", "verify").returncode == 0  # redeliver and enable were audited on the chain
+
+
+@pytest.mark.slow
+def test_outbox_status_names_a_missing_webhook_url(tmp_path: Path) -> None:
+    """Without VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL events only wait: the status says why, in words."""
+    cli = _with_two_events(Cli(tmp_path))
+    status = cli("outbox", "status")
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert lines[0].startswith("pending 2, dead-lettered 0")
+    assert lines[1].startswith("2 webhook event(s) are pending because VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL is not set")
+    configured = cli("outbox", "status", VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL="https://accounts.example/hooks")
+    assert configured.returncode == 0 and "is not set" not in configured.stdout

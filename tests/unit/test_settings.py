@@ -176,7 +176,7 @@ def test_development_generates_secrets_once_owner_only(tmp_path: Path) -> None:
     assert first.inbound_webhook_secrets[0].startswith("whsec_")
     stored = json.loads(path.read_text(encoding="utf-8"))
     assert stored["api_key"] == first.api_keys[0]
-    assert stored["demo_reviewer_password"]
+    assert stored["demo_reviewer_password"] and stored["demo_lead_password"]
     before = path.read_bytes()
 
     second = load_settings(development(tmp_path))

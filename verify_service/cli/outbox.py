@@ -71,5 +71,7 @@ def outbox_status_command() -> None:
         status = outbox_status(db, reg.settings.account_service_webhook_url or None)
     click.echo(f"pending {status.pending}, dead-lettered {status.dead}, oldest pending "
                f"{status.oldest_pending_at.isoformat() if status.oldest_pending_at else '-'}")
+    if status.waiting_reason:
+        click.echo(status.waiting_reason)
     if status.endpoint_disabled_at:
         click.echo(f"DISABLED since {status.endpoint_disabled_at.isoformat()}: {status.endpoint_disabled_reason}")

@@ -8,7 +8,7 @@ import click
 from flask import Flask
 
 from verify_service.cli.common import load_app, log, main, registry_of
-from verify_service.settings import development_secret
+from verify_service.settings import Settings, development_secret
 
 
 @main.command("scheduler")
@@ -63,6 +63,10 @@ def run_command(host: str, port: int, threads: int) -> None:
 
     # Links (and the sandbox Meet endpoints) must point where this process listens.
     os.environ.setdefault("VERIFY_BASE_URL", local_base_url(host, port))
+    if os.environ.get("VERIFY_ENV", "development") == "development" and \
+            not os.environ.get("VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL", "").strip():
+        # Webhooks go to the built-in receiver, which verifies them with the same (development) secret.
+        os.environ["VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL"] = sandbox_webhook_url(os.environ["VERIFY_BASE_URL"])
     app = load_app(serving=True)
     click.echo(banner(app, host, port))
     serve_embedded(app, host=host, port=port, threads=threads)
@@ -74,11 +78,18 @@ def local_base_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
+def sandbox_webhook_url(base_url: str) -> str:
+    """The built-in sandbox account service (integrations/sandbox_account_service.py) under ``base_url``."""
+    from integrations.sandbox_account_service import PATH
+
+    return base_url.rstrip("/") + PATH
+
+
 def banner(app: Flask, host: str, port: int) -> str:
     """What ``run`` prints. Secrets appear only when they were generated for development."""
     import sqlalchemy as sa
 
-    from verify_service.demo import DEMO_ACCOUNT_ID, DEMO_REVIEWER_EMAIL
+    from verify_service.demo import DEMO_ACCOUNT_ID
 
     settings = registry_of(app).settings
     base = settings.base_url
@@ -89,19 +100,19 @@ def banner(app: Flask, host: str, port: int) -> str:
         "",
         "verify-service is running — web app and scheduler in one process",
         f"  Web            {base}/",
+        f"  Review         {base}/review   (reviewers and leads sign in here)",
         f"  API            {base}/api/v1/   (OpenAPI 3.1: {base}/api/v1/openapi.json)",
         f"  Health         {base}/healthz   {base}/readyz",
         f"  Database       {database}",
         f"  Meet backend   {settings.meet_backend}",
+        f"  Webhooks       {webhook_line(settings)}",
         f"  API key        {key}",
+        *demo_staff_lines(settings),
     ]
-    password = development_secret(settings, "demo_reviewer_password")
-    if password:
-        lines.append(f"  Demo reviewer  {DEMO_REVIEWER_EMAIL} / {password}")
     if show_key:
         lines += [
             "",
-            "  Try it:",
+            "  Try it (the demo account has an open verification request):",
             f"    curl -H 'Authorization: Bearer {key}' {base}/api/v1/accounts/{DEMO_ACCOUNT_ID}/restrictions",
         ]
     if settings.generated:
@@ -111,3 +122,26 @@ def banner(app: Flask, host: str, port: int) -> str:
             f"  !! {settings.instance_dir / 'dev-secrets.json'}. Never use them in production.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def webhook_line(settings: Settings) -> str:
+    """Where the outbox delivers, said so a developer sees when it is the built-in receiver, or nowhere."""
+    url = settings.account_service_webhook_url
+    if not url:
+        return "nowhere: VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL is not set, so events wait in the outbox"
+    if url == sandbox_webhook_url(settings.base_url) and not settings.is_production:
+        return f"{url}   (the built-in sandbox account service: open it to see what arrived)"
+    return url
+
+
+def demo_staff_lines(settings: Settings) -> list[str]:
+    """The demo reviewer's and lead's sign-in details (development only: their passwords are generated)."""
+    from verify_service.demo import DEMO_LEAD_EMAIL, DEMO_REVIEWER_EMAIL
+
+    lines = []
+    for label, email, secret in (("Demo reviewer", DEMO_REVIEWER_EMAIL, "demo_reviewer_password"),
+                                 ("Demo lead", DEMO_LEAD_EMAIL, "demo_lead_password")):
+        password = development_secret(settings, secret)
+        if password:
+            lines.append(f"  {label:<15}{email} / {password}")
+    return lines

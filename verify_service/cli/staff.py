@@ -1,13 +1,21 @@
-"""Staff accounts from the command line (``create-admin``, ``create-reviewer``) and the demo data (``seed-demo``)."""
+"""Staff accounts from the command line (``create-admin``, ``create-reviewer``, ``reset-password``), demo data."""
 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from verify_service.cli.common import load_app, main, registry_of
 from verify_service.settings import development_secret
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from integrations.mail import Mailer
+    from verify_service.staff.invitations import IssuedLink
+    from verify_service.staff.mail import StaffMail
 
 
 @main.command("create-reviewer")
@@ -54,7 +62,6 @@ def _invite_from_command_line(email: str, display_name: str, role: str) -> None:
     from verify_service.errors import DomainError
     from verify_service.staff.models import Role
     from verify_service.staff.invitations import LinkPolicy, invite_staff
-    from verify_service.staff.mail import deliver
 
     reg = registry_of(load_app())
     links = LinkPolicy(base_url=reg.settings.base_url, hours=reg.settings.staff_invite_hours)
@@ -66,28 +73,63 @@ def _invite_from_command_line(email: str, display_name: str, role: str) -> None:
         raise click.ClickException(exc.detail) from exc
     person = invited.reviewer
     click.echo(f"created {person.role.value} {person.email} (id {person.id}); no password is set")
+    _print_link(invited.link, links.base_url, invited.mail, reg.mailer)
+
+
+def _print_link(link: IssuedLink, base_url: str, message: StaffMail, mailer: Callable[[], Mailer]) -> None:
+    """Print a setup or reset link, then email it to the account's own address (after the commit)."""
+    from verify_service.staff.mail import deliver
+
     # The link is printed for whoever runs this (the first admin has no one to email it for them); it works once.
-    click.echo(f"setup link (works once, until {invited.link.expires_at:%Y-%m-%d %H:%M} UTC): "
-               f"{invited.link.url(links.base_url)}")
-    if deliver(invited.mail, reg.mailer):
-        click.echo(f"the link was also emailed to {person.email}")
+    click.echo(f"setup link (works once, until {link.expires_at:%Y-%m-%d %H:%M} UTC): {link.url(base_url)}")
+    if deliver(message, mailer):
+        click.echo(f"the link was also emailed to {message.to}")
     else:
-        click.echo(f"the link could not be emailed to {person.email} (see the log); give it to them yourself",
+        click.echo(f"the link could not be emailed to {message.to} (see the log); give it to them yourself",
                    err=True)
+
+
+@main.command("reset-password")
+@click.argument("email")
+@click.option("--two-step", "two_step_too", is_flag=True,
+              help="Also clear two-step verification: the link then sets it up again.")
+def reset_password_command(email: str, two_step_too: bool) -> None:
+    """Reset a staff account's password (the first admin has no lead to ask) and print a one-time link.
+
+    The old password stops working and every session of the account ends at once; the link (also emailed to
+    the account's address) lets its owner choose a new one. Audited, with the command line as the actor.
+    """
+    from verify_service.db import unit_of_work
+    from verify_service.errors import DomainError
+    from verify_service.leads.staffing import reset_from_command_line
+    from verify_service.staff.invitations import LinkPolicy
+
+    reg = registry_of(load_app())
+    links = LinkPolicy(base_url=reg.settings.base_url, hours=reg.settings.staff_invite_hours)
+    try:
+        with unit_of_work(reg.sessions) as db:
+            person, link, message = reset_from_command_line(db, email, two_step_too=two_step_too, actor="cli",
+                                                            links=links, now=reg.now())
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from exc
+    what = "password and two-step verification" if two_step_too else "password"
+    click.echo(f"reset the {what} of {person.role.value} {person.email} (id {person.id}); "
+               "their sessions have ended")
+    _print_link(link, links.base_url, message, reg.mailer)
 
 
 @main.command("seed-demo")
 def seed_demo_command() -> None:
-    """Create the demo account and reviewer (idempotent; development only)."""
+    """Create the demo account (with an open verification request), reviewer and lead (idempotent; development only)."""
     from verify_service.db import unit_of_work
     from verify_service.demo import seed_demo
 
     reg = registry_of(load_app())
     if reg.settings.env != "development":
         raise click.ClickException("seed-demo only runs with VERIFY_ENV=development")
-    password = development_secret(reg.settings, "demo_reviewer_password")
-    assert password is not None  # development settings always generate it
+    reviewer_password = development_secret(reg.settings, "demo_reviewer_password")
+    lead_password = development_secret(reg.settings, "demo_lead_password")
+    assert reviewer_password and lead_password  # development settings always generate them
     with unit_of_work(reg.sessions) as db:
-        result = seed_demo(db, reviewer_password=password, now=reg.now())
-    click.echo(f"demo data: account {'created' if result.account_created else 'present'}, "
-               f"reviewer {'created' if result.reviewer_created else 'present'}")
+        result = seed_demo(db, reviewer_password=reviewer_password, lead_password=lead_password, now=reg.now())
+    click.echo(f"demo data: {result.summary()}")

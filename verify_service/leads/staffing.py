@@ -30,9 +30,9 @@ from verify_service.errors import Conflict, Forbidden, InvalidInput
 from verify_service.review.claims import release_claims_of
 from verify_service.staff.errors import ReviewerNotFound
 from verify_service.staff.models import InvitationPurpose, Reviewer, Role, StaffInvitation
-from verify_service.staff.passwords import clear_password
+from verify_service.staff.passwords import clear_password, find_reviewer
 from verify_service.staff import mail, two_step
-from verify_service.staff.invitations import Invited, LinkPolicy, invite_staff, latest_links, link_mail
+from verify_service.staff.invitations import Invited, IssuedLink, LinkPolicy, invite_staff, latest_links, link_mail
 from verify_service.staff.mail import StaffMail
 from verify_service.staff.sessions import revoke_all
 
@@ -101,13 +101,7 @@ def reset_password(db: Session, reviewer_id: int, *, by: Reviewer, actor: str, l
     """
     target = locked_staff(db, reviewer_id)
     check_may_manage(by, target, what="reset the password of")
-    clear_password(target)
-    revoked = revoke_all(db, target.id, now=now)
-    record(db, actor=actor, action="staff.password_reset", subject_type="reviewer", subject_id=str(target.id),
-           details={"sessions_revoked": revoked, "two_step_reset": False}, now=now)
-    _, message = link_mail(db, target, purpose=InvitationPurpose.PASSWORD_RESET, by=by, actor=actor,
-                           links=links, now=now)
-    return message
+    return _reset(db, target, two_step_too=False, by=by, actor=actor, links=links, now=now)[1]
 
 
 def reset_two_step(db: Session, reviewer_id: int, *, by: Reviewer, actor: str, links: LinkPolicy,
@@ -121,14 +115,38 @@ def reset_two_step(db: Session, reviewer_id: int, *, by: Reviewer, actor: str, l
     """
     target = locked_staff(db, reviewer_id)
     check_may_manage(by, target, what="reset two-step verification of")
-    # TOTP, recovery codes and sessions go (its row lock refreshes ``target`` in place, the same object).
-    two_step.reset_two_step(db, reviewer_id, actor=actor, now=now)
+    return _reset(db, target, two_step_too=True, by=by, actor=actor, links=links, now=now)[1]
+
+
+def reset_from_command_line(db: Session, email: str, *, two_step_too: bool, actor: str, links: LinkPolicy,
+                            now: dt.datetime) -> tuple[Reviewer, IssuedLink, StaffMail]:
+    """``verify-service reset-password``: the reset a lead would make, for whoever runs the server.
+
+    The first admin has nobody to ask, so no role rule applies: the command line is trusted as it is for
+    ``create-admin``. Returns the account, its new link (printed) and the mail that carries it.
+
+    Raises: ReviewerNotFound (no staff account has this email).
+    """
+    found = find_reviewer(db, email)
+    if found is None:
+        raise ReviewerNotFound(f"no staff account has the email {email.strip()!r}")
+    target = locked_staff(db, found.id)
+    link, message = _reset(db, target, two_step_too=two_step_too, by=None, actor=actor, links=links, now=now)
+    return target, link, message
+
+
+def _reset(db: Session, target: Reviewer, *, two_step_too: bool, by: Reviewer | None, actor: str,
+           links: LinkPolicy, now: dt.datetime) -> tuple[IssuedLink, StaffMail]:
+    """Clear the password (and two-step verification too, when asked), end every session, audit, issue a link."""
+    if two_step_too:
+        # TOTP, recovery codes and sessions go, audited on their own (its row lock refreshes ``target`` in place).
+        two_step.reset_two_step(db, target.id, actor=actor, now=now)
     clear_password(target)
+    revoked = 0 if two_step_too else revoke_all(db, target.id, now=now)
     record(db, actor=actor, action="staff.password_reset", subject_type="reviewer", subject_id=str(target.id),
-           details={"sessions_revoked": 0, "two_step_reset": True}, now=now)
-    _, message = link_mail(db, target, purpose=InvitationPurpose.TWO_STEP_RESET, by=by, actor=actor,
-                           links=links, now=now)
-    return message
+           details={"sessions_revoked": revoked, "two_step_reset": two_step_too}, now=now)
+    purpose = InvitationPurpose.TWO_STEP_RESET if two_step_too else InvitationPurpose.PASSWORD_RESET
+    return link_mail(db, target, purpose=purpose, by=by, actor=actor, links=links, now=now)
 
 
 def resend_setup_link(db: Session, reviewer_id: int, *, by: Reviewer, actor: str, links: LinkPolicy,

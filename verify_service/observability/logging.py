@@ -42,6 +42,8 @@ _MESSAGE_SECRETS = (
 )
 _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message", "asctime", "request_id", "taskName"}
+# Loggers kept to warnings and errors (see configure_logging).
+QUIET_LOGGERS = ("alembic.runtime.plugins", "apscheduler.scheduler", "apscheduler.executors.default")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -177,8 +179,12 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
         root.removeHandler(handler)
     root.addHandler(make_handler(log_format))
     root.setLevel(level)
-    # Alembic announces each of its plugins at INFO on every start: not news.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Routine chatter at INFO, not news: Alembic announces each of its plugins, APScheduler each job it adds
+    # ("Adding job tentatively", "Added job") and two lines for each run (every 2 s for deliver_outbox). The
+    # scheduler logs its own start with the job count, and the jobs (jobs/) what their runs did; a job's
+    # exception or a missed run still shows (APScheduler logs those as errors and warnings).
+    for chatty in QUIET_LOGGERS:
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def log_format_from_environ(environ: dict[str, str] | None = None) -> str:

@@ -97,6 +97,12 @@ class OutboxStatus:
     oldest_pending_at: dt.datetime | None
     endpoint_disabled_at: dt.datetime | None
     endpoint_disabled_reason: str | None
+    url_missing: bool = False
+
+    @property
+    def waiting_reason(self) -> str | None:
+        """Why pending events are not delivered when the cause is the configuration (``None`` otherwise)."""
+        return no_url_reason(self.pending) if self.url_missing and self.pending else None
 
 
 def undelivered_counts(connection: sa.Connection | Session) -> dict[DeliveryStatus, int]:
@@ -112,9 +118,16 @@ def oldest_pending_event(connection: sa.Connection | Session) -> dt.datetime | N
                              .where(OutboxEvent.status == DeliveryStatus.PENDING))
 
 
+def no_url_reason(pending: int) -> str:
+    """Why ``pending`` events wait when no webhook URL is configured (``/readyz`` and ``outbox status``)."""
+    return (f"{pending} webhook event(s) are pending because VERIFY_ACCOUNT_SERVICE_WEBHOOK_URL is not set: "
+            "nothing delivers them until it is (make run points it at the built-in /sandbox/account-service)")
+
+
 def outbox_status(db: Session, url: str | None) -> OutboxStatus:
     counts = undelivered_counts(db)
     oldest = oldest_pending_event(db)
     endpoint = db.get(WebhookEndpoint, url) if url else None
     return OutboxStatus(counts.get(DeliveryStatus.PENDING, 0), counts.get(DeliveryStatus.DEAD, 0), oldest,
-                        endpoint.disabled_at if endpoint else None, endpoint.disabled_reason if endpoint else None)
+                        endpoint.disabled_at if endpoint else None, endpoint.disabled_reason if endpoint else None,
+                        url_missing=not url)
