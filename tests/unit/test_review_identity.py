@@ -93,8 +93,8 @@ def test_the_queue_line_of_a_system_check() -> None:
     verdict = Classifier().classify(firefox, None, CATALOG)
     assert describe_system_check(compact_system_check(verdict)) == "Firefox 141 on Windows — not supported"
     # Recorded before the summary was kept: the families, named.
-    assert describe_system_check({"verdict": "unverified", "browser": "firefox", "browser_major": 141,
-                                  "os": "windows", "os_version": None}) == "Firefox 141 on Windows — not confirmed, allowed"
+    legacy = {"verdict": "unverified", "browser": "firefox", "browser_major": 141, "os": "windows", "os_version": None}
+    assert describe_system_check(legacy) == "Firefox 141 on Windows — not confirmed, allowed"
     assert describe_system_check({"verdict": "unsupported", "browser": "other", "browser_major": 156,
                                   "os": "windows", "os_version": "10"}) == "Windows 10 — not supported"
     assert describe_system_check(None) == "Not recorded"

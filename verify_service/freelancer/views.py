@@ -69,7 +69,7 @@ def check() -> Response:
     posted = body.get("client_hints") if isinstance(body, dict) else None
     judged = verdict(hints.from_json(posted) if isinstance(posted, dict) else None)
     context = verdict_context(judged)
-    return jsonify({"verdict": judged.verdict, "may_start": context["may_start"], "mobile": judged.mobile,
+    return jsonify({"verdict": judged.verdict, "may_start": context["may_start"],
                     "html": render_template("freelancer/_verdict.html", **context)})
 
 

@@ -168,7 +168,8 @@ def _client_name(shape: _Shape, hints: ClientHints | None, verdict: Verdict) -> 
         if hints is not None and hints.touch_mac:  # an iPad asking for the desktop site: its Mac version is made up
             version, system = None, "iPadOS"
         else:
-            version, system = phone_system_version(family, shape.os_major, hints), system_display(family, shape.os_family)
+            version = phone_system_version(family, shape.os_major, hints)
+            system = system_display(family, shape.os_family)
     else:
         version, system = verdict.os["version"], system_display(family, shape.os_family)
     name = browser_display(shown)

@@ -13,9 +13,12 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verify_service.support.hints import ClientHints
+
+if TYPE_CHECKING:  # classify.py builds its verdicts with this module's names
+    from verify_service.support.classify import Verdict
 
 # ua-parser's family names, as people call the product.
 UA_DISPLAY = {"Mobile Safari": "Safari", "Mobile Safari UI/WKWebView": "Safari", "Chrome Mobile": "Chrome",
@@ -88,7 +91,7 @@ def summary(client: ClientName) -> str | None:
     return browser or system or None
 
 
-def describe_client(verdict: Any) -> str | None:
+def describe_client(verdict: Verdict) -> str | None:
     """The one line that names the freelancer's browser and system (a :class:`~.classify.Verdict`)."""
     return summary(verdict.client)
 
