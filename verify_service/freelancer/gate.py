@@ -1,8 +1,9 @@
 """May a call be started from this browser? The one rule the verification page and the start request share.
 
-The policy (README, 'Browser check'): an ``unsupported`` browser or system,
-or Internet Explorer without its plugin, cannot start a call here: the
-freelancer is shown the fix and the phone path instead. ``unverified`` may
+The policy (README, 'Supported browsers and systems', *The gate*): an
+``unsupported`` browser or system, or Internet Explorer without its plugin,
+cannot start a call here: the freelancer is shown the fix and the phone path
+instead. ``unverified`` may
 start (with its notice), and so may a phone: its call happens in the Meet app.
 A camera the page found blocked or missing refuses the start too; a page
 without a camera report (JavaScript off, or the test not run yet) may start,
