@@ -47,15 +47,18 @@ CHROMIUM_ARGS = [
 class Device:
     """A browser to pretend to be: its User-Agent string and the client hints that go with it (CDP override)."""
 
-    def __init__(self, user_agent: str, platform: str, platform_version: str, mobile: bool, major: int) -> None:
-        brands = [{"brand": "Google Chrome", "version": str(major)}, {"brand": "Chromium", "version": str(major)},
-                  {"brand": "Not_A Brand", "version": "24"}]
+    def __init__(self, user_agent: str, platform: str, platform_version: str, mobile: bool, major: int,
+                 brands: tuple[str, ...] | None = ("Google Chrome", "Chromium")) -> None:
+        """``brands=None``: a browser without client hints (Firefox, Safari)."""
         self.user_agent = user_agent
         self.mobile = mobile
-        self.metadata = {"brands": brands, "fullVersionList": [{**b, "version": f"{b['version']}.0.7444.59"}
-                                                               for b in brands],
-                         "platform": platform, "platformVersion": platform_version, "architecture": "x86",
-                         "model": "Pixel 8" if mobile else "", "mobile": mobile}
+        self.metadata: dict[str, Any] | None = None
+        if brands is not None:
+            listed = [{"brand": b, "version": str(major)} for b in brands] + [{"brand": "Not_A Brand", "version": "24"}]
+            self.metadata = {"brands": listed, "fullVersionList": [{**b, "version": f"{b['version']}.0.7444.59"}
+                                                                   for b in listed],
+                             "platform": platform, "platformVersion": platform_version, "architecture": "x86",
+                             "model": "Pixel 8" if mobile else "", "mobile": mobile}
 
 
 def chrome_on_windows(major: int) -> Device:
@@ -66,6 +69,28 @@ def chrome_on_windows(major: int) -> Device:
 def chrome_on_android(major: int) -> Device:
     return Device("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
                   f"Chrome/{major}.0.0.0 Mobile Safari/537.36", "Android", "15.0.0", True, major)
+
+
+def chrome_on_macos(major: int) -> Device:
+    """macOS without its version in the hints: the verdict is ``unverified``."""
+    return Device("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+                  f"Chrome/{major}.0.0.0 Safari/537.36", "macOS", "", False, major)
+
+
+def chromium_on_linux(major: int) -> Device:
+    """Debian's Chromium as it is: Chrome's user agent, but only the "Chromium" brand."""
+    return Device("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                  f"Chrome/{major}.0.0.0 Safari/537.36", "Linux", "6.1.0", False, major, brands=("Chromium",))
+
+
+def firefox_on_windows(major: int) -> Device:
+    return Device(f"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:{major}.0) Gecko/20100101 Firefox/{major}.0",
+                  "Windows", "", False, major, brands=None)
+
+
+def safari_on_iphone(major: int) -> Device:
+    return Device(f"Mozilla/5.0 (iPhone; CPU iPhone OS {major}_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+                  f"Gecko) Version/{major}.4 Mobile/15E148 Safari/604.1", "iOS", "", True, major, brands=None)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -163,8 +188,10 @@ def new_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Calla
         contexts.append(context)
         page = context.new_page()
         # Headless Chromium calls itself "Chromium" in its client hints; speak as the device instead.
-        context.new_cdp_session(page).send("Emulation.setUserAgentOverride", {
-            "userAgent": device.user_agent, "userAgentMetadata": device.metadata})
+        override: dict[str, Any] = {"userAgent": device.user_agent}
+        if device.metadata is not None:  # without it Chromium sends no client hints, as Firefox and Safari do
+            override["userAgentMetadata"] = device.metadata
+        context.new_cdp_session(page).send("Emulation.setUserAgentOverride", override)
         page.csp_errors = []  # type: ignore[attr-defined]
         page.on("console", lambda message: _note_csp(page, message.text))
         pages.append(page)

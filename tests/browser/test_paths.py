@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import (LiveServer, assert_accessible, chrome_on_android, chrome_on_windows,
-                                    screenshot)
+                                    safari_on_iphone, screenshot)
 from verify_service.calls.models import CallSession
 from verify_service.calls.state import SessionStatus
 
@@ -43,21 +43,48 @@ def test_a_phone_gets_the_meet_app_path(server: LiveServer, new_page: Callable[.
     page.goto(server.freelancer())
     verdict = page.locator("#verdict")
     expect(verdict).to_contain_text("On a phone or tablet, join with the Google Meet app")
+    expect(verdict.locator("#client-summary")).to_have_text("Chrome 142 on Android 15")
     expect(verdict.get_by_role("link", name="Google Meet on Google Play")).to_have_attribute(
         "href", re.compile(r"^https://play\.google\.com/"))
+    expect(page.get_by_role("link", name="Google Meet on the App Store")).to_have_count(0)  # an Android phone
+    # The call happens in the Meet app: no camera test in the browser.
+    expect(page.get_by_role("button", name="Test camera and microphone")).to_be_hidden()
+    expect(page.locator("#media-on-phone")).to_be_visible()
+    assert page.evaluate("() => document.getElementById('preview').srcObject") is None
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390  # no sideways scrolling
     assert_accessible(page)
 
     page.get_by_role("button", name="Start a call now").click()
     expect(page.get_by_role("heading", name="Your call is ready")).to_be_visible()
-    page.get_by_role("link", name="Move the call to your phone").click()
+    expect(page.get_by_role("link", name="Move the call to your phone")).to_have_count(0)  # it is on the phone
+    expect(page.get_by_role("link", name="Get Google Meet on Google Play")).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile("App Store"))).to_have_count(0)
+    assert_accessible(page)
+    page.goto(f"{server.base_url}/verify/mobile")
     expect(page.get_by_role("heading", name="Join from a phone or tablet")).to_be_visible()
     meet_uri = calls(server)[0].meet_uri
     assert meet_uri
     expect(page.get_by_role("link", name="Open the call in Google Meet")).to_have_attribute("href", meet_uri)
+    expect(page.get_by_role("link", name=re.compile("App Store"))).to_have_count(0)
     expect(page.locator(".qr svg")).to_have_count(0)  # already on the phone: no QR code to scan
+    expect(page.get_by_text("No phone either?")).to_have_count(0)
     assert_accessible(page)
     screenshot(page, "mobile-path")
+
+
+def test_an_iphone_gets_the_app_store_only(server: LiveServer, new_page: Callable[..., Page]) -> None:
+    page = new_page(safari_on_iphone(17))
+    page.goto(server.freelancer())
+    verdict = page.locator("#verdict")
+    expect(verdict.locator("#client-summary")).to_have_text("Safari 17 on iOS 17")
+    expect(verdict.get_by_role("link", name="Google Meet on the App Store")).to_be_visible()
+    expect(page.get_by_role("link", name="Google Meet on Google Play")).to_have_count(0)
+    expect(page.get_by_role("button", name="Test camera and microphone")).to_be_hidden()
+    page.get_by_role("button", name="Start a call now").click()
+    expect(page.get_by_role("heading", name="Your call is ready")).to_be_visible()
+    expect(page.get_by_role("link", name="Get Google Meet on the App Store")).to_be_visible()
+    expect(page.get_by_role("link", name="Move the call to your phone")).to_have_count(0)
+    assert_accessible(page)
 
 
 def test_on_a_computer_the_phone_page_shows_a_qr_code_of_the_call(server: LiveServer,

@@ -64,7 +64,7 @@ def test_the_queue_shows_who_waits_oldest_first_with_a_badge_after_five_minutes(
     page = page_text(desk.get("/review"))
     assert page.index("Ana Lima") < page.index("Bo Chen")
     assert "6 min 00 s" in page and "4 min 00 s" in page and page.count("Over 5 min") == 1
-    assert "chrome 142 on windows 11 (supported)" in page and "Not recorded" in page
+    assert "Chrome 142 on Windows 11 — supported" in page and "Not recorded" in page
     assert "Walk-in" in page and ">PT<" in page and ">SG<" in page
     live = desk.get_json("/review")
     assert live.status_code == 200 and live.headers["Cache-Control"] == "no-store"

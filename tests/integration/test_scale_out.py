@@ -33,6 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from tests.conftest import ACCOUNT_SERVICE_SECRET, API_KEY, DATA_KEY, PG_URL
+from tests.functional.test_freelancer_journey import CHROME
 from tests.support.receiver import Receiver
 from tests.support.review_desk import record_with_evidence
 from verify_service.accounts.domain import HoldKind
@@ -186,6 +187,7 @@ def ask_and_start(cluster: Cluster, number: int) -> tuple[str, str]:
                          json={"reason": "new_account", "place_hold": True}).status_code == 201
     link = requests.post(f"{web}/api/v1/accounts/{account}/launch-links", headers=AUTH, timeout=30).json()["url"]
     browser = requests.Session()
+    browser.headers["User-Agent"] = CHROME  # a supported browser: python-requests/… may not start a call
     page = browser.get(link, timeout=30)
     assert page.status_code == 200, page.text[:500]
     token = CSRF.search(page.text).group(1)

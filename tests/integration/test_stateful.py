@@ -52,6 +52,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -73,7 +74,10 @@ from jobs import invites as invite_jobs
 from jobs import maintenance
 from jobs.outbox import deliver_outbox
 from tests.conftest import ACCOUNT_SERVICE_SECRET, Api, FakeClock, assert_problem
+from tests.functional.test_freelancer_journey import CHROME
+from tests.functional.test_freelancer_journey import TOKEN as CSRF_META
 from tests.functional.test_inbound_webhooks import URL as INBOUND_URL
+from tests.functional.test_start_gate_pages import CHROME_120, CHROMIUM, FIREFOX_115
 from tests.functional.test_inbound_webhooks import signed_headers
 from tests.support.fake_meet import FakeMeetGateway
 from tests.support.receiver import Delivery, DropConnection, Receiver, always
@@ -114,6 +118,9 @@ DAILY_CALLS = 5
 MAX_ACCOUNTS, MAX_OPEN = 3, 2
 STAFF = {"rita": Role.REVIEWER, "bo": Role.REVIEWER, "lea": Role.LEAD, "max": Role.LEAD}
 LEADS = ("lea", "max")
+# Start requests the browser gate refuses (freelancer/gate.py): (what, the browser's headers, the camera report).
+REFUSED_STARTS = (("Chromium 156", CHROMIUM, ""), ("Chrome 120", CHROME_120, "ok"), ("Firefox 115", FIREFOX_115, ""),
+                  ("curl", {"User-Agent": "curl/8.5.0"}, ""), ("a blocked camera", {"User-Agent": CHROME}, "denied"))
 PROFILES = (("Ana Lima", "ana@example.com", "PT"), ("Ana L. Lima", "ana.lima@example.com", "BR"),
             ("Bea Costa", "bea@example.com", "ES"))
 REASON_CODES = {"passed": [], "failed": ["id_mismatch"], "inconclusive": ["poor_video"], "no_show": []}
@@ -760,6 +767,27 @@ class Workflow(RuleBasedStateMachine):
     @rule(account=accounts)
     def freelancer_starts_call(self, account: str) -> None:
         self._start_call(account)
+
+    @rule(account=accounts, attempt=st.sampled_from(REFUSED_STARTS))
+    def freelancer_starts_from_a_browser_that_cannot_hold_the_call(self, account: str,
+                                                                   attempt: tuple[str, dict[str, str], str]) -> None:
+        """An unsupported verdict (or a camera the page found blocked) never creates a call, whatever the
+        account's state: the start request over HTTP is refused (409) and nothing changes."""
+        name, headers, camera = attempt
+        link = self.client.post(f"/api/v1/accounts/{account}/launch-links", headers=self.api.auth)
+        event(f"refused start: {name}, link {link.status_code}")
+        if link.status_code != 201:  # a closed account: no way in at all
+            assert self.model[account].closed
+            return
+        browser = self.app.test_client()
+        assert browser.get(urlsplit(link.get_json()["url"]).path, headers=headers).status_code == 303
+        token = CSRF_META.search(browser.get("/verify", headers=headers).get_data(as_text=True)).group(1)
+        with self.registry.sessions() as session:
+            before = session.scalar(sa.select(sa.func.count()).select_from(CallSession))
+        started = browser.post("/verify/calls", data={"csrf_token": token, "camera": camera}, headers=headers)
+        assert started.status_code == 409, started.status_code
+        with self.registry.sessions() as session:
+            assert session.scalar(sa.select(sa.func.count()).select_from(CallSession)) == before
 
     @rule(account=accounts)
     def freelancer_books_a_time(self, account: str) -> None:

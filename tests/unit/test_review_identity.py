@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,10 @@ from verify_service.errors import InvalidInput
 from verify_service.review import identity
 from verify_service.review.queue import compact_system_check, describe_system_check
 from verify_service.review.reasons import REASONS, check_reasons
+from verify_service.support import catalog as catalog_module
+from verify_service.support.classify import Classifier
+
+CATALOG = catalog_module.load(Path(__file__).resolve().parents[1] / "fixtures" / "test_catalog.json")
 
 PEPPER = "pepper-" + "z" * 40
 
@@ -84,7 +89,12 @@ def test_the_catalogue_is_the_one_the_issue_names() -> None:
 
 
 def test_the_queue_line_of_a_system_check() -> None:
-    verdict = {"verdict": "unverified", "browser": {"family": "firefox", "major": 141},
-               "os": {"family": "windows", "version": None}, "mobile": False, "reasons": []}
-    assert describe_system_check(compact_system_check(verdict)) == "firefox 141 on windows (unverified)"
+    firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:141.0) Gecko/20100101 Firefox/141.0"
+    verdict = Classifier().classify(firefox, None, CATALOG)
+    assert describe_system_check(compact_system_check(verdict)) == "Firefox 141 on Windows — not supported"
+    # Recorded before the summary was kept: the families, named.
+    legacy = {"verdict": "unverified", "browser": "firefox", "browser_major": 141, "os": "windows", "os_version": None}
+    assert describe_system_check(legacy) == "Firefox 141 on Windows — not confirmed, allowed"
+    assert describe_system_check({"verdict": "unsupported", "browser": "other", "browser_major": 156,
+                                  "os": "windows", "os_version": "10"}) == "Windows 10 — not supported"
     assert describe_system_check(None) == "Not recorded"

@@ -2,35 +2,55 @@
 
 from __future__ import annotations
 
-from flask import Response, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Response, flash, g, jsonify, make_response, redirect, render_template, request, url_for
 
 from verify_service.accounts import services as accounts
 from verify_service.calls.invites import Pushed
-from verify_service.freelancer import journey
+from verify_service.freelancer import gate, journey
 from verify_service.freelancer.auth import freelancer_key, freelancer_page, pages
 from verify_service.freelancer.booking_views import time_zone
 from verify_service.freelancer.presenters import live_status, outcome_context
-from verify_service.freelancer.views import verdict
+from verify_service.freelancer.views import verdict, verdict_context
 from verify_service.pages import run_workflow
 from verify_service.ratelimit import limiter
 from verify_service.review.queue import compact_system_check
 from verify_service.registry import db_session, registry
+from verify_service.support.classify import Verdict
+from verify_service.support.describe import store_links
 
 
 @pages.post("/calls")
 @limiter.limit(lambda: registry().settings.call_start_rate_limit, key_func=freelancer_key)
 @freelancer_page
 def start_call() -> Response:
+    """Start a call now, if this browser may (freelancer/gate.py).
+
+    The verdict comes from this request's own User-Agent and ``Sec-CH-UA*``
+    headers plus the hints the page posted in the form; the page's camera
+    test result comes in the form too. A refused start answers **409
+    Conflict** (the request is well formed, the browser it came from cannot
+    hold the call) with a page that says what to do, and creates no call.
+    """
     reg = registry()
+    judged = verdict(gate.posted_hints(request.form.get("client_hints")))
+    # No camera report (JavaScript off, or the test not run) may still start: Google Meet tests the camera itself.
+    camera = gate.camera_report(request.form.get("camera"))
+    refused = gate.refusal(judged, camera)
+    if refused is not None:
+        return start_refused(judged, refused)
     try:
         call_id, _ = run_workflow(journey.start_call, reg.sessions, reg.meet_gateway(), g.account_id,
-                                  settings=reg.settings, now=reg.now(),
-                                  system_check=compact_system_check(verdict().as_dict()),
+                                  settings=reg.settings, now=reg.now(), system_check=compact_system_check(judged),
                                   on_meet_problem=reg.note_meet_error)
     except journey.SessionAlreadyActive as exc:
         flash("You already have a verification call; here it is.")
         call_id = exc.call_session_id
     return redirect(url_for("freelancer.call", call_id=call_id), code=303)
+
+
+def start_refused(judged: Verdict, refused: gate.Refusal) -> Response:
+    page = render_template("freelancer/start_refused.html", refused=refused, **verdict_context(judged))
+    return make_response(page, 409)
 
 
 @pages.get("/calls/<call_id>")
@@ -39,8 +59,10 @@ def call(call_id: str) -> str:
     db = db_session()
     row = journey.own_session(db, g.account_id, call_id)
     tz, _ = time_zone(request.args, accounts.get_account(db, g.account_id).timezone)
+    judged = verdict()  # on a phone the call is in the Meet app: only its store, no "move the call to your phone"
     return render_template("freelancer/call.html", call=row, live=live_status(db, row, now=registry().now()),
-                           tz=tz, tz_name=str(tz),
+                           tz=tz, tz_name=str(tz), on_phone=judged.verdict == "use_mobile_app",
+                           app_links=store_links(judged.os["family"]),
                            **outcome_context(db, row, settings=registry().settings, now=registry().now()))
 
 

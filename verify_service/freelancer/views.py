@@ -5,6 +5,8 @@ The launch-link API the account service calls is in ``freelancer/api.py``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import segno
 from flask import Response, g, jsonify, make_response, redirect, render_template, request, url_for
 
@@ -12,13 +14,14 @@ from verify_service.accounts.errors import AccountClosed
 from verify_service.accounts.restrictions import open_request, restrictions_for
 from verify_service.api.boundary import check_json_body
 from verify_service.errors import InvalidInput, MalformedRequest, UnsupportedMediaType
-from verify_service.freelancer import journey, services
+from verify_service.freelancer import gate, journey, services
 from verify_service.freelancer.auth import account_closed_page, cookie_name, freelancer_page, pages, secure
 from verify_service.freelancer.presenters import CAPABILITY_TEXT
 from verify_service.pages import page_unit, write
 from verify_service.registry import db_session, registry
 from verify_service.support import classifier, hints
-from verify_service.support.classify import MEET_APP_LINKS, Verdict
+from verify_service.support.classify import Verdict
+from verify_service.support.describe import describe_client, store_links
 
 
 @pages.get("/launch/<token>")
@@ -50,7 +53,7 @@ def status() -> Response:
     return make_response(render_template(
         "freelancer/status.html", restrictions=restrictions_for(db, account_id),
         capability_text=CAPABILITY_TEXT, deadline=request_row.deadline if request_row else None,
-        verdict=verdict(None), active=journey.active_session(db, account_id),
+        **verdict_context(verdict(None)), active=journey.active_session(db, account_id),
         latest=journey.latest_session(db, account_id), settings=registry().settings))
 
 
@@ -65,13 +68,23 @@ def check() -> Response:
         body = None  # unreadable hints are ignored: the verdict from the request's headers stands
     posted = body.get("client_hints") if isinstance(body, dict) else None
     judged = verdict(hints.from_json(posted) if isinstance(posted, dict) else None)
-    return jsonify({"verdict": judged.verdict,
-                    "html": render_template("freelancer/_verdict.html", verdict=judged.as_dict())})
+    context = verdict_context(judged)
+    return jsonify({"verdict": judged.verdict, "may_start": context["may_start"],
+                    "html": render_template("freelancer/_verdict.html", **context)})
 
 
 def verdict(posted: hints.ClientHints | None = None) -> Verdict:
+    """The verdict on this request's browser: its User-Agent and ``Sec-CH-UA*`` headers, and the page's hints."""
     merged = hints.merge(hints.from_headers(request.headers), posted)
     return classifier().classify(request.user_agent.string, merged, registry().catalog_store().current())
+
+
+def verdict_context(judged: Verdict) -> dict[str, Any]:
+    """What the pages show of a verdict: the verdict itself, its one-line summary, its links, and whether a
+    call may start from this browser (the camera aside: the page tests that)."""
+    links = store_links(judged.os["family"]) if judged.verdict == "use_mobile_app" else judged.links
+    return {"verdict": judged.as_dict(), "client": describe_client(judged), "links": list(links),
+            "may_start": gate.refusal(judged, None) is None}
 
 
 @pages.get("/help")
@@ -88,9 +101,10 @@ def mobile() -> str:
     db = db_session()
     active = journey.active_session(db, g.account_id)
     meet_uri = active.meet_uri if active is not None and active.meet_uri else None
-    on_phone = verdict(None).verdict == "use_mobile_app"
+    judged = verdict(None)
+    on_phone = judged.verdict == "use_mobile_app"
     qr = None
     if meet_uri and not on_phone:
         qr = segno.make(meet_uri, error="m").svg_inline(scale=5, title="QR code of your call link", border=2)
     return render_template("freelancer/mobile.html", active=active, meet_uri=meet_uri, on_phone=on_phone, qr=qr,
-                           links=MEET_APP_LINKS)
+                           links=store_links(judged.os["family"] if on_phone else None))

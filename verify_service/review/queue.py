@@ -22,6 +22,8 @@ from verify_service.review.decisions import APPOINTMENT_LEAD
 from verify_service.review.identity import matching_accounts
 from verify_service.review.models import IdentityDocument
 from verify_service.staff.models import Reviewer, Role
+from verify_service.support.classify import Verdict
+from verify_service.support.describe import describe_client, describe_stored
 
 # A wait longer than this gets a badge in the queue.
 LONG_WAIT = dt.timedelta(minutes=5)
@@ -61,23 +63,20 @@ class QueueRow:
 
 
 def describe_system_check(stored: dict[str, Any] | None) -> str:
-    """One line for the queue, e.g. "Chrome 142 on Windows 11 (supported)"."""
-    if not stored:
-        return "Not recorded"
-    browser = " ".join(str(part) for part in (stored.get("browser"), stored.get("browser_major")) if part)
-    system = " ".join(str(part) for part in (stored.get("os"), stored.get("os_version")) if part)
-    device = " on ".join(part for part in (browser, system) if part) or "Unknown device"
-    return f"{device} ({stored.get('verdict', 'unknown')})"
+    """One line for the queue, e.g. "Chromium 156 on Windows — not supported"."""
+    return describe_stored(stored)
 
 
-def compact_system_check(verdict: dict[str, Any]) -> dict[str, Any]:
+def compact_system_check(verdict: Verdict) -> dict[str, Any]:
     """What a session keeps of a client-check verdict: enough for the queue line.
 
-    The verdict's shape: docs/architecture.md, 'Browser and system support'.
+    The verdict's shape: docs/architecture.md, 'Browser and system support';
+    ``summary`` names the browser and system as the freelancer's page did.
     """
-    browser, system = verdict.get("browser") or {}, verdict.get("os") or {}
-    return {"verdict": verdict.get("verdict"), "browser": browser.get("family"), "browser_major": browser.get("major"),
-            "os": system.get("family"), "os_version": system.get("version"), "mobile": bool(verdict.get("mobile"))}
+    browser, system = verdict.browser, verdict.os
+    return {"verdict": verdict.verdict, "browser": browser.get("family"), "browser_major": browser.get("major"),
+            "os": system.get("family"), "os_version": system.get("version"), "mobile": verdict.mobile,
+            "summary": describe_client(verdict)}
 
 
 def _waiting_since() -> Any:

@@ -10,16 +10,53 @@
   var preview = document.getElementById("preview");
   var meter = document.getElementById("mic-level");
   var deviceList = document.getElementById("devices");
+  var startForm = document.getElementById("start-form");
   var stream = null;
   var audioContext = null;
+  var mediaProblem = null;  // what the camera test found: "ok", "denied", "missing", "busy", "unavailable"
 
   function browserFamily() {
     var result = verdictBox.querySelector("[data-browser]");
     return result ? result.getAttribute("data-browser") : "other";
   }
 
+  function verdictAttribute(name) {
+    var result = verdictBox.querySelector("[data-verdict]");
+    return result ? result.getAttribute(name) : null;
+  }
+
+  function onPhone() { return verdictAttribute("data-verdict") === "use_mobile_app"; }
+
+  function show(id, visible) {
+    var node = document.getElementById(id);
+    if (node) { node.hidden = !visible; }
+  }
+
+  // ---- may the call start here? The server applies the same rule to the start request (freelancer/gate.py).
+  function updateStart() {
+    var phone = onPhone();
+    if (phone) { stop(); }  // on a phone the Meet app tests the camera, not this page
+    show("media-check", !phone);
+    show("media-on-phone", phone);
+    if (!startForm) { return; }
+    var browserOk = verdictAttribute("data-may-start") === "yes";
+    var cameraBad = !phone && (mediaProblem === "denied" || mediaProblem === "missing");
+    startForm.hidden = !browserOk || cameraBad;
+    show("start-blocked-browser", !browserOk);
+    show("start-blocked-camera", browserOk && cameraBad);
+    document.getElementById("start-camera").value = phone ? "" : (mediaProblem || "");
+  }
+
+  function noteMedia(problem) {
+    mediaProblem = problem;
+    root.setAttribute("data-media", problem);
+    updateStart();
+  }
+
   // ---- browser and system: send the high-entropy client hints (or the iPad-in-desktop-mode test)
   function postHints(hints) {
+    var field = document.getElementById("start-hints");
+    if (field) { field.value = JSON.stringify(hints); }  // the start request is judged with them too
     return fetch(root.getAttribute("data-check-url"), {
       method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json", "Accept": "application/json",
@@ -28,7 +65,7 @@
     }).then(function (response) {
       if (!response.ok) { throw new Error("check failed: " + response.status); }
       return response.json();
-    }).then(function (body) { verdictBox.innerHTML = body.html; });
+    }).then(function (body) { verdictBox.innerHTML = body.html; updateStart(); });
   }
 
   function checkBrowser() {
@@ -121,6 +158,7 @@
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       say(PROBLEM_TEXT.unavailable);
       showFix("unavailable");
+      noteMedia("unavailable");
       return;
     }
     testButton.disabled = true;
@@ -134,13 +172,13 @@
       startMeter(media);
       showFix(null);
       say("Your camera and microphone are working. You should see yourself in the preview.");
-      root.setAttribute("data-media", "ok");
+      noteMedia("ok");
       return listDevices();
     }).catch(function (error) {
       var problem = problemOf(error);
       say(PROBLEM_TEXT[problem]);
       showFix(problem);
-      root.setAttribute("data-media", problem);
+      noteMedia(problem);
     }).then(function () { testButton.disabled = false; });
   }
 
@@ -160,12 +198,13 @@
   }
 
   function checkPermissions() {
-    if (!navigator.permissions || !navigator.permissions.query) { return; }
+    if (onPhone() || !navigator.permissions || !navigator.permissions.query) { return; }
     Promise.all([permissionState("camera"), permissionState("microphone")]).then(function (states) {
+      if (onPhone()) { return; }  // the hints said "phone" meanwhile
       if (states.indexOf("denied") >= 0) {
         say(PROBLEM_TEXT.denied);
         showFix("denied");
-        root.setAttribute("data-media", "denied");
+        noteMedia("denied");
       } else if (states[0] === "granted" && states[1] === "granted") {
         testMedia();  // already allowed: show the preview straight away
       }
@@ -175,5 +214,6 @@
   testButton.addEventListener("click", testMedia);
   window.addEventListener("pagehide", stop);
   checkBrowser();
+  updateStart();
   checkPermissions();
 })();

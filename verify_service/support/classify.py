@@ -24,16 +24,15 @@ from ua_parser import Domain, load_builtins
 from ua_parser.regex import Resolver as RegexResolver
 
 from verify_service.support.catalog import Catalog
+from verify_service.support.describe import (MEET_APP_LINKS, ClientName, browser_display, phone_system_version,
+                                             system_display)
 from verify_service.support.hints import ClientHints
 
 NAMES = {"chrome": "Chrome", "edge": "Edge", "firefox": "Firefox", "safari": "Safari", "ie": "Internet Explorer",
          "macos": "macOS", "windows": "Windows", "chromeos": "ChromeOS", "ubuntu": "Ubuntu", "debian": "Debian",
          "linux": "Linux", "android": "Android", "ios": "iOS"}
 USE_INSTEAD = "use Google Chrome, Mozilla Firefox, Apple Safari or Microsoft Edge"
-MEET_APP_LINKS = (
-    {"label": "Google Meet on Google Play", "url": "https://play.google.com/store/apps/details?id=com.google.android.apps.tachyon"},
-    {"label": "Google Meet on the App Store", "url": "https://apps.apple.com/app/google-meet/id1096918571"},
-)
+STORES = {"android": "Google Play", "ios": "the App Store"}
 PLUGIN_LINK = {"label": "Google Video Support plugin", "url": "https://tools.google.com/dlpage/hangoutplugin"}
 
 UA_BROWSERS = {"Chrome": "chrome", "Edge": "edge", "Firefox": "firefox", "Safari": "safari", "IE": "ie"}
@@ -71,6 +70,8 @@ class Verdict:
     mobile: bool
     reasons: tuple[Reason, ...]
     links: tuple[dict[str, str], ...] = ()
+    # For the pages only, never in the API's answer: the product and system by their own names.
+    client: ClientName = ClientName()
 
     def as_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "browser": dict(self.browser), "os": dict(self.os), "mobile": self.mobile,
@@ -154,6 +155,28 @@ class _Shape(NamedTuple):
 
 
 def _decide(shape: _Shape, hints: ClientHints | None, catalog: Catalog) -> Verdict:
+    verdict = _verdict_of(shape, hints, catalog)
+    return dataclasses.replace(verdict, client=_client_name(shape, hints, verdict))
+
+
+def _client_name(shape: _Shape, hints: ClientHints | None, verdict: Verdict) -> ClientName:
+    if shape.bot:
+        return ClientName()
+    _, major, shown = _browser_of(shape, hints)
+    family = verdict.os["family"]
+    if verdict.mobile:
+        if hints is not None and hints.touch_mac:  # an iPad asking for the desktop site: its Mac version is made up
+            version, system = None, "iPadOS"
+        else:
+            version = phone_system_version(family, shape.os_major, hints)
+            system = system_display(family, shape.os_family)
+    else:
+        version, system = verdict.os["version"], system_display(family, shape.os_family)
+    name = browser_display(shown)
+    return ClientName(browser=name, browser_major=major if name else None, system=system, system_version=version)
+
+
+def _verdict_of(shape: _Shape, hints: ClientHints | None, catalog: Catalog) -> Verdict:
     if shape.bot:
         return _unsupported("other", None, "other", [Reason(
             "automated_client", f"This looks like an automated client, not a browser: {USE_INSTEAD}.")])
@@ -184,7 +207,8 @@ def _mobile(os_family: str, hints: ClientHints | None) -> Verdict:
     return Verdict("use_mobile_app", {"family": "other", "major": None, "supported": None, "supported_majors": []},
                    {"family": family, "version": None, "supported": None}, True,
                    (Reason("mobile_device", "On a phone or tablet, join the call with the Google Meet app: "
-                                            "get it from Google Play or the App Store."),), MEET_APP_LINKS)
+                                            f"get it from {STORES.get(family, 'Google Play or the App Store')}."),),
+                   MEET_APP_LINKS)
 
 
 def _internet_explorer(major: int | None, system: _OsPart) -> Verdict:
