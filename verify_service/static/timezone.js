@@ -7,7 +7,7 @@
   var zone = null;
   try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { zone = null; }
   if (!zone || zone === root.getAttribute("data-tz")) {
-    if (hint) { hint.textContent = ""; }
+    if (hint) { hint.remove(); }  // the sentence then ends right after the zone's name
     return;
   }
   var url = new URL(window.location.href);
