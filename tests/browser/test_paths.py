@@ -137,6 +137,12 @@ def test_the_waiting_room_with_nobody_on_shift_says_when_the_next_shift_starts(
     next_shift = f"The next shift starts {local:%A} {local.day} {local:%B} at {local:%H:%M} (your time, Asia/Kolkata)."
     expect(page.locator("#availability")).to_contain_text("No reviewer is on shift right now. " + next_shift)
     expect(page.get_by_text("available 24/7")).to_have_count(0)
+    # The booking page says the zone by its canonical name, whichever name the browser and profile use.
+    page.get_by_role("link", name="Book a time instead").click()
+    expect(page.locator("#tz-name")).to_have_text("Asia/Kolkata")
+    expect(page.locator("#tz-hint")).to_have_count(0)
+    expect(page.get_by_text("Times are shown in Asia/Kolkata.")).to_be_visible()
+    page.get_by_role("link", name="Back").click()
     page.get_by_role("button", name="Start a call now").click()
     expect(page.get_by_role("heading", name="Your call is ready")).to_be_visible()
     expect(page.locator("#queue-reviewers")).to_have_text("0")

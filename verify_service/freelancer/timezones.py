@@ -30,7 +30,7 @@ REMEMBER = dt.timedelta(days=30)
 @dataclasses.dataclass(frozen=True)
 class PageZone:
     zone: zoneinfo.ZoneInfo
-    chosen: bool          # the browser's own zone (given now or remembered), not the profile's or UTC
+    chosen: bool          # given with this request (the page's script need not look for the browser's)
     problem: str | None   # the ``tz`` given is no time zone: what to tell the freelancer
 
     @property
@@ -60,7 +60,7 @@ def page_zone(values: Mapping[str, str], account_tz: str | None) -> PageZone:
             return PageZone(zone, True, None)
     remembered = zones.known_zone(request.cookies.get(COOKIE))
     if remembered is not None:
-        return PageZone(remembered, True, problem)
+        return PageZone(remembered, False, problem)
     return PageZone(zones.known_zone(account_tz) or zones.UTC, False, problem)
 
 
