@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
@@ -13,6 +14,9 @@ from tests.browser.conftest import (LiveServer, assert_accessible, chrome_on_and
                                     safari_on_iphone, screenshot)
 from verify_service.calls.models import CallSession
 from verify_service.calls.state import SessionStatus
+from verify_service.db import unit_of_work
+from verify_service.freelancer.timezones import full_date
+from verify_service.staff.models import Reviewer, ReviewerShift, Role
 
 DESKTOP = chrome_on_windows(142)
 PHONE = chrome_on_android(142)
@@ -119,7 +123,15 @@ def test_booking_a_slot_then_cancelling_it(server: LiveServer, new_page: Callabl
     assert booked.invite_sent_at is not None  # the calendar invite went out (sandbox Calendar)
     local = booked.scheduled_for.astimezone(__import__("zoneinfo").ZoneInfo("America/New_York"))
     expect(page.locator("#call-message")).to_contain_text(local.strftime("%H:%M"))
+    # One time, one zone, on every page that states it: the call page and the status page.
+    shown = full_date(booked.scheduled_for, ZoneInfo("America/New_York"))
+    expect(page.locator("#call-message")).to_contain_text(shown)
+    expect(page.locator("#call-message")).to_contain_text("about 10 minutes")
     assert_accessible(page)
+    page.goto(f"{server.base_url}/verify")
+    expect(page.locator("#your-call + p")).to_have_text(f"You have a call booked for {shown}.")
+    expect(page.get_by_text("UTC")).to_have_count(0)
+    page.get_by_role("link", name="Go to your call").click()
 
     # Move it to the next free time, then cancel it.
     page.get_by_role("link", name="Choose another time").click()
@@ -134,6 +146,38 @@ def test_booking_a_slot_then_cancelling_it(server: LiveServer, new_page: Callabl
     expect(page.get_by_role("status").first).to_contain_text("Your appointment is canceled")
     assert calls(server)[0].status is SessionStatus.CANCELED
     expect(page.get_by_role("button", name="Start a call now")).to_be_visible()
+
+
+def test_the_waiting_room_with_nobody_on_shift_says_when_the_next_shift_starts(
+        server: LiveServer, new_page: Callable[..., Page]) -> None:
+    starts = (server.now() + dt.timedelta(days=2)).replace(hour=22, minute=0, second=0, microsecond=0)
+    with unit_of_work(server.registry.sessions) as session:
+        rita = Reviewer(email="rita@example.com", display_name="Rita", role=Role.REVIEWER, password_hash="x",
+                        active=True, created_at=server.now())
+        session.add(rita)
+        session.flush()
+        session.add(ReviewerShift(reviewer_id=rita.id, starts_at=starts, ends_at=starts + dt.timedelta(hours=8),
+                                  created_by="test", created_at=server.now()))
+    page = new_page(DESKTOP, timezone_id="Asia/Kolkata")
+    page.goto(server.freelancer(timezone="Asia/Calcutta"))
+    local = starts.astimezone(ZoneInfo("Asia/Kolkata"))
+    next_shift = f"The next shift starts {local:%A} {local.day} {local:%B} at {local:%H:%M} (your time, Asia/Kolkata)."
+    expect(page.locator("#availability")).to_contain_text("No reviewer is on shift right now. " + next_shift)
+    expect(page.get_by_text("available 24/7")).to_have_count(0)
+    # The booking page says the zone by its canonical name, whichever name the browser and profile use.
+    page.get_by_role("link", name="Book a time instead").click()
+    expect(page.locator("#tz-name")).to_have_text("Asia/Kolkata")
+    expect(page.locator("#tz-hint")).to_have_count(0)
+    expect(page.get_by_text("Times are shown in Asia/Kolkata.")).to_be_visible()
+    page.get_by_role("link", name="Back").click()
+    page.get_by_role("button", name="Start a call now").click()
+    expect(page.get_by_role("heading", name="Your call is ready")).to_be_visible()
+    expect(page.locator("#queue-reviewers")).to_have_text("0")
+    expect(page.locator("#queue-availability")).to_have_text("No reviewer is on shift right now. " + next_shift)
+    page.wait_for_timeout(4500)  # after a poll of the live status, still no guess at the wait
+    expect(page.locator("#queue-estimate")).to_have_text("–")
+    expect(page.locator("#queue-availability")).to_have_text("No reviewer is on shift right now. " + next_shift)
+    assert_accessible(page)
 
 
 def test_the_pages_without_a_session_are_accessible_too(server: LiveServer, new_page: Callable[..., Page]) -> None:

@@ -52,9 +52,10 @@ def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime(2026, 11, day, hour, minute, tzinfo=UTC)
 
 
-def add_account(sessions, clock, account_id: str = "acc-1") -> str:
+def add_account(sessions, clock, account_id: str = "acc-1", timezone: str | None = None) -> str:
     with unit_of_work(sessions) as session:
-        services.upsert_account(session, account_id, services.Profile("Ana", f"{account_id}@example.com", "PT"),
+        services.upsert_account(session, account_id, services.Profile("Ana", f"{account_id}@example.com", "PT",
+                                                                      timezone=timezone),
                                 actor="t", now=clock())
     return account_id
 
@@ -378,6 +379,18 @@ def reminders(sessions) -> list[dict]:
             .order_by(OutboxEvent.id))]
 
 
+def test_a_reminder_states_the_time_in_the_profiles_zone_by_its_canonical_name(sessions, clock, settings,
+                                                                             gateway) -> None:
+    add_account(sessions, clock, timezone="Asia/Calcutta")
+    call_id = book(sessions, gateway, clock, settings, "acc-1", at(24, 12))
+    assert run_reminders(sessions, settings, at(24, 12) - MINUTES_15) == 1
+    [sent] = reminders(sessions)
+    assert sent["session"]["id"] == call_id
+    assert sent["session"]["scheduled_for"] == "2026-11-24T12:00:00Z"
+    assert sent["session"]["time_zone"] == "Asia/Kolkata"
+    assert sent["session"]["local_time"] == "2026-11-24T17:30:00+05:30"
+
+
 def test_reminders_go_24_hours_then_15_minutes_before_each_once(sessions, clock, settings, gateway) -> None:
     add_account(sessions, clock)
     start = at(24, 12)
@@ -394,7 +407,9 @@ def test_reminders_go_24_hours_then_15_minutes_before_each_once(sessions, clock,
     assert [run_reminders(sessions, settings, now) for now, _ in timeline] == [n for _, n in timeline]
     sent = reminders(sessions)
     assert [data["minutes_before"] for data in sent] == [1440, 15]
-    assert sent[0]["session"] == {"id": call_id, "scheduled_for": "2026-11-24T12:00:00Z", "meet_uri": meet_uri}
+    # The profile names no zone: the reminder states the time in UTC only.
+    assert sent[0]["session"] == {"id": call_id, "scheduled_for": "2026-11-24T12:00:00Z", "meet_uri": meet_uri,
+                                  "time_zone": None, "local_time": None}
     assert sent[0]["account_id"] == "acc-1" and sent[1]["seq"] == sent[0]["seq"] + 1
     with unit_of_work(sessions, write=False) as session:
         assert session.get_one(CallSession, call_id).reminders_sent == 2

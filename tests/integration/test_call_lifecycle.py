@@ -20,6 +20,7 @@ from tests.integration.test_evidence import gateway, rita  # noqa: F401 (fixture
 from tests.support.fake_meet import FakeMeetGateway
 from tests.support.review_desk import attend, events, load_call, record_with_evidence, waiting
 from tests.support.staff import staff_member
+from verify_service.accounts.zones import UTC
 from verify_service.audit.models import AuditEntry
 from verify_service.calls.models import CallSession
 from verify_service.calls.state import EndReason, Outcome, SessionStatus
@@ -129,7 +130,8 @@ def test_a_released_claim_leaves_a_freelancer_in_the_meeting_in_the_call_and_sta
     assert (call.status, call.claimed_by_id) == (SessionStatus.IN_PROGRESS, None)
     with app.test_request_context():
         with registry.sessions() as session:
-            shown = live_status(session, session.get_one(CallSession, call_id), now=registry.now())
+            shown = live_status(session, session.get_one(CallSession, call_id), now=registry.now(),
+                                settings=registry.settings, zone=UTC)
     assert (shown["phase"], shown["title"]) == ("in_call", "You are in the call")
     sync(app)
     sync(app)
@@ -145,7 +147,8 @@ def test_a_released_call_nobody_joined_tells_the_freelancer_it_is_ready_again(
     with unit_of_work(registry.sessions) as session:
         decisions.release_session(session, call_id, reviewer_id=rita.id, now=registry.now())
     with app.test_request_context(), registry.sessions() as session:
-        shown = live_status(session, session.get_one(CallSession, call_id), now=registry.now())
+        shown = live_status(session, session.get_one(CallSession, call_id), now=registry.now(),
+                            settings=registry.settings, zone=UTC)
     assert (shown["status"], shown["title"]) == ("in_progress", "Your call is ready")
     assert shown["meet_uri"] is not None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from typing import Annotated, Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
@@ -21,12 +20,13 @@ from pydantic import (
     field_validator,
 )
 
+from verify_service.accounts import zones
 from verify_service.accounts.domain import Capability, HoldKind, RequestReason, RequestStatus, VerificationStatus
 
 ACCOUNT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
 # IANA zone names this machine knows, listed in the OpenAPI document so that it says exactly what
 # is accepted. "localtime" (the server's own zone) and "Factory" (a placeholder) mean nothing for a person.
-TIME_ZONES = frozenset(zoneinfo.available_timezones() - {"localtime", "Factory"})
+TIME_ZONES = zones.NAMES
 
 # Domains no one can receive mail at (.test, .local, .invalid ...): EmailStr refuses them, and the
 # document says so, as a pattern of what is *not* accepted (any letter case, as the domain is compared).

@@ -132,21 +132,35 @@ def booking_window(*, now: dt.datetime, settings: Settings) -> Window:
 
 # ---------------------------------------------------------------- capacity
 
-def _shift_capacity(db: Session, window: Window) -> dict[dt.datetime, int] | None:
-    """Active reviewers on shift for each slot start; None when no shift overlaps the window (one query)."""
-    rows = db.execute(
+@dataclasses.dataclass(frozen=True)
+class ShiftRow:
+    reviewer_id: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    active: bool  # the reviewer's account is enabled: only then does the shift take calls
+
+
+def shift_rows(db: Session, since: dt.datetime, until: dt.datetime) -> list[ShiftRow]:
+    """The concrete reviewer shifts that overlap ``since``–``until``, soonest first (one query)."""
+    return [ShiftRow(*row) for row in db.execute(
         sa.select(ReviewerShift.reviewer_id, ReviewerShift.starts_at, ReviewerShift.ends_at, Reviewer.active)
         .join(Reviewer, Reviewer.id == ReviewerShift.reviewer_id)
-        .where(ReviewerShift.starts_at < window.end, ReviewerShift.ends_at > window.first)).all()
+        .where(ReviewerShift.starts_at < until, ReviewerShift.ends_at > since)
+        .order_by(ReviewerShift.starts_at, ReviewerShift.id))]
+
+
+def _shift_capacity(db: Session, window: Window) -> dict[dt.datetime, int] | None:
+    """Active reviewers on shift for each slot start; None when no shift overlaps the window (one query)."""
+    rows = shift_rows(db, window.first, window.end)
     if not rows:
         return None
     on_duty: dict[dt.datetime, set[int]] = collections.defaultdict(set)
-    for reviewer_id, starts_at, ends_at, active in rows:
-        if not active:
+    for row in rows:
+        if not row.active:
             continue
-        start = max(_ceil(starts_at), window.first)
-        while start < window.end and start + SLOT_LENGTH <= ends_at:
-            on_duty[start].add(reviewer_id)  # a set: overlapping shifts of one reviewer count once
+        start = max(_ceil(row.starts_at), window.first)
+        while start < window.end and start + SLOT_LENGTH <= row.ends_at:
+            on_duty[start].add(row.reviewer_id)  # a set: overlapping shifts of one reviewer count once
             start += SLOT_LENGTH
     return {start: len(reviewers) for start, reviewers in on_duty.items()}
 

@@ -71,7 +71,7 @@ def invite_for(call: CallSession, *, email: str | None, event_id: str | None = N
         summary="Identity verification call",
         description=("Your identity verification video call. Join with Google Meet: "
                      f"{call.meet_uri}\nHave a government-issued photo ID at hand. "
-                     "The call is in English and usually takes under 10 minutes."),
+                     "The call is in English and takes about 10 minutes."),
         start=call.scheduled_for, end=call.scheduled_for + CALL_LENGTH, meeting_uri=call.meet_uri or "",
         attendees=(email,) if email else ())
 

@@ -2,7 +2,10 @@
 
 The account service sends the actual reminder (email, push) from the event;
 we decide when: ``settings.reminder_minutes`` before the call (24 h and 15 min
-by default), each once. The event's data says ``minutes_before``.
+by default), each once. The event's data says ``minutes_before``; it states
+the call's time in UTC (``scheduled_for``) and, when the account's profile
+names a time zone, in that zone too (``local_time``, ``time_zone`` in its
+canonical name), so the reminder need not do its own conversion.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from sqlalchemy.orm import Session
 from verify_service.accounts.models import Account
 from verify_service.accounts.services import lock_account
 from verify_service.accounts.restrictions import isoformat
+from verify_service.accounts.zones import known_zone
 from verify_service.calls.models import CallSession
 from verify_service.calls.state import SessionStatus
 from verify_service.db import UTCDateTime
@@ -51,6 +55,15 @@ def _latest_due(call: CallSession, minutes: list[int], now: dt.datetime) -> int 
     return due[-1] if due else None
 
 
+def _session_data(call: CallSession, account: Account) -> dict[str, str | None]:
+    """The booked call as the reminder states it: its time, and (when the profile names a zone) that zone's time."""
+    assert call.scheduled_for is not None
+    zone = known_zone(account.timezone)
+    local = call.scheduled_for.astimezone(zone).isoformat() if zone is not None else None
+    return {"id": call.id, "scheduled_for": isoformat(call.scheduled_for), "meet_uri": call.meet_uri,
+            "time_zone": str(zone) if zone is not None else None, "local_time": local}
+
+
 def send_due_reminders(db: Session, *, settings: Settings, now: dt.datetime, limit: int = 200) -> int:
     """Enqueue ``verification.appointment.reminder`` for booked calls whose next reminder is due.
 
@@ -75,9 +88,8 @@ def send_due_reminders(db: Session, *, settings: Settings, now: dt.datetime, lim
         index = None if call is None or account.closed_at is not None else _latest_due(call, minutes, now)
         if call is None or index is None:
             continue
-        enqueue_event(db, account, REMINDER_EVENT, {
-            "session": {"id": call.id, "scheduled_for": isoformat(call.scheduled_for), "meet_uri": call.meet_uri},
-            "minutes_before": minutes[index]}, now=now)
+        enqueue_event(db, account, REMINDER_EVENT, {"session": _session_data(call, account),
+                                                    "minutes_before": minutes[index]}, now=now)
         call.reminders_sent = index + 1
         sent += 1
     db.flush()

@@ -7,32 +7,19 @@ import functools
 import zoneinfo
 
 from flask import Response, flash, g, redirect, render_template, request, url_for
-from werkzeug.datastructures import MultiDict
 
 from verify_service.accounts import services as accounts
 from verify_service.calls import booking
+from verify_service.calls.availability import availability
 from verify_service.calls.invites import Pushed
 from verify_service.calls.state import SessionStatus
 from verify_service.errors import Conflict, InvalidInput
 from verify_service.freelancer import journey
 from verify_service.freelancer.auth import freelancer_page, pages
+from verify_service.freelancer.presenters import availability_text
+from verify_service.freelancer.timezones import page_zone
 from verify_service.pages import run_workflow
 from verify_service.registry import db_session, registry
-
-
-def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
-    if not name or len(name) > 64:
-        return None
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-def time_zone(args: MultiDict[str, str], account_tz: str | None) -> tuple[zoneinfo.ZoneInfo, bool]:
-    """The zone to show times in (the page's own choice, else the profile's, else UTC); and whether it was chosen."""
-    chosen = _zone(args.get("tz"))
-    return chosen or _zone(account_tz) or zoneinfo.ZoneInfo("UTC"), chosen is not None
 
 
 @pages.get("/book")
@@ -41,22 +28,33 @@ def book() -> str:
     db = db_session()
     reg = registry()
     account = accounts.get_account(db, g.account_id)
-    tz, chosen = time_zone(request.args, account.timezone)
+    zone = page_zone(request.args, account.timezone)
+    if zone.problem:
+        flash(f"{zone.problem} The times below are in {zone.name}.", "error")
     moving = None
     if request.args.get("reschedule"):
         moving = journey.own_session(db, g.account_id, request.args["reschedule"])
-    days = booking.group_by_day(booking.available_slots(db, now=reg.now(), settings=reg.settings, tz=tz))
+    days = booking.group_by_day(booking.available_slots(db, now=reg.now(), settings=reg.settings, tz=zone.zone))
     wanted = request.args.get("day")
     selected = next((d for d in days if d[0].isoformat() == wanted), days[0] if days else None)
-    return render_template("freelancer/book.html", days=days, selected=selected, tz=tz, tz_chosen=chosen,
-                           moving=moving, active=None if moving else journey.active_session(db, g.account_id))
+    on_now = "" if days else availability_text(availability(db, now=reg.now(), settings=reg.settings),
+                                               zone=zone.zone, now=reg.now(), settings=reg.settings)
+    # A refused tz is not guessed over: the page keeps the zone it says, and its script leaves it.
+    return render_template("freelancer/book.html", days=days, selected=selected, tz=zone.name,
+                           tz_chosen=zone.chosen or zone.problem is not None, on_now=on_now, moving=moving,
+                           active=None if moving else journey.active_session(db, g.account_id))
 
 
 @pages.post("/book")
 @freelancer_page
 def book_post() -> Response:
-    tz, _ = time_zone(request.form, None)
-    back = {"tz": str(tz), "day": request.form.get("day") or None, "reschedule": request.form.get("reschedule") or None}
+    zone = page_zone(request.form, None)
+    back = {"day": request.form.get("day") or None, "reschedule": request.form.get("reschedule") or None}
+    if zone.problem:
+        flash(f"{zone.problem} Nothing was booked: please choose your time again.", "error")
+        return redirect(url_for("freelancer.book", **back), code=303)
+    tz = zone.zone
+    back["tz"] = zone.name
     try:
         start = dt.datetime.fromisoformat(request.form.get("start", ""))
         if start.tzinfo is None:
@@ -70,7 +68,7 @@ def book_post() -> Response:
         flash(_booking_problem(exc), "error")
         return redirect(url_for("freelancer.book", **back), code=303)
     flash(message)
-    return redirect(url_for("freelancer.call", call_id=call_id, tz=str(tz)), code=303)
+    return redirect(url_for("freelancer.call", call_id=call_id), code=303)
 
 
 def _book_or_move(reschedule: str | None, start: dt.datetime, tz: zoneinfo.ZoneInfo) -> tuple[str, str]:

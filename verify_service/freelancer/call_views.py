@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from flask import Response, flash, g, jsonify, make_response, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
 
 from verify_service.accounts import services as accounts
 from verify_service.calls.invites import Pushed
 from verify_service.freelancer import gate, journey
 from verify_service.freelancer.auth import freelancer_key, freelancer_page, pages
-from verify_service.freelancer.booking_views import time_zone
+from verify_service.freelancer.timezones import PageZone, full_date, page_zone
 from verify_service.freelancer.presenters import live_status, outcome_context
 from verify_service.freelancer.views import verdict, verdict_context
 from verify_service.pages import run_workflow
@@ -58,12 +59,19 @@ def start_refused(judged: Verdict, refused: gate.Refusal) -> Response:
 def call(call_id: str) -> str:
     db = db_session()
     row = journey.own_session(db, g.account_id, call_id)
-    tz, _ = time_zone(request.args, accounts.get_account(db, g.account_id).timezone)
+    zone = _zone(db)
+    if zone.problem:
+        flash(f"{zone.problem} Times here are in {zone.name}.", "error")
+    reg = registry()
     judged = verdict()  # on a phone the call is in the Meet app: only its store, no "move the call to your phone"
-    return render_template("freelancer/call.html", call=row, live=live_status(db, row, now=registry().now()),
-                           tz=tz, tz_name=str(tz), on_phone=judged.verdict == "use_mobile_app",
-                           app_links=store_links(judged.os["family"]),
-                           **outcome_context(db, row, settings=registry().settings, now=registry().now()))
+    return render_template("freelancer/call.html", call=row, tz=zone.zone, full_date=full_date,
+                           live=live_status(db, row, now=reg.now(), settings=reg.settings, zone=zone.zone),
+                           on_phone=judged.verdict == "use_mobile_app", app_links=store_links(judged.os["family"]),
+                           **outcome_context(db, row, settings=reg.settings, now=reg.now()))
+
+
+def _zone(db: Session) -> PageZone:
+    return page_zone(request.args, accounts.get_account(db, g.account_id).timezone)
 
 
 @pages.get("/calls/<call_id>/status")
@@ -71,7 +79,9 @@ def call(call_id: str) -> str:
 def call_status(call_id: str) -> Response:
     """Polled by the waiting room every few seconds."""
     db = db_session()
-    return jsonify(live_status(db, journey.own_session(db, g.account_id, call_id), now=registry().now()))
+    reg = registry()
+    return jsonify(live_status(db, journey.own_session(db, g.account_id, call_id), now=reg.now(),
+                               settings=reg.settings, zone=_zone(db).zone))
 
 
 @pages.post("/calls/<call_id>/cancel")

@@ -39,7 +39,7 @@ from verify_service.accounts.models import Account
 from verify_service.accounts.services import lock_account
 from verify_service.accounts.restrictions import open_request
 from verify_service.audit.services import record
-from verify_service.calls import invites, lifecycle
+from verify_service.calls import availability, invites, lifecycle
 from verify_service.calls.booking import BOOKING_CANCELED, audit_booking_change
 from verify_service.calls.errors import CallSessionNotFound
 from verify_service.calls.invites import Pushed
@@ -48,7 +48,7 @@ from verify_service.calls.models import CallSession, MeetingStatus, OutcomeRecor
 from verify_service.calls.state import OPEN, EndReason, SessionStatus
 from verify_service.db import for_update, unit_of_work, workflow
 from verify_service.errors import Conflict
-from verify_service.staff.models import Reviewer, ReviewerShift
+from verify_service.staff.models import Reviewer
 from verify_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -240,13 +240,13 @@ class Wait:
     estimate_minutes: int | None
 
 
-def reviewers_working(db: Session, *, now: dt.datetime) -> int:
-    """Reviewers on shift now, or who took a call within the last half hour."""
-    on_shift = sa.select(ReviewerShift.reviewer_id).where(ReviewerShift.starts_at <= now, ReviewerShift.ends_at > now)
-    recent = sa.select(CallSession.claimed_by_id).where(CallSession.claimed_at > now - RECENTLY_ACTIVE,
-                                                        CallSession.claimed_by_id.is_not(None))
-    return db.scalar(sa.select(sa.func.count(sa.distinct(Reviewer.id))).where(
-        Reviewer.active.is_(True), sa.or_(Reviewer.id.in_(on_shift), Reviewer.id.in_(recent)))) or 0
+def reviewers_working(db: Session, *, now: dt.datetime, on_shift: frozenset[int] | None = None) -> int:
+    """Reviewers on shift now (``on_shift``, else read here), or who took a call within the last half hour."""
+    on = availability.on_shift(db, now=now) if on_shift is None else on_shift
+    recent = db.scalars(sa.select(CallSession.claimed_by_id).distinct().join(
+        Reviewer, Reviewer.id == CallSession.claimed_by_id).where(
+        CallSession.claimed_at > now - RECENTLY_ACTIVE, Reviewer.active.is_(True))).all()
+    return len(on | set(recent))
 
 
 def average_handling(db: Session, *, now: dt.datetime) -> dt.timedelta:
@@ -275,15 +275,16 @@ def waiting_position(db: Session, call: CallSession) -> int | None:
     return (ahead or 0) + 1
 
 
-def estimate_wait(db: Session, call: CallSession, *, now: dt.datetime) -> Wait:
+def estimate_wait(db: Session, call: CallSession, *, now: dt.datetime, on_shift: frozenset[int] | None = None) -> Wait:
+    """The call's place, the reviewers working and the wait; no estimate while nobody is working to back one."""
     position = waiting_position(db, call)
-    reviewers = reviewers_working(db, now=now)
+    reviewers = reviewers_working(db, now=now, on_shift=on_shift)
     average = average_handling(db, now=now)
     minutes = max(1, round(average.total_seconds() / 60))
     estimate = None
-    if position is not None:
-        # Everyone ahead shares the reviewers working now; with nobody on, assume one is on the way.
-        rounds = math.ceil(position / max(reviewers, 1))
+    if position is not None and reviewers > 0:
+        # Everyone ahead shares the reviewers working now.
+        rounds = math.ceil(position / reviewers)
         estimate = max(1, round((rounds - 1) * average.total_seconds() / 60 + 2))
     return Wait(position, reviewers, minutes, estimate)
 

@@ -7,6 +7,7 @@ pages, their polls and the tests share one wording.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,10 +17,11 @@ from verify_service.accounts import services as accounts
 from verify_service.accounts.domain import HoldKind
 from verify_service.accounts.errors import AccountClosed
 from verify_service.accounts.models import Hold
-from verify_service.accounts.restrictions import restrictions_for
+from verify_service.accounts.restrictions import isoformat, restrictions_for
+from verify_service.calls.availability import Availability, availability
 from verify_service.calls.models import CallSession, MeetingStatus
 from verify_service.calls.state import SessionStatus
-from verify_service.freelancer import journey
+from verify_service.freelancer import journey, timezones
 from verify_service.settings import Settings
 
 # What each capability means to a freelancer, in plain words.
@@ -58,11 +60,38 @@ MESSAGES = {
 }
 
 
-def live_status(db: Session, call: CallSession, *, now: dt.datetime) -> dict[str, Any]:
-    """What the waiting room shows of ``call`` (and its poll returns), as of ``now``."""
+def availability_text(on: Availability, *, zone: zoneinfo.ZoneInfo, now: dt.datetime, settings: Settings) -> str:
+    """Whether reviewers are on, in one sentence that follows the shifts (times in the freelancer's ``zone``)."""
+    if on.around_the_clock:
+        return "Reviewers are available 24/7."
+    if on.on_now and on.until is not None:
+        return f"Reviewers are on shift now until {timezones.moment(on.until, zone, now=now)} (your time, {zone})."
+    if on.next_start is not None:
+        return (f"No reviewer is on shift right now. The next shift starts "
+                f"{timezones.moment(on.next_start, zone, now=now)} (your time, {zone}).")
+    return f"No reviewer is on shift right now, and no shift is planned in the next {settings.booking_days} days."
+
+
+def _waiting_text(on: Availability, wait: journey.Wait | None, *, zone: zoneinfo.ZoneInfo, now: dt.datetime,
+                  settings: Settings) -> str:
+    if on.around_the_clock and wait is not None and wait.reviewers_now == 0:
+        # No shifts to go by, and nobody seen at work lately: say so rather than guess.
+        return ("Reviewers take calls at any time of day. None has started a call in the last half hour, "
+                "so we cannot estimate your wait yet.")
+    return availability_text(on, zone=zone, now=now, settings=settings)
+
+
+def live_status(db: Session, call: CallSession, *, now: dt.datetime, settings: Settings,
+                zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
+    """What the waiting room shows of ``call`` (and its poll returns), as of ``now``, times in ``zone``.
+
+    ``estimate_minutes`` is None while nobody is working to back a wait; ``availability`` then says when
+    the next shift starts.
+    """
     outcome = journey.outcome_of(db, call)
     phase = phase_of(call, outcome)
-    wait = journey.estimate_wait(db, call, now=now) if phase in ("waiting", "preparing") else None
+    on = availability(db, now=now, settings=settings)
+    wait = journey.estimate_wait(db, call, now=now, on_shift=on.on_now) if phase in ("waiting", "preparing") else None
     title, message = MESSAGES[phase]
     in_meeting = call.freelancer_joined_at is not None and call.freelancer_left_at is None
     if phase == "in_call" and in_meeting and (call.claimed_by_id is None or call.reviewer_joined_at is None):
@@ -76,6 +105,10 @@ def live_status(db: Session, call: CallSession, *, now: dt.datetime) -> dict[str
         "position": wait.position if wait else None,
         "estimate_minutes": wait.estimate_minutes if wait else None,
         "reviewers_now": wait.reviewers_now if wait else None,
+        "availability": _waiting_text(on, wait, zone=zone, now=now, settings=settings),
+        "reviewers_on": on.reviewers_on,
+        "on_shift_until": isoformat(on.until) if on.until else None,
+        "next_shift_at": isoformat(on.next_start) if on.next_start else None,
         "outcome": outcome,
     }
 

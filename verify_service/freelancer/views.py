@@ -10,13 +10,16 @@ from typing import Any
 import segno
 from flask import Response, g, jsonify, make_response, redirect, render_template, request, url_for
 
+from verify_service.accounts import services as accounts
 from verify_service.accounts.errors import AccountClosed
 from verify_service.accounts.restrictions import open_request, restrictions_for
 from verify_service.api.boundary import check_json_body
+from verify_service.calls.availability import availability
 from verify_service.errors import InvalidInput, MalformedRequest, UnsupportedMediaType
 from verify_service.freelancer import gate, journey, services
 from verify_service.freelancer.auth import account_closed_page, cookie_name, freelancer_page, pages, secure
-from verify_service.freelancer.presenters import CAPABILITY_TEXT
+from verify_service.freelancer.presenters import CAPABILITY_TEXT, availability_text
+from verify_service.freelancer.timezones import full_date, page_zone
 from verify_service.pages import page_unit, write
 from verify_service.registry import db_session, registry
 from verify_service.support import classifier, hints
@@ -48,13 +51,18 @@ def launch(token: str) -> Response:
 @freelancer_page
 def status() -> Response:
     db = db_session()
+    reg = registry()
     account_id = g.account_id
     request_row = open_request(db, account_id)
+    zone = page_zone(request.args, accounts.get_account(db, account_id).timezone)
+    on = availability(db, now=reg.now(), settings=reg.settings)
     return make_response(render_template(
         "freelancer/status.html", restrictions=restrictions_for(db, account_id),
         capability_text=CAPABILITY_TEXT, deadline=request_row.deadline if request_row else None,
         **verdict_context(verdict(None)), active=journey.active_session(db, account_id),
-        latest=journey.latest_session(db, account_id), settings=registry().settings))
+        latest=journey.latest_session(db, account_id), settings=reg.settings, tz=zone.zone, full_date=full_date,
+        reviewers_on=on.reviewers_on,
+        on_now=availability_text(on, zone=zone.zone, now=reg.now(), settings=reg.settings)))
 
 
 @pages.post("/check")

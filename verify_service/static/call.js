@@ -39,8 +39,11 @@
       document.getElementById("join-waiting").hidden = true;
     }
     document.getElementById("queue").hidden = body.phase === "in_call";
+    document.getElementById("queue-availability").hidden = body.phase === "in_call";
+    set("queue-availability", body.availability || "");
     document.getElementById("leave").hidden = body.status !== "waiting";  // a reviewer has the call now
     set("queue-position", body.position ? String(body.position) : "–");
+    // No estimate while nobody is working to back one (the server sends none then).
     set("queue-estimate", body.estimate_minutes ? "about " + body.estimate_minutes + " min" : "–");
     set("queue-reviewers", body.reviewers_now === null ? "–" : String(body.reviewers_now));
     phase = body.phase;
