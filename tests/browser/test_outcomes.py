@@ -11,6 +11,7 @@ from tests.browser.conftest import LiveServer, assert_accessible, chrome_on_wind
 from tests.support.review_desk import record_with_evidence
 from verify_service.calls.models import CallSession
 from verify_service.calls.state import Outcome, SessionStatus
+from verify_service.closure import close_account
 from verify_service.db import unit_of_work
 from verify_service.review.decisions import claim_session, second_review
 from verify_service.staff.models import Role
@@ -159,3 +160,16 @@ def test_no_request_fails_while_the_main_pages_load(server: LiveServer, new_page
         page.goto(server.base_url + path)
         page.wait_for_load_state("networkidle")
     assert failed == []
+
+
+def test_the_closed_account_page_keeps_the_way_back(server: LiveServer, new_page: Callable[..., Page]) -> None:
+    page = new_page(DESKTOP, permissions=["camera", "microphone"])
+    start_call(server, page)
+    with unit_of_work(server.registry.sessions) as session:
+        assert close_account(session, "acc-1", actor="account-service", now=server.now()).closed
+    page.goto(f"{server.base_url}/verify")
+    expect(page.get_by_role("heading", name="This account is closed")).to_be_visible()
+    back = page.get_by_role("link", name="Back to Market Example")
+    expect(back).to_have_count(2)
+    expect(back.last).to_have_attribute("href", BACK)
+    assert_accessible(page)
