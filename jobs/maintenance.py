@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -74,7 +73,7 @@ def purge_personal_data(app: Flask) -> retention.RetentionReport:
     started = time.monotonic()
     try:
         report = retention.purge_personal_data(
-            registry.sessions, now=registry.now(), retention=dt.timedelta(days=registry.settings.retention_days))
+            registry.sessions, now=registry.now(), retention=retention.retention_period(registry.settings))
     except Exception:
         log.exception("job purge_personal_data failed after %.3fs", time.monotonic() - started)
         raise

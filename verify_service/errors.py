@@ -227,7 +227,16 @@ def _database_unavailable_response() -> Response:
                            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}))
 
 
+def sentence(text: str) -> str:
+    """``text`` as a sentence for a page: a capital first letter and a full stop ("the body is …" → "The body is ….")."""
+    text = text.strip()
+    if not text:
+        return text
+    return text[0].upper() + text[1:] + ("" if text[-1] in ".!?" else ".")
+
+
 def register_errorhandlers(app: Flask) -> None:
+    app.add_template_filter(sentence)
     app.register_error_handler(DomainError, domain_error_response)
     app.register_error_handler(HTTPException, http_error_response)
     app.register_error_handler(sa.exc.DBAPIError, database_error_response)

@@ -74,6 +74,8 @@ class Settings:
     client_check_rate_limit: str = "60/minute;10/second"
     # Launch links per account (and per API key), staff sign-in per IP, call starts per freelancer session.
     launch_link_rate_limit: str = "30/minute"
+    return_url_origins: tuple[str, ...] = ()   # where a launch link's return_url may point (freelancer/return_url.py)
+    marketplace_name: str = "the marketplace"  # the freelancer pages' "Back to <name>" link and their sentences
     sign_in_rate_limit: str = "20/minute"
     call_start_rate_limit: str = "10/minute"
     rate_limit_storage: str = "memory://"
@@ -126,8 +128,7 @@ class Settings:
     # Where `verify-service scheduler` serves its own /metrics (job runs, Meet errors); port 0 = off.
     scheduler_metrics_port: int = 9464
     scheduler_metrics_addr: str = "0.0.0.0"
-    # Names of secrets generated for development, so the banner can say so.
-    generated: tuple[str, ...] = ()
+    generated: tuple[str, ...] = ()        # names of secrets generated for development, so the banner can say so
 
     @property
     def is_production(self) -> bool:

@@ -142,7 +142,7 @@ class LiveServer:
         return self.registry.now()
 
     def freelancer(self, account_id: str = "acc-1", *, name: str = "Ana Lima", timezone: str | None = None,
-                   place_hold: bool = True) -> str:
+                   place_hold: bool = True, return_url: str | None = None) -> str:
         """An account asked to verify (with the pending hold); returns a fresh launch URL for it."""
         now = self.now()
         with unit_of_work(self.registry.sessions) as session:
@@ -150,11 +150,11 @@ class LiveServer:
                                                         country="PT", timezone=timezone), actor="test", now=now)
             request_verification(session, account_id, reason=RequestReason.NEW_ACCOUNT,
                                  deadline=now + dt.timedelta(days=7), place_hold=place_hold, actor="test", now=now)
-        return self.launch_url(account_id)
+        return self.launch_url(account_id, return_url=return_url)
 
-    def launch_url(self, account_id: str) -> str:
+    def launch_url(self, account_id: str, *, return_url: str | None = None) -> str:
         with unit_of_work(self.registry.sessions) as session:
-            issued = issue_launch_link(session, account_id, actor="test", now=self.now())
+            issued = issue_launch_link(session, account_id, actor="test", now=self.now(), return_url=return_url)
         return f"{self.base_url}/verify/launch/{issued.token}"
 
     def stop(self) -> None:

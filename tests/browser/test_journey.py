@@ -30,7 +30,8 @@ def the_call(server: LiveServer) -> CallSession:
 def test_the_full_journey_from_launch_link_to_a_passed_outcome(server: LiveServer,
                                                               new_page: Callable[..., Page]) -> None:
     page = new_page(DESKTOP, permissions=["camera", "microphone"])
-    page.goto(server.freelancer())
+    server.registry.settings = server.registry.settings.replace(marketplace_name="Market Example")
+    page.goto(server.freelancer(return_url="https://market.example.com/settings/identity"))
 
     # Where they stand, and the live system check.
     expect(page.get_by_role("heading", name="Identity verification", level=1)).to_be_visible()
@@ -88,5 +89,8 @@ def test_the_full_journey_from_launch_link_to_a_passed_outcome(server: LiveServe
     expect(page.get_by_role("heading", name="You are verified")).to_be_visible()
     expect(page.get_by_role("heading", name="You are verified")).to_be_focused()
     expect(page.locator("main")).to_contain_text("send new proposals to jobs")  # unblocked again
+    back = page.get_by_role("link", name="Back to Market Example")
+    expect(back).to_have_count(2)  # in the header, and after the outcome
+    expect(back.last).to_have_attribute("href", "https://market.example.com/settings/identity")
     assert_accessible(page)
     screenshot(page, "outcome-passed")

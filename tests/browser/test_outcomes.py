@@ -10,7 +10,8 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import LiveServer, assert_accessible, chrome_on_windows, screenshot
 from tests.support.review_desk import record_with_evidence
 from verify_service.calls.models import CallSession
-from verify_service.calls.state import Outcome
+from verify_service.calls.state import Outcome, SessionStatus
+from verify_service.closure import close_account
 from verify_service.db import unit_of_work
 from verify_service.review.decisions import claim_session, second_review
 from verify_service.staff.models import Role
@@ -19,8 +20,12 @@ from verify_service.staff.passwords import create_reviewer
 DESKTOP = chrome_on_windows(142)
 
 
+BACK = "https://market.example.com/settings/identity"
+
+
 def start_call(server: LiveServer, page: Page) -> str:
-    page.goto(server.freelancer())
+    server.registry.settings = server.registry.settings.replace(marketplace_name="Market Example")
+    page.goto(server.freelancer(return_url=BACK))
     page.get_by_role("button", name="Start a call now").click()
     expect(page.get_by_role("heading", name="Your call is ready")).to_be_visible()
     with server.registry.sessions() as session:
@@ -36,11 +41,12 @@ def staff(server: LiveServer) -> tuple[int, int]:
         return reviewer.id, lead.id
 
 
-def decide(server: LiveServer, call_id: str, reviewer_id: int, result: Outcome) -> str:
+def decide(server: LiveServer, call_id: str, reviewer_id: int, result: Outcome,
+           reasons: list[str] | None = None) -> str:
     with unit_of_work(server.registry.sessions) as session:
         claim_session(session, call_id, reviewer_id=reviewer_id, now=server.now())
     return record_with_evidence(server.registry.sessions, call_id, reviewer_id, result, server.now(),
-                                notes="ID did not match").id
+                                notes="ID did not match", reason_codes=reasons).id
 
 
 def test_a_fail_waits_for_the_second_review_then_shows_what_is_blocked(server: LiveServer,
@@ -48,7 +54,7 @@ def test_a_fail_waits_for_the_second_review_then_shows_what_is_blocked(server: L
     page = new_page(DESKTOP, permissions=["camera", "microphone"])
     call_id = start_call(server, page)
     reviewer_id, lead_id = staff(server)
-    outcome_id = decide(server, call_id, reviewer_id, Outcome.FAILED)
+    outcome_id = decide(server, call_id, reviewer_id, Outcome.FAILED, ["document_expired", "suspected_duplicate"])
     # Polling notices the change and reloads onto the new stage, its heading focused.
     expect(page.get_by_role("heading", name="Your call is over")).to_be_focused()
     expect(page.locator("main")).to_contain_text("confirmed by a second reviewer")
@@ -62,8 +68,17 @@ def test_a_fail_waits_for_the_second_review_then_shows_what_is_blocked(server: L
     for blocked in ("withdraw your earnings", "send new proposals to jobs", "accept direct offers from clients",
                     "appear in freelancer search results"):
         expect(main).to_contain_text(blocked)
-    expect(main).to_contain_text("You can still work on your existing contracts")
+    # The hold is named; what still works is said precisely; the reason says what to bring next time.
+    expect(main).to_contain_text("Hold after a failed verification")
+    expect(main).to_contain_text("Work on your existing contracts carries on as usual")
+    expect(main).to_contain_text("you can withdraw them once the hold that blocks withdrawals is lifted")
+    expect(main).not_to_contain_text("get paid")
+    expect(main).to_contain_text("Bring a valid, unexpired ID to the next call.")
+    expect(main).not_to_contain_text("another account")  # a suspicion of fraud is not shown
     expect(main.get_by_role("link", name="What happens after a failed verification")).to_be_visible()
+    back = page.get_by_role("link", name="Back to Market Example")
+    expect(back).to_have_count(2)
+    expect(back.first).to_have_attribute("href", BACK)
     assert_accessible(page)
     screenshot(page, "outcome-failed")
 
@@ -101,3 +116,60 @@ def test_while_meet_has_no_room_the_page_says_it_is_preparing_the_meeting(server
     # The page follows without a reload: the link appears and the heading changes.
     expect(page.get_by_role("heading", name="Your call is ready")).to_be_visible()
     expect(page.get_by_role("link", name="Join the call in Google Meet")).to_be_visible()
+
+
+def test_error_pages_keep_the_navigation_and_lead_with_sentences(server: LiveServer,
+                                                                new_page: Callable[..., Page]) -> None:
+    page = new_page(DESKTOP, permissions=["camera", "microphone"])
+    start_call(server, page)
+    page.goto(f"{server.base_url}/verify/calls/no-such-call")
+    expect(page.get_by_role("heading", level=1)).to_have_text("We cannot find that call")
+    nav = page.get_by_role("navigation", name="Verification")
+    expect(nav.get_by_role("link", name="Your verification")).to_be_visible()
+    expect(nav.get_by_role("link", name="Back to Market Example")).to_have_attribute("href", BACK)
+    expect(page.locator("main p").first).to_have_text("There is no such call on your account.")
+    expect(page.locator("main")).not_to_contain_text("Error code")
+    assert_accessible(page)
+
+
+def test_at_the_daily_limit_the_page_says_when_to_come_back(server: LiveServer,
+                                                           new_page: Callable[..., Page]) -> None:
+    registry = server.registry
+    registry.settings = registry.settings.replace(daily_session_limit=1)
+    page = new_page(DESKTOP, permissions=["camera", "microphone"])
+    call_id = start_call(server, page)
+    with unit_of_work(registry.sessions) as session:  # the call ended without a decision
+        call = session.get_one(CallSession, call_id)
+        call.status, call.ended_at = SessionStatus.EXPIRED, server.now()
+    page.goto(f"{server.base_url}/verify")
+    expect(page.get_by_role("heading", name="You can start again later")).to_be_visible()
+    expect(page.get_by_role("button", name="Start a call now")).to_have_count(0)
+    expect(page.get_by_role("link", name="Book a time instead")).to_have_count(0)
+    expect(page.locator("main")).to_contain_text("(UTC)")
+    assert_accessible(page)
+
+
+def test_no_request_fails_while_the_main_pages_load(server: LiveServer, new_page: Callable[..., Page]) -> None:
+    page = new_page(DESKTOP, permissions=["camera", "microphone"])
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}")
+            if r.status == 404 or (r.status >= 400 and r.request.resource_type != "document") else None)
+    page.on("requestfailed", lambda r: failed.append(f"failed {r.url}"))
+    call_id = start_call(server, page)
+    for path in ("/verify", f"/verify/calls/{call_id}", "/verify/help", "/verify/mobile", "/", "/favicon.ico"):
+        page.goto(server.base_url + path)
+        page.wait_for_load_state("networkidle")
+    assert failed == []
+
+
+def test_the_closed_account_page_keeps_the_way_back(server: LiveServer, new_page: Callable[..., Page]) -> None:
+    page = new_page(DESKTOP, permissions=["camera", "microphone"])
+    start_call(server, page)
+    with unit_of_work(server.registry.sessions) as session:
+        assert close_account(session, "acc-1", actor="account-service", now=server.now()).closed
+    page.goto(f"{server.base_url}/verify")
+    expect(page.get_by_role("heading", name="This account is closed")).to_be_visible()
+    back = page.get_by_role("link", name="Back to Market Example")
+    expect(back).to_have_count(2)
+    expect(back.last).to_have_attribute("href", BACK)
+    assert_accessible(page)

@@ -268,7 +268,7 @@ def test_browser_pages_get_html_errors(client) -> None:
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert response.mimetype == "text/html"
-    assert "Error code" in response.get_data(as_text=True)
+    assert "Reference: not_found" in response.get_data(as_text=True)  # small, after the sentences
     assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     landing = client.get("/")

@@ -85,8 +85,11 @@ def test_a_link_opens_a_session_once(freelancer: Api) -> None:
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "send new proposals to jobs" in text and "change your profile photo" in text
-    assert "withdraw your earnings" not in text  # not blocked by the pending hold
-    assert "existing contracts is never affected" in text
+    # The hold is named, and what still works is said precisely: withdrawals are not blocked by it.
+    assert "Verification hold." in text and "cannot send new proposals to jobs or change your profile photo" in text
+    assert "You can withdraw your earnings as usual." in text
+    assert "Work on your existing contracts carries on as usual" in text
+    assert "Until then, your account is on hold" not in text
     assert "29 November 2026" in text
 
     again = freelancer.client.application.test_client().get(url)

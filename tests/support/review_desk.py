@@ -139,12 +139,13 @@ def give_evidence(sessions: sessionmaker[Session], call_id: str, reviewer_id: in
 
 def record_with_evidence(sessions: sessionmaker[Session], call_id: str, reviewer_id: int, result: Outcome,
                          now: dt.datetime, *, notes: str | None = None,
-                         policy: DecisionPolicy = POLICY) -> OutcomeRecord:
+                         policy: DecisionPolicy = POLICY, reason_codes: list[str] | None = None) -> OutcomeRecord:
     """The claimer's decision, with its evidence in place (see :func:`give_evidence`)."""
     give_evidence(sessions, call_id, reviewer_id, result, now)
     with unit_of_work(sessions) as session:
         return decisions.record_outcome(session, call_id, reviewer_id=reviewer_id, result=result, notes=notes,
-                                        now=now, reason_codes=REASONS.get(result, []),
+                                        now=now, reason_codes=REASONS.get(result, []) if reason_codes is None
+                                        else reason_codes,
                                         checklist=dict.fromkeys(policy.checklist, True), policy=policy)
 
 

@@ -41,6 +41,10 @@ KIND_BLOCKS: dict[HoldKind, frozenset[Capability]] = {
 }
 
 
+# The profile snapshot: personal data the account service sends us (closing the account erases it).
+PROFILE_FIELDS = ("display_name", "email", "country", "photo_url", "timezone", "locale")
+
+
 class VerificationStatus(str, enum.Enum):
     NOT_REQUIRED = "not_required"
     REQUIRED = "required"

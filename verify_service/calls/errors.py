@@ -7,4 +7,4 @@ from verify_service.errors import NotFound
 
 class CallSessionNotFound(NotFound):
     code = "call_session_not_found"
-    title = "No such call session"
+    title = "We cannot find that call"

@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from verify_service.accounts.domain import RequestStatus
+from verify_service.accounts.domain import PROFILE_FIELDS, RequestStatus
 from verify_service.accounts.models import Account
 from verify_service.accounts.services import lock_account, publish_change
 from verify_service.accounts.errors import AccountNotFound
@@ -41,8 +41,6 @@ from verify_service.db import for_update
 from verify_service.freelancer.models import FreelancerSession, LaunchLink
 from verify_service.review.models import IdentityDocument
 
-# The profile snapshot: personal data the account service sent us.
-PROFILE_FIELDS = ("display_name", "email", "country", "photo_url", "timezone", "locale")
 # Every call that is not over: the open ones and a fail waiting for its second review.
 NOT_OVER = OPEN | {SessionStatus.AWAITING_SECOND_REVIEW}
 

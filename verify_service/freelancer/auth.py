@@ -57,19 +57,33 @@ def freelancer_page(view: Callable[..., Any]) -> Callable[..., Any]:
     @page_unit
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         now = registry().now()
+        token = request.cookies.get(cookie_name())
         try:
-            live = services.current_session(db_session(), request.cookies.get(cookie_name()), now=now)
+            live = services.current_session(db_session(), token, now=now)
         except AccountClosed:
+            g.return_url = services.return_url_of(db_session(), token)
             return account_closed_page()
         if live is None:
             return make_response(render_template("freelancer/signed_out.html"), 401)
         if services.touch_due(live, now):
             session_id = live.id
             short_write(lambda db: services.touch(db, session_id, now=now))
-        g.account_id = live.account_id
+        g.account_id, g.return_url = live.account_id, live.return_url
         return view(*args, **kwargs)
 
     return wrapper
+
+
+@pages.app_context_processor
+def _way_back() -> dict[str, Any]:
+    """``back``: the "Back to <marketplace>" link of the freelancer's pages (None without a return_url), and
+    ``marketplace``: its name (``VERIFY_MARKETPLACE_NAME``).
+
+    ``g.return_url`` is set by :func:`freelancer_page` (and the launch link's pages); an app-wide processor,
+    so the error pages of a freelancer's request show it too.
+    """
+    url, name = g.get("return_url"), registry().settings.marketplace_name
+    return {"back": {"url": url, "name": name} if url else None, "marketplace": name}
 
 
 def account_closed_page() -> Response:

@@ -7,8 +7,11 @@ import functools
 import zoneinfo
 
 from flask import Response, flash, g, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
 
 from verify_service.accounts import services as accounts
+from verify_service.accounts.domain import VerificationStatus
+from verify_service.accounts.models import Account
 from verify_service.calls import booking
 from verify_service.calls.availability import availability
 from verify_service.calls.invites import Pushed
@@ -24,7 +27,7 @@ from verify_service.registry import db_session, registry
 
 @pages.get("/book")
 @freelancer_page
-def book() -> str:
+def book() -> str | Response:
     db = db_session()
     reg = registry()
     account = accounts.get_account(db, g.account_id)
@@ -34,6 +37,9 @@ def book() -> str:
     moving = None
     if request.args.get("reschedule"):
         moving = journey.own_session(db, g.account_id, request.args["reschedule"])
+    elif (refusal := _nothing_to_book(db, account)) is not None:
+        flash(refusal)
+        return redirect(url_for("freelancer.status"), code=303)
     days = booking.group_by_day(booking.available_slots(db, now=reg.now(), settings=reg.settings, tz=zone.zone))
     wanted = request.args.get("day")
     selected = next((d for d in days if d[0].isoformat() == wanted), days[0] if days else None)
@@ -69,6 +75,27 @@ def book_post() -> Response:
         return redirect(url_for("freelancer.book", **back), code=303)
     flash(message)
     return redirect(url_for("freelancer.call", call_id=call_id), code=303)
+
+
+def _nothing_to_book(db: Session, account: Account) -> str | None:
+    """Why a new booking is not offered (verified, nothing to verify, the daily limit); None when it is."""
+    reg = registry()
+    if journey.active_session(db, account.id) is not None:
+        return None  # the booking page shows the call they have
+    try:
+        journey.check_may_open(db, account, settings=reg.settings, now=reg.now())
+    except journey.NothingToVerify:
+        if account.verification_status is VerificationStatus.VERIFIED:
+            return "Your identity is verified: there is no call to book."
+        if account.verification_status is VerificationStatus.FAILED:
+            return (f"Your last verification did not pass. To verify again, ask {reg.settings.marketplace_name}'s "
+                    "support team for a new verification; then you can book a call.")
+        return "No verification is needed on your account right now, so there is no call to book."
+    except journey.DailyLimitReached:
+        return "You have reached the most calls allowed in a day; this page says when you can book again."
+    except journey.SessionAlreadyActive:
+        return None
+    return None
 
 
 def _book_or_move(reschedule: str | None, start: dt.datetime, tz: zoneinfo.ZoneInfo) -> tuple[str, str]:

@@ -120,21 +120,35 @@ def check_may_open(db: Session, account: Account, *, settings: Settings, now: dt
     current = active_session(db, account.id)
     if current is not None:
         raise SessionAlreadyActive(current.id)
-    opened = calls_opened(db, account.id, now=now)
-    if opened >= settings.daily_session_limit:
-        raise DailyLimitReached(f"you have started {opened} calls in the last 24 hours; please try again tomorrow "
-                                "or contact support")
+    lifts_at = limit_lifts_at(db, account.id, settings=settings, now=now)
+    if lifts_at is not None:
+        raise DailyLimitReached(f"you have started or booked {settings.daily_session_limit} calls in the last 24 "
+                                f"hours, the most we allow; you can start or book another from "
+                                f"{lifts_at:%d %B %Y, %H:%M} UTC")
     return request.id
 
 
 def calls_opened(db: Session, account_id: str, *, now: dt.datetime) -> int:
     """Calls the account started, and bookings it kept, in the last 24 hours (a booking canceled before its
     time — by the freelancer, a lead or the account's closure — is not one)."""
+    return db.scalar(sa.select(sa.func.count()).select_from(CallSession).where(_counted(account_id, now))) or 0
+
+
+def _counted(account_id: str, now: dt.datetime) -> sa.ColumnElement[bool]:
     canceled_booking = sa.and_(CallSession.status == SessionStatus.CANCELED, CallSession.scheduled_for.is_not(None),
                                CallSession.ended_at < CallSession.scheduled_for)
-    return db.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
-        CallSession.account_id == account_id, CallSession.created_at > now - LIMIT_WINDOW,
-        sa.not_(canceled_booking))) or 0
+    return sa.and_(CallSession.account_id == account_id, CallSession.created_at > now - LIMIT_WINDOW,
+                   sa.not_(canceled_booking))
+
+
+def limit_lifts_at(db: Session, account_id: str, *, settings: Settings, now: dt.datetime) -> dt.datetime | None:
+    """When the daily limit lets the account open a session again; None while it is not reached."""
+    opened = db.scalars(sa.select(CallSession.created_at).where(_counted(account_id, now))
+                        .order_by(CallSession.created_at.desc())).all()
+    if len(opened) < settings.daily_session_limit:
+        return None
+    # The limit-th newest leaves the 24-hour window first among the ones that keep the count at the limit.
+    return opened[settings.daily_session_limit - 1] + LIMIT_WINDOW
 
 
 @workflow

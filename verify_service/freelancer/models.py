@@ -9,6 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from verify_service.db import Base, UTCDateTime
 
+RETURN_URL_MAX = 2000
+
 
 class LaunchLink(Base):
     """A single-use link the account service hands the signed-in freelancer (10 minutes)."""
@@ -21,6 +23,8 @@ class LaunchLink(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Where the pages' "Back to <marketplace>" link points (checked against VERIFY_RETURN_URL_ORIGINS).
+    return_url: Mapped[str | None] = mapped_column(sa.String(RETURN_URL_MAX))
 
 
 class FreelancerSession(Base):
@@ -35,3 +39,4 @@ class FreelancerSession(Base):
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    return_url: Mapped[str | None] = mapped_column(sa.String(RETURN_URL_MAX))  # the launch link's

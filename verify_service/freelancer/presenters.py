@@ -21,18 +21,10 @@ from verify_service.accounts.restrictions import isoformat, restrictions_for
 from verify_service.calls.availability import Availability, availability
 from verify_service.calls.models import CallSession, MeetingStatus
 from verify_service.calls.state import SessionStatus
+from verify_service.calls.models import OutcomeRecord
 from verify_service.freelancer import journey, timezones
+from verify_service.freelancer.holds_text import CAPABILITY_TEXT, hold_context, reason_lines
 from verify_service.settings import Settings
-
-# What each capability means to a freelancer, in plain words.
-CAPABILITY_TEXT = {
-    "submit_proposals": "send new proposals to jobs",
-    "withdraw_earnings": "withdraw your earnings",
-    "accept_direct_hires": "accept direct offers from clients",
-    "appear_in_search": "appear in freelancer search results",
-    "change_profile_photo": "change your profile photo",
-}
-
 
 def phase_of(call: CallSession, outcome: str | None) -> str:
     if call.status is SessionStatus.SCHEDULED:
@@ -114,7 +106,8 @@ def live_status(db: Session, call: CallSession, *, now: dt.datetime, settings: S
 
 
 def outcome_context(db: Session, call: CallSession, *, settings: Settings, now: dt.datetime) -> dict[str, Any]:
-    """What the outcome part of the call page needs: the restrictions now, and what the pass unblocked."""
+    """What the outcome part of the call page needs: the restrictions and holds now, what the pass unblocked,
+    the decision's reasons the freelancer can act on, and whether a new call may start."""
     restrictions = restrictions_for(db, call.account_id)
     lifted = db.scalars(sa.select(Hold).where(
         Hold.account_id == call.account_id, Hold.lifted_at.is_not(None), Hold.lifted_at >= call.created_at,
@@ -128,5 +121,8 @@ def outcome_context(db: Session, call: CallSession, *, settings: Settings, now: 
     except (journey.NothingToVerify, journey.SessionAlreadyActive, journey.DailyLimitReached,
             AccountClosed):
         may_start = False
-    return {"restrictions": restrictions, "unblocked": unblocked, "capability_text": CAPABILITY_TEXT,
-            "may_start": may_start}
+    codes = db.scalar(sa.select(OutcomeRecord.reason_codes).where(OutcomeRecord.call_session_id == call.id,
+                                                                  OutcomeRecord.final.is_(True)))
+    return {"restrictions": restrictions, "unblocked": unblocked, "may_start": may_start,
+            "four_eyes": settings.four_eyes_on_fail,
+            "reasons": reason_lines(codes or []), **hold_context(restrictions)}

@@ -44,12 +44,18 @@ class IssuedLink:
     expires_at: dt.datetime
 
 
-def issue_launch_link(db: Session, account_id: str, *, actor: str, now: dt.datetime) -> IssuedLink:
-    """Raises: AccountNotFound, AccountClosed."""
+def issue_launch_link(db: Session, account_id: str, *, actor: str, now: dt.datetime,
+                      return_url: str | None = None) -> IssuedLink:
+    """A link for ``account_id``; ``return_url`` (checked by the caller: ``return_url.check_return_url``) is
+    the way back its pages show.
+
+    Raises: AccountNotFound, AccountClosed.
+    """
     account = lock_account(db, account_id)
     ensure_open(account)
     token = secrets.token_urlsafe(32)
-    link = LaunchLink(token_hash=_hash(token), account_id=account_id, created_at=now, expires_at=now + LINK_LIFETIME)
+    link = LaunchLink(token_hash=_hash(token), account_id=account_id, created_at=now, expires_at=now + LINK_LIFETIME,
+                      return_url=return_url)
     db.add(link)
     db.flush()
     record(db, actor=actor, action="launch_link.issued", account_id=account_id, subject_type="launch_link",
@@ -80,17 +86,17 @@ def open_session(db: Session, token: str, *, now: dt.datetime) -> OpenedSession 
         sa.update(LaunchLink)
         .where(LaunchLink.token_hash == _hash(token), LaunchLink.used_at.is_(None), LaunchLink.expires_at > now)
         .values(used_at=now)
-        .returning(LaunchLink.id, LaunchLink.account_id)
+        .returning(LaunchLink.id, LaunchLink.account_id, LaunchLink.return_url)
     ).first()
     if consumed is None:
         if _closed(db, db.scalar(sa.select(LaunchLink.account_id)
                                            .where(LaunchLink.token_hash == _hash(token)))):
             raise AccountClosed("the account this link was for is closed")
         return None
-    link_id, account_id = consumed
+    link_id, account_id, return_url = consumed
     session_token = secrets.token_urlsafe(32)
     opened = FreelancerSession(token_hash=_hash(session_token), account_id=account_id, created_at=now,
-                               last_seen_at=now, expires_at=now + ABSOLUTE_TIMEOUT)
+                               last_seen_at=now, expires_at=now + ABSOLUTE_TIMEOUT, return_url=return_url)
     db.add(opened)
     db.flush()
     record(db, actor="freelancer", action="freelancer_session.opened", account_id=account_id,
@@ -111,6 +117,15 @@ def current_session(db: Session, token: str | None, *, now: dt.datetime) -> Free
     if row is None or row.revoked_at is not None or now >= row.expires_at or now - row.last_seen_at >= IDLE_TIMEOUT:
         return None
     return row
+
+
+def return_url_of(db: Session, token: str | None, *, link: bool = False) -> str | None:
+    """The way back kept on the session (or, with ``link``, the launch link) of ``token``, whatever its state:
+    the pages that refuse it (a closed account, a used link) still show it."""
+    if not token or len(token) > 200:
+        return None
+    model = LaunchLink if link else FreelancerSession
+    return db.scalar(sa.select(model.return_url).where(model.token_hash == _hash(token)))
 
 
 def touch_due(row: FreelancerSession, now: dt.datetime) -> bool:

@@ -5,12 +5,15 @@ The launch-link API the account service calls is in ``freelancer/api.py``.
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 import segno
 from flask import Response, g, jsonify, make_response, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
 
 from verify_service.accounts import services as accounts
+from verify_service.accounts.domain import HoldKind
 from verify_service.accounts.errors import AccountClosed
 from verify_service.accounts.restrictions import open_request, restrictions_for
 from verify_service.api.boundary import check_json_body
@@ -18,7 +21,9 @@ from verify_service.calls.availability import availability
 from verify_service.errors import InvalidInput, MalformedRequest, UnsupportedMediaType
 from verify_service.freelancer import gate, journey, services
 from verify_service.freelancer.auth import account_closed_page, cookie_name, freelancer_page, pages, secure
-from verify_service.freelancer.presenters import CAPABILITY_TEXT, availability_text
+from verify_service.freelancer.holds_text import hold_context, kind_blocks
+from verify_service.freelancer.presenters import availability_text
+from verify_service.freelancer.privacy import privacy_facts
 from verify_service.freelancer.timezones import full_date, page_zone
 from verify_service.pages import page_unit, write
 from verify_service.registry import db_session, registry
@@ -38,8 +43,10 @@ def launch(token: str) -> Response:
     try:
         opened = services.open_session(write(), token, now=registry().now())
     except AccountClosed:
+        g.return_url = services.return_url_of(db_session(), token, link=True)
         return account_closed_page()
     if opened is None:
+        g.return_url = services.return_url_of(db_session(), token, link=True)
         return make_response(render_template("freelancer/link_expired.html"), 410)
     response = redirect(url_for("freelancer.status"), code=303)
     response.set_cookie(cookie_name(), opened.token, httponly=True, samesite="Lax", secure=secure(), path="/",
@@ -54,15 +61,25 @@ def status() -> Response:
     reg = registry()
     account_id = g.account_id
     request_row = open_request(db, account_id)
+    restrictions = restrictions_for(db, account_id)
     zone = page_zone(request.args, accounts.get_account(db, account_id).timezone)
     on = availability(db, now=reg.now(), settings=reg.settings)
     return make_response(render_template(
-        "freelancer/status.html", restrictions=restrictions_for(db, account_id),
-        capability_text=CAPABILITY_TEXT, deadline=request_row.deadline if request_row else None,
+        "freelancer/status.html", restrictions=restrictions, deadline=request_row.deadline if request_row else None,
         **verdict_context(verdict(None)), active=journey.active_session(db, account_id),
         latest=journey.latest_session(db, account_id), settings=reg.settings, tz=zone.zone, full_date=full_date,
         reviewers_on=on.reviewers_on,
-        on_now=availability_text(on, zone=zone.zone, now=reg.now(), settings=reg.settings)))
+        on_now=availability_text(on, zone=zone.zone, now=reg.now(), settings=reg.settings),
+        limit=limit_notice(db, account_id, zone.zone), **hold_context(restrictions)))
+
+
+def limit_notice(db: Session, account_id: str, zone: zoneinfo.ZoneInfo) -> dict[str, Any] | None:
+    """When the daily limit is reached: when it lifts, in the freelancer's time zone (else UTC, said so)."""
+    reg = registry()
+    lifts_at = journey.limit_lifts_at(db, account_id, settings=reg.settings, now=reg.now())
+    if lifts_at is None:
+        return None
+    return {"at": lifts_at, "local": lifts_at.astimezone(zone), "zone": str(zone), "limit": reg.settings.daily_session_limit}
 
 
 @pages.post("/check")
@@ -99,7 +116,10 @@ def verdict_context(judged: Verdict) -> dict[str, Any]:
 @page_unit
 def help_page() -> str:
     # Public: people look for help when they cannot get in.
-    return render_template("freelancer/help.html", matrix=registry().catalog_store().current())
+    reg = registry()
+    return render_template("freelancer/help.html", matrix=reg.catalog_store().current(),
+                           privacy=privacy_facts(reg.settings), four_eyes=reg.settings.four_eyes_on_fail,
+                           failed_hold=kind_blocks(HoldKind.VERIFICATION_FAILED))
 
 
 @pages.get("/mobile")

@@ -37,6 +37,15 @@ from verify_service.calls.models import CallParticipant, CallSession, OutcomeRec
 from verify_service.calls.state import TERMINAL
 from verify_service.db import unit_of_work
 from verify_service.review.models import IdentityDocument
+from verify_service.settings import Settings
+
+# What :func:`purge_batch` erases of an ended call, by name (the help page's privacy text lists each one).
+PURGED_AFTER_RETENTION = ("reviewer_notes", "id_document", "meet_display_names")
+
+
+def retention_period(settings: Settings) -> dt.timedelta:
+    """How long after a call's end its personal data is kept: the purge job and the help page use this."""
+    return dt.timedelta(days=settings.retention_days)
 
 
 @dataclasses.dataclass(frozen=True)
