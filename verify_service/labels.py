@@ -26,7 +26,7 @@ from verify_service.calls.state import EndReason, Outcome, SessionStatus
 from verify_service.review.decisions import LEAD_CANCEL_REASONS
 from verify_service.review.models import DocumentType
 from verify_service.review.reasons import OUTCOME_LABELS, REASONS
-from verify_service.staff.models import Role
+from verify_service.staff.models import InvitationPurpose, Role
 from verify_service.webhooks.models import DeliveryStatus
 
 CATALOGUE: dict[str, dict[str, str]] = {
@@ -52,6 +52,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "request_reason": {"new_account": "New account", "risk_signal": "Risk signal", "profile_change": "Profile change",
                        "manual": "Asked by a lead"},
     "request_status": {"open": "Open", "passed": "Passed", "failed": "Failed", "canceled": "Canceled"},
+    "link": {"invitation": "Invitation", "password_reset": "Password reset", "two_step_reset": "Two-step reset"},
     "delivery": {"pending": "Waiting to be delivered", "delivered": "Delivered", "dead": "Dead-lettered"},
     "meeting": {"none": "Not asked for yet", "queued": "Waiting for Meet capacity", "ready": "Ready"},
     "participant": {"signed_in": "signed in to Google", "anonymous": "not signed in", "phone": "by phone"},
@@ -69,6 +70,7 @@ ENUMS: dict[str, type[enum.Enum]] = {
     "status": SessionStatus, "end_reason": EndReason, "outcome": Outcome, "document": DocumentType, "role": Role,
     "verification": VerificationStatus, "hold": HoldKind, "capability": Capability, "request_reason": RequestReason,
     "request_status": RequestStatus, "delivery": DeliveryStatus, "meeting": MeetingStatus,
+    "link": InvitationPurpose,
 }
 # Invisible characters that change the direction (or the joining) of the text around them.
 BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")

@@ -8,13 +8,14 @@ audit actions, account ids).
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 
 import pytest
 from flask import Flask
 
-from tests.conftest import Api
+from tests.conftest import Api, FakeClock
 from tests.support.fake_meet import FakeMeetGateway
 from tests.support.review_desk import attend, page_text, staff, waiting
 from verify_service.registry import Registry
@@ -120,3 +121,22 @@ def test_the_session_page_says_what_a_pass_still_needs(app: Flask, api: Api, reg
     assert desk.record_id(call_id, "P1234567").status_code == 303
     ready = visible_text(page_text(desk.get(f"/review/sessions/{call_id}")))
     assert "Record the ID document" not in ready  # attendance counts as Meet reports it at the decision
+
+
+def test_ask_a_lead_says_what_a_lead_can_do_and_the_reviewers_page_when_each_link_expires(
+        app: Flask, registry: Registry, clock: FakeClock) -> None:
+    hours = registry.settings.staff_invite_hours
+    sign_in = visible_text(page_text(app.test_client().get("/review/sign-in")))
+    assert "Ask a lead" in sign_in and "Reset password" in sign_in and "Reset two-step" in sign_in
+    assert f"single-use link that works for {hours} hours" in " ".join(sign_in.split())
+    rita = staff(app, registry, email="rita@example.com")
+    assert "Reset two-step" in visible_text(page_text(rita.get("/review/account")))
+    lead = staff(app, registry, Role.LEAD)
+    assert lead.post(f"/review/lead/reviewers/{rita.reviewer.id}/password/reset").status_code == 303
+    until = (registry.now() + dt.timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M UTC")
+    page = " ".join(visible_text(page_text(lead.get("/review/lead/reviewers"))).split())
+    assert f"Password reset: works once, until {until}" in page
+    clock.advance(hours=hours + 1)
+    lead = staff(app, registry, Role.LEAD)  # the earlier session has ended by now
+    page = " ".join(visible_text(page_text(lead.get("/review/lead/reviewers"))).split())
+    assert f"Password reset: expired {until}, unused" in page
