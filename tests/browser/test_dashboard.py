@@ -248,3 +248,11 @@ def test_long_and_spoofed_names_keep_the_queue_usable_and_the_shortcuts_work(
     page.keyboard.press("f")
     expect(page.get_by_role("radio", name="Failed")).to_be_checked()
     assert_accessible(page)
+
+    # Meet reports the freelancer in the call: the refreshing attendance takes it off the list of what is missing.
+    unseen = page.locator("#pass-missing [data-missing=attendance]")
+    expect(unseen).to_have_count(1)
+    with unit_of_work(server.registry.sessions) as session:
+        call = session.get_one(CallSession, spoofed)
+        call.freelancer_joined_at = call.attendance_synced_at = server.now()
+    expect(unseen).to_have_count(0, timeout=25_000)

@@ -38,6 +38,21 @@
     why.textContent = blocked ? "A pass cannot be recorded yet: " + blockers.join(" and ") + "." : "";
   }
 
+  // The attendance part refreshes itself (queue.js): the freelancer seen in the call is one thing less to wait for.
+  var attendance = document.getElementById("live-attendance");
+  var unseen = list.querySelector("[data-missing=attendance]");
+  function followAttendance() {
+    var facts = attendance.querySelector("[data-freelancer-seen]");
+    if (!facts || !unseen) { return; }
+    var seen = facts.getAttribute("data-freelancer-seen") === "yes";
+    if (seen && unseen.parentNode) { list.removeChild(unseen); }
+    if (!seen && !unseen.parentNode) { list.insertBefore(unseen, list.firstChild); }
+    update();
+  }
+  if (attendance && window.MutationObserver) {
+    new MutationObserver(followAttendance).observe(attendance, {childList: true});
+  }
+
   form.addEventListener("change", update);
   update();
 })();
