@@ -36,6 +36,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *, serving: b
     register_extensions(app, settings, serving=serving)
     register_page_input_checks(app)  # every page's input checked before its view; before the routes (ids)
     register_blueprints(app)
+    register_labels(app)
     register_errorhandlers(app)
     register_security_headers(app)
     register_commands(app)
@@ -142,6 +143,12 @@ def register_blueprints(app: Flask) -> None:
 
     # A plain route, so the document does not describe itself.
     app.add_url_rule("/api/v1/openapi.json", "openapi_document", openapi_document)
+
+
+def register_labels(app: Flask) -> None:
+    from verify_service import labels
+
+    labels.register(app)  # the one label catalogue every page shows codes through
 
 
 def register_errorhandlers(app: Flask) -> None:

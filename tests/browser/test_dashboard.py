@@ -93,15 +93,22 @@ def test_a_reviewer_signs_in_with_totp_claims_joins_the_room_and_passes(server: 
     row.get_by_role("button", name=re.compile("Claim")).click()
     expect(page.get_by_role("heading", name="Call with Ana Lima")).to_be_visible()
 
-    # A pass before anyone is in the call, with nothing recorded: refused, saying what is missing.
+    # A pass before anyone is in the call, with nothing recorded: the page says what is missing, and the button
+    # why it cannot be pressed yet (without the script the server refuses and lists it: test_staff_labels.py).
     page.get_by_role("radio", name="Passed").check()
-    page.get_by_role("button", name="Record the decision").click()
-    missing = page.locator("#evidence-missing")
-    expect(missing).to_contain_text("The freelancer has not been seen in the Meet call")
-    expect(missing).to_contain_text("Confirm every checklist item")
+    record = page.get_by_role("button", name="Record the decision")
+    expect(record).to_be_disabled()
+    expect(page.locator("#pass-blocked")).to_have_text("A pass cannot be recorded yet: tick the 5 checklist items "
+                                                       "left and record a valid ID document above.")
+    missing = page.locator("#pass-missing")
+    expect(missing).to_contain_text("The freelancer seen in the Meet call")
+    expect(missing).to_contain_text("5 checklist items not ticked")
     expect(missing).to_contain_text("Record the ID document")
+    expect(page.locator("#checklist-progress")).to_have_text("0 of 5 checks done")
     assert_accessible(page)
     screenshot(page, "reviewer-evidence-missing")
+    page.get_by_role("radio", name="Failed").check()
+    expect(record).to_be_enabled()  # only a pass needs the checklist
 
     # Join the sandbox meeting room as the reviewer (a co-host of the space), and the freelancer joins too.
     with page.context.expect_page() as opened:
@@ -118,9 +125,18 @@ def test_a_reviewer_signs_in_with_totp_claims_joins_the_room_and_passes(server: 
     page.get_by_label("Document number").fill("P-1234 5678")
     page.get_by_role("button", name="Save the ID").click()
     expect(page.locator("#identity")).to_contain_text("5678")
-    for box in page.locator("input[name=checklist]").all():
-        box.check()
     page.get_by_role("radio", name="Passed").check()
+    boxes = page.locator("input[name=checklist]").all()
+    for box in boxes[:3]:
+        box.check()
+    expect(page.locator("#checklist-progress")).to_have_text("3 of 5 checks done")
+    expect(record).to_be_disabled()
+    expect(page.locator("#pass-blocked")).to_have_text("A pass cannot be recorded yet: tick the 2 checklist items left.")
+    for box in boxes[3:]:
+        box.check()
+    expect(page.locator("#checklist-progress")).to_have_text("5 of 5 checks done")
+    expect(record).to_be_enabled()
+    expect(page.locator("#pass-blocked")).to_be_empty()
     assert_accessible(page)
     screenshot(page, "reviewer-session")
     page.get_by_role("button", name="Record the decision").click()
@@ -193,3 +209,50 @@ def test_every_lead_page_passes_the_accessibility_scan(server: LiveServer, new_p
         name = path.rstrip("/").rsplit("/", 1)[-1]
         if name in ("accounts", "metrics", "shifts", "reviewers"):
             screenshot(page, f"lead-{name}")
+
+
+def test_long_and_spoofed_names_keep_the_queue_usable_and_the_shortcuts_work(
+        server: LiveServer, new_page: Callable[..., Page]) -> None:
+    spoofed = waiting_call(server, "acc-rtl", "Ana \u202eamiL")  # waits longest: the first row
+    waiting_call(server, "acc-long", "W" * 200)
+    reviewer = staff_member(server.registry, role=Role.REVIEWER, email="rita@example.com")
+    page = signed_in_page(new_page, server, reviewer)
+    page.goto(f"{server.base_url}/review")
+    claims = page.get_by_role("button", name=re.compile("^Claim"))
+    expect(claims).to_have_count(2)
+    width = page.viewport_size["width"] if page.viewport_size else 1280
+    for button in claims.all():
+        box = button.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+    expect(page.locator("#live-queue .bidi-mark")).to_have_text("⟨U+202E⟩")
+    expect(page.get_by_text("Keyboard shortcuts")).to_be_visible()
+    assert_accessible(page)
+
+    page.keyboard.press("c")  # claims the call that has waited longest
+    expect(page).to_have_url(re.compile(f"/review/sessions/{spoofed}$"))
+    expect(page).to_have_title(re.compile("Call with Ana ⟨U\\+202E⟩amiL"))
+    expect(page.locator("h1 .bidi-mark")).to_have_text("⟨U+202E⟩")
+    notes = page.get_by_label(re.compile("^Notes"))
+    notes.click()
+    page.keyboard.type("pfin")  # typing in a field is typing, not shortcuts
+    expect(notes).to_have_value("pfin")
+    expect(page.locator("input[name=result]:checked")).to_have_count(0)
+    page.locator("h1").click()
+    page.keyboard.press("p")
+    expect(page.get_by_role("radio", name="Passed")).to_be_checked()
+    expect(page.locator("#pass-blocked")).to_contain_text("A pass cannot be recorded yet")
+    page.keyboard.press("x")
+    page.keyboard.press("Space")
+    expect(page.locator("#checklist-progress")).to_have_text("1 of 5 checks done")
+    page.keyboard.press("f")
+    expect(page.get_by_role("radio", name="Failed")).to_be_checked()
+    assert_accessible(page)
+
+    # Meet reports the freelancer in the call: the refreshing attendance takes it off the list of what is missing.
+    unseen = page.locator("#pass-missing [data-missing=attendance]")
+    expect(unseen).to_have_count(1)
+    with unit_of_work(server.registry.sessions) as session:
+        call = session.get_one(CallSession, spoofed)
+        call.freelancer_joined_at = call.attendance_synced_at = server.now()
+    expect(unseen).to_have_count(0, timeout=25_000)

@@ -81,7 +81,7 @@ def test_sampled_passes_stand_and_a_lead_confirms_or_overturns_them(
     metrics = page_text(max_.get("/review/lead/metrics"))
     assert "Passes sampled</dt><dd>2" in metrics and "Overturned</dt><dd>1" in metrics
     assert "Overturn rate</dt><dd>50 %" in metrics
-    assert "passed, overturned in quality review" in metrics
+    assert "Passed, overturned in quality review" in metrics
 
 
 def test_a_pass_superseded_by_a_later_decision_can_no_longer_be_overturned(

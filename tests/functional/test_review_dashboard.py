@@ -280,9 +280,9 @@ def test_a_pass_lifts_the_pending_hold_and_a_second_submission_is_refused(
 
 
 @pytest.mark.parametrize(("result", "reasons", "notes", "message"), [
-    ("failed", (), "", "choose at least one reason for failed"),
-    ("inconclusive", (), "", "choose at least one reason for inconclusive"),
-    ("passed", ("poor_video",), "", "a passed decision takes no reasons"),
+    ("failed", (), "", "choose at least one reason: a fail must say why"),
+    ("inconclusive", (), "", "choose at least one reason: an inconclusive decision must say why"),
+    ("passed", ("poor_video",), "", "a pass takes no reasons"),
     ("failed", ("other",), "", "say in the notes what the other reason is"),
     ("failed", ("made_up",), "", "unknown reason"),
     ("maybe", (), "", "choose passed, failed, inconclusive or no show"),

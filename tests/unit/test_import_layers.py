@@ -40,7 +40,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # The application: the app factory, its pages of its own, the CLI and the scheduler's jobs.
     ("verify_service", "verify_service.cli", "verify_service.health", "verify_service.web", "verify_service.demo",
      "verify_service.migrate", "verify_service.server", "verify_service.models", "verify_service.key_rotation",
-     "verify_service.migrations", "jobs"),
+     "verify_service.migrations", "verify_service.labels", "jobs"),
 )
 LAYER_OF = {package: level for level, packages in enumerate(LAYERS) for package in packages}
 APPLICATION = set(LAYERS[-1])

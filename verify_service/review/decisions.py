@@ -256,9 +256,9 @@ def _check_decidable(db: Session, call: CallSession, reviewer: Reviewer) -> None
         earlier = db.scalar(sa.select(OutcomeRecord).where(OutcomeRecord.call_session_id == call.id))
         if earlier is not None:
             by = "you" if earlier.decided_by_id == reviewer.id else f"reviewer {earlier.decided_by_id}"
-            raise AlreadyDecided(f"this session was already decided ({earlier.result.value}, by {by} at "
+            raise AlreadyDecided(f"this session was already decided ({earlier.result.value.replace('_', ' ')}, by {by} at "
                                  f"{earlier.decided_at:%H:%M} UTC); your submission was not recorded")
-        raise SessionNotInProgress(f"call session {call.id} is {call.status.value}")
+        raise SessionNotInProgress(f"this call is not in progress: it is {call.status.value.replace('_', ' ')}")
     if call.claimed_by_id != reviewer.id and not is_lead(reviewer):
         raise NotSessionClaimer("claim the session before deciding it" if call.claimed_by_id is None
                                 else f"call session {call.id} is claimed by reviewer {call.claimed_by_id}")
@@ -368,7 +368,7 @@ def second_review(db: Session, outcome_id: str, *, lead_id: int, decision: Secon
     if outcome.final or outcome.result is not Outcome.FAILED \
             or call.status is not SessionStatus.AWAITING_SECOND_REVIEW:
         raise OutcomeNotPendingReview(f"outcome {outcome.id} is a {'final ' if outcome.final else ''}"
-                                      f"{outcome.result.value}")
+                                      f"{outcome.result.value.replace('_', ' ')}")
     if outcome.decided_by_id == lead.id:
         raise FourEyes("you recorded this fail; another lead must review it")
     outcome.final = True

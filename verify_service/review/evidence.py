@@ -29,6 +29,7 @@ from verify_service.calls.models import CallSession
 from verify_service.calls.state import Outcome
 from verify_service.errors import FieldError, InvalidInput
 from verify_service.review.models import IdentityDocument
+from verify_service.review.reasons import A_DECISION
 from verify_service.settings import Settings
 
 # How old the attendance a decision rests on may be: the workflow reads it at `now` itself.
@@ -122,5 +123,36 @@ def check_evidence(db: Session, call: CallSession, result: Outcome, *, checklist
     """Raises: EvidenceMissing, naming every missing piece."""
     problems = missing_evidence(db, call, result, checklist=checklist, policy=policy, now=now)
     if problems:
-        raise EvidenceMissing(f"a {result.value.replace('_', ' ')} cannot be recorded yet: "
+        raise EvidenceMissing(f"{A_DECISION[result]} cannot be recorded yet: "
                               + "; ".join(p.message for p in problems), errors=problems)
+
+
+@dataclasses.dataclass(frozen=True)
+class Missing:
+    """One piece of a pass's evidence the session page names before the decision (``kind``: what it is about)."""
+
+    kind: str
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PassNeeds:
+    """What a pass still needs, as far as the page can tell before the decision (attendance as last read)."""
+
+    missing: tuple[Missing, ...]
+    checks_done: int
+    checks_left: int
+
+
+def pass_needs(db: Session, call: CallSession, *, ticked: int, policy: DecisionPolicy,
+               now: dt.datetime) -> PassNeeds:
+    """The session page's preview of :func:`missing_evidence` for a pass (which still decides, at decision time)."""
+    missing = []
+    if call.freelancer_joined_at is None:
+        missing.append(Missing("attendance", "The freelancer seen in the Meet call, signed in to Google "
+                                             "(not seen yet, as Meet last reported)"))
+    if policy.pass_requires_id:
+        missing += [Missing("identity_document", p.message[:1].upper() + p.message[1:])
+                    for p in _document(db, call, now)]
+    done = max(0, min(ticked, len(policy.checklist)))
+    return PassNeeds(tuple(missing), done, len(policy.checklist) - done)

@@ -11,6 +11,12 @@ from collections.abc import Sequence
 from verify_service.calls.state import Outcome
 from verify_service.errors import InvalidInput
 
+# Outcome → what the dashboard shows (the label catalogue, verify_service/labels.py, takes it from here).
+OUTCOME_LABELS: dict[str, str] = {"passed": "Passed", "failed": "Failed", "inconclusive": "Inconclusive (may try again)",
+                                  "no_show": "No show"}
+# How a message names a decision of each outcome.
+A_DECISION = {Outcome.PASSED: "a pass", Outcome.FAILED: "a fail", Outcome.INCONCLUSIVE: "an inconclusive decision",
+               Outcome.NO_SHOW: "a no show"}
 # Code → what the dashboard shows, in the order the form lists them.
 REASONS: dict[str, str] = {
     "id_mismatch": "The ID does not match the person on camera",
@@ -40,9 +46,9 @@ def check_reasons(result: Outcome, codes: Sequence[str], notes: str | None) -> l
         raise InvalidInput.for_field("reason_codes", "unknown reason " + ", ".join(repr(c[:40]) for c in unknown))
     chosen = [code for code in REASONS if code in set(codes)]
     if chosen and result not in TAKES_REASON:
-        raise InvalidInput.for_field("reason_codes", f"a {result.value} decision takes no reasons; untick them")
+        raise InvalidInput.for_field("reason_codes", f"{A_DECISION[result]} takes no reasons; untick them")
     if not chosen and result in NEEDS_REASON:
-        raise InvalidInput.for_field("reason_codes", f"choose at least one reason for {result.value}")
+        raise InvalidInput.for_field("reason_codes", f"choose at least one reason: {A_DECISION[result]} must say why")
     if "other" in chosen and not (notes or "").strip():
         raise InvalidInput.for_field("notes", "say in the notes what the other reason is")
     return chosen

@@ -26,11 +26,11 @@ from verify_service.csrf import protect_posts
 from verify_service.errors import DomainError, InvalidInput, domain_error_response, prefers_json
 from verify_service.pages import run_workflow, short_write, undo, write
 from verify_service.registry import db_session, registry
-from verify_service.review import claims, decisions, identity, quality, queue
+from verify_service.review import claims, decisions, evidence, identity, quality, queue
 from verify_service.review.evidence import DecisionPolicy
 from verify_service.review.models import DocumentType
 from verify_service.staff.models import Reviewer, Role
-from verify_service.review.reasons import REASONS
+from verify_service.review.reasons import OUTCOME_LABELS
 from verify_service.staff.auth import private, staff_page
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,6 @@ bp = Blueprint("review", __name__, url_prefix="/review")
 bp.before_request(protect_posts)
 bp.after_request(private)
 
-RESULT_LABELS = {"passed": "Passed", "failed": "Failed", "inconclusive": "Inconclusive (may try again)",
-                 "no_show": "No show"}
 # The session page shows the profile photo from the account service's (https) host.
 SESSION_PAGE_CSP = "default-src 'self'; img-src 'self' https:; object-src 'none'; frame-ancestors 'none'; " \
                    "base-uri 'none'; form-action 'self'"
@@ -78,7 +76,7 @@ def queue_page() -> Any:
 @staff_page(Role.REVIEWER)
 def mine() -> str:
     found = queue.my_sessions(db_session(), _me().id, now=registry().now())
-    return render_template("review/mine.html", mine=found, labels=RESULT_LABELS)
+    return render_template("review/mine.html", mine=found)
 
 
 def _gateway(nothing_done: str) -> MeetGateway:
@@ -120,12 +118,14 @@ def _render_session(call_id: str, *, status: int = 200, errors: dict[str, str] |
     reg = registry()
     page = queue.session_page(db_session(), call_id, _me())
     policy = DecisionPolicy.from_settings(reg.settings)
+    ticked = {i for i in (form or {}).get("checklist", []) if i.isdigit() and int(i) < len(policy.checklist)}
+    needs = evidence.pass_needs(db_session(), page.call, ticked=len(ticked), policy=policy, now=reg.now())
     response = make_response(render_template(
         "review/session.html", page=page, me=_me(), may_act=page.may_act(_me()), today=reg.now().date(),
-        checklist=reg.settings.checklist, reasons=REASONS, labels=RESULT_LABELS, doc_types=list(DocumentType),
+        checklist=reg.settings.checklist, pass_needs=needs, doc_types=list(DocumentType),
         four_eyes=policy.four_eyes, errors=errors or {}, form=form or {}, evidence_errors=evidence_errors or [],
         attendance_note=attendance_note, pass_requires_id=policy.pass_requires_id,
-        no_show_minutes=reg.settings.no_show_wait_minutes, cancel_reasons=decisions.LEAD_CANCEL_REASONS), status)
+        no_show_minutes=reg.settings.no_show_wait_minutes), status)
     response.headers["Content-Security-Policy"] = SESSION_PAGE_CSP
     return response
 
@@ -211,7 +211,7 @@ def outcome(call_id: str) -> Response:
         return _render_session(call_id, status=422, errors=_field_errors(exc), form=kept,
                                evidence_errors=[e.message for e in exc.errors] if exc.code == "evidence_missing"
                                else None)
-    flash("Recorded: " + RESULT_LABELS[recorded.result.value].lower()
+    flash("Recorded: " + OUTCOME_LABELS[recorded.result.value].lower()
           + ("; a lead will review the fail." if not recorded.final else "."))
     return redirect(url_for("review.queue"), code=303)
 
@@ -245,8 +245,7 @@ def cancel(call_id: str) -> Response:
 @bp.get("/second-reviews")
 @staff_page(Role.LEAD)
 def second_reviews() -> str:
-    return render_template("review/second_reviews.html", pending=queue.second_reviews(db_session()),
-                           reasons=REASONS, me=_me())
+    return render_template("review/second_reviews.html", pending=queue.second_reviews(db_session()), me=_me())
 
 
 @bp.post("/outcomes/<outcome_id>/second-review")
@@ -265,7 +264,7 @@ def second_review(outcome_id: str) -> Response:
 @bp.get("/quality")
 @staff_page(Role.LEAD)
 def quality_reviews() -> str:
-    return render_template("review/quality.html", pending=quality.qa_list(db_session()), reasons=REASONS, me=_me())
+    return render_template("review/quality.html", pending=quality.qa_list(db_session()), me=_me())
 
 
 @bp.post("/outcomes/<outcome_id>/quality")

@@ -32,6 +32,12 @@ bp.before_request(protect_posts)
 bp.after_request(private)
 bp.record_once(lambda state: oidc.init_app(state.app))
 
+
+@bp.app_context_processor
+def _link_hours() -> dict[str, int]:
+    """How long a link a lead emails works (the "Ask a lead" text of the sign-in and account pages says it)."""
+    return {"staff_link_hours": registry().settings.staff_invite_hours}
+
 MAX_CODE_LENGTH = 64
 STEP_EXPIRED = "Your sign-in took too long or was interrupted. Please sign in again."
 MESSAGES = {
