@@ -8,7 +8,8 @@ import click
 from flask import Flask
 
 from verify_service.cli.common import load_app, log, main, registry_of
-from verify_service.settings import Settings, development_secret
+from verify_service.dev_secrets import development_secret
+from verify_service.settings import Settings
 
 
 @main.command("scheduler")

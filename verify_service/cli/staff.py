@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from verify_service.cli.common import load_app, main, registry_of
-from verify_service.settings import development_secret
+from verify_service.dev_secrets import development_secret
 
 if TYPE_CHECKING:
     from collections.abc import Callable
