@@ -27,6 +27,7 @@ from verify_service.review.decisions import LEAD_CANCEL_REASONS
 from verify_service.review.models import DocumentType
 from verify_service.review.reasons import OUTCOME_LABELS, REASONS
 from verify_service.staff.models import InvitationPurpose, Role
+from verify_service.support.describe import VERDICT_LABELS
 from verify_service.webhooks.models import DeliveryStatus
 
 CATALOGUE: dict[str, dict[str, str]] = {
@@ -37,6 +38,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
                    "freelancer": "by the freelancer", "account_closed": "the account was closed",
                    "lead": "by a lead"},
     "outcome": OUTCOME_LABELS,
+    "verdict": VERDICT_LABELS,  # the browser check, as the reviewer reads it after the browser line
     "reason": REASONS,
     "cancel_reason": LEAD_CANCEL_REASONS,
     "document": {"passport": "Passport", "national_id": "National ID card", "driving_licence": "Driving licence",

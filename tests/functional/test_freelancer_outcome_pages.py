@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from tests.conftest import Api, FakeClock, assert_problem
+from tests.functional.test_freelancer_journey import CHROME
 from tests.support.fake_meet import FakeMeetGateway
 from tests.support.review_desk import record_with_evidence
 from verify_service.calls.models import CallSession
@@ -162,13 +163,14 @@ def decide(registry: Registry, call_id: str, result: Outcome, reasons: list[str]
             second_review(session, outcome.id, lead_id=lead_id, decision="confirm", notes=None, now=now)
 
 
-def outcome_page(api: Api, registry: Registry, result: Outcome, reasons: list[str] | None = None) -> str:
+def outcome_page(api: Api, registry: Registry, result: Outcome, reasons: list[str] | None = None,
+                 headers: dict[str, str] | None = None) -> str:
     asked(api)
     browser = signed_in(api)
     call_id, _ = journey.start_call(registry.sessions, registry.meet, "acc-1", settings=registry.settings,
                                     now=registry.now())
     decide(registry, call_id, result, reasons if reasons is not None else [])
-    response = browser.get(f"/verify/calls/{call_id}")
+    response = browser.get(f"/verify/calls/{call_id}", headers=headers or {"User-Agent": CHROME})
     assert response.status_code == 200
     return response.get_data(as_text=True)
 
@@ -206,6 +208,14 @@ def test_an_inconclusive_page_says_what_to_do_differently(api: Api, market: Regi
     page = outcome_page(api, market, Outcome.INCONCLUSIVE, ["poor_video"])
     assert "The video was too unclear to tell who you are." in page
     assert "Start a new call now" in page
+
+
+def test_an_inconclusive_page_offers_no_start_to_a_browser_the_gate_refuses(api: Api, market: Registry) -> None:
+    old_chrome = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                  "Chrome/120.0.0.0 Safari/537.36")
+    page = outcome_page(api, market, Outcome.INCONCLUSIVE, ["poor_video"], headers={"User-Agent": old_chrome})
+    assert "Start a new call now" not in page  # the server would refuse it: the page sends them to /verify
+    assert 'href="/verify">Back to your verification' in page
 
 
 def test_the_closed_account_page_shows_the_way_back(api: Api, market: Registry) -> None:

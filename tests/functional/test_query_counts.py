@@ -156,8 +156,9 @@ PAGES: dict[str, tuple[str, Role, Shows]] = {
     "session": ("/review/sessions/{open_call}", Role.REVIEWER,
                 lambda html, n: len(re.findall(r"<code>acc-dup\d+</code>", html)) == n),
     "account": (f"/review/lead/accounts/{STORY}", Role.LEAD,
-                lambda html, n: html.count("inconclusive by Reviewer") == n and html.count("<td>hold.placed ") == n
-                and html.count("<td>account.hold.placed</td>") == n and html.count(">Lift hold<") == (n + 1) // 2),
+                lambda html, n: html.count("Inconclusive (may try again) by Reviewer") == n
+                and html.count("<td><code>hold.placed</code>") == n
+                and html.count("<td><code>account.hold.placed</code></td>") == n and html.count(">Lift hold<") == (n + 1) // 2),
     "second reviews": ("/review/second-reviews", Role.LEAD, lambda html, n: html.count("#second-review") == n),
 }
 

@@ -64,10 +64,14 @@ def call(call_id: str) -> str:
         flash(f"{zone.problem} Times here are in {zone.name}.", "error")
     reg = registry()
     judged = verdict()  # on a phone the call is in the Meet app: only its store, no "move the call to your phone"
+    outcome = outcome_context(db, row, settings=reg.settings, now=reg.now())
+    # "Start a new call" only where the gate would let it start; otherwise the link back to /verify, which
+    # says what to fix (the server refuses such a start anyway).
+    outcome["may_start"] = outcome["may_start"] and gate.refusal(judged, None) is None
     return render_template("freelancer/call.html", call=row, tz=zone.zone, full_date=full_date,
                            live=live_status(db, row, now=reg.now(), settings=reg.settings, zone=zone.zone),
                            on_phone=judged.verdict == "use_mobile_app", app_links=store_links(judged.os["family"]),
-                           **outcome_context(db, row, settings=reg.settings, now=reg.now()))
+                           **outcome)
 
 
 def _zone(db: Session) -> PageZone:

@@ -28,7 +28,7 @@ UA_DISPLAY = {"Mobile Safari": "Safari", "Mobile Safari UI/WKWebView": "Safari",
 BROWSER_NAMES = {"chrome": "Chrome", "edge": "Edge", "firefox": "Firefox", "safari": "Safari", "ie": "Internet Explorer"}
 SYSTEM_NAMES = {"windows": "Windows", "macos": "macOS", "chromeos": "ChromeOS", "ubuntu": "Ubuntu",
                 "debian": "Debian", "linux": "Linux", "android": "Android", "ios": "iOS"}
-# What the reviewer reads after the browser line.
+# What the reviewer reads after the browser line (also the label catalogue's "verdict" kind, verify_service/labels.py).
 VERDICT_LABELS = {"supported": "supported", "unverified": "not confirmed, allowed",
                   "unsupported": "not supported", "use_mobile_app": "phone or tablet, Meet app",
                   "plugin_required": "needs Google's video plugin"}
