@@ -24,7 +24,7 @@ from verify_service.calls.models import CallSession
 from verify_service.calls.state import Outcome, SessionStatus
 from verify_service.closure import close_account
 from verify_service.db import unit_of_work
-from verify_service.freelancer import journey
+from verify_service.freelancer import journey, timezones
 from verify_service.freelancer.models import FreelancerSession, LaunchLink
 from verify_service.registry import Registry
 from verify_service.review.decisions import claim_session, second_review
@@ -302,6 +302,10 @@ def test_the_privacy_text_follows_the_retention_setting(client: FlaskClient, reg
     assert "we do not copy it" not in page
     for kept in ("last 4", "keyed fingerprint", "expiry date", "issuing country"):
         assert kept in page
+    # What the browser keeps, from the same constants the sign-in and the time-zone cookie use.
+    text = " ".join(page.split())
+    assert "after 30 minutes without activity, or after 8 hours" in text
+    assert f"in a cookie kept for {timezones.REMEMBER.days} days" in text
     registry.settings = registry.settings.replace(retention_days=30)
     page = client.get("/verify/help").get_data(as_text=True)
     assert "30 days after a call ends" in page and "90 days" not in page

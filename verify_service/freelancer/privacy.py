@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from verify_service.accounts.domain import PROFILE_FIELDS
+from verify_service.freelancer.services import ABSOLUTE_TIMEOUT, IDLE_TIMEOUT
+from verify_service.freelancer.timezones import REMEMBER as ZONE_REMEMBERED
 from verify_service.review.retention import PURGED_AFTER_RETENTION, retention_period
 from verify_service.settings import Settings
 
@@ -34,4 +36,7 @@ def privacy_facts(settings: Settings) -> dict[str, Any]:
     """The values of the help page's privacy section."""
     return {"retention_days": retention_period(settings).days,
             "profile": [PROFILE_WORDS[field] for field in PROFILE_FIELDS],
-            "purged": [PURGED_WORDS[name] for name in PURGED_AFTER_RETENTION]}
+            "purged": [PURGED_WORDS[name] for name in PURGED_AFTER_RETENTION],
+            "zone_cookie_days": ZONE_REMEMBERED.days,
+            "idle_minutes": int(IDLE_TIMEOUT.total_seconds() // 60),
+            "session_hours": int(ABSOLUTE_TIMEOUT.total_seconds() // 3600)}
