@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENVIRONMENTS = ("development", "testing", "production")
 MEET_BACKENDS = ("sandbox", "google")
@@ -293,6 +294,7 @@ def check(settings: Settings) -> None:
     if settings.smtp_url and not settings.smtp_url.strip().lower().startswith(("smtp://", "smtps://")):
         problems.append("VERIFY_SMTP_URL must be smtp://[user:password@]host[:port] (STARTTLS) or smtps://… "
                         "(implicit TLS)")
+    problems += _origin_problems(settings)
     if settings.meet_backend == "google" and not settings.meet_host_users:
         problems.append("VERIFY_MEET_HOST_USERS must name at least one Workspace user with VERIFY_MEET_BACKEND=google")
     if settings.is_production:
@@ -328,3 +330,20 @@ def check(settings: Settings) -> None:
             problems.append("VERIFY_BASE_URL must be an https:// URL in production")
     if problems:
         raise ConfigurationError("cannot start verify-service: " + "; ".join(problems))
+
+
+def _origin_problems(settings: Settings) -> list[str]:
+    """Each ``VERIFY_RETURN_URL_ORIGINS`` entry must be an origin (``scheme://host[:port]``; https in production)."""
+    problems = []
+    for origin in settings.return_url_origins:
+        try:
+            parts = urlsplit(origin)
+            parts.port  # noqa: B018  (raises ValueError on a port out of range)
+        except ValueError:
+            parts = None
+        if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.username
+                or parts.password or parts.path not in ("", "/") or parts.query or parts.fragment):
+            problems.append(f"VERIFY_RETURN_URL_ORIGINS: {origin!r} is not an origin (scheme://host[:port])")
+        elif settings.is_production and parts.scheme != "https":
+            problems.append(f"VERIFY_RETURN_URL_ORIGINS: {origin!r} must be https:// in production")
+    return problems

@@ -83,6 +83,21 @@ def test_short_secret_key_refused(tmp_path: Path) -> None:
         load_settings(production(tmp_path, VERIFY_SECRET_KEY="k" * 31))
 
 
+@pytest.mark.parametrize("origin", ["market.example", "https://market.example/verify", "https://market.example?x=1",
+                                    "ftp://market.example", "https://user@market.example", "https://:443",
+                                    "https://market.example:99999"])
+def test_a_return_url_origin_that_is_not_an_origin_is_refused_at_start(tmp_path: Path, origin: str) -> None:
+    with pytest.raises(ConfigurationError, match="VERIFY_RETURN_URL_ORIGINS: .* is not an origin"):
+        load_settings(development(tmp_path, VERIFY_RETURN_URL_ORIGINS=f"https://ok.example,{origin}"))
+
+
+def test_return_url_origins_are_https_in_production(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="must be https:// in production"):
+        load_settings(production(tmp_path, VERIFY_RETURN_URL_ORIGINS="http://market.example"))
+    settings = load_settings(production(tmp_path, VERIFY_RETURN_URL_ORIGINS="https://market.example,https://a.example:8443/"))
+    assert settings.return_url_origins == ("https://market.example", "https://a.example:8443/")
+
+
 def test_short_api_key_refused_even_beside_a_long_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="VERIFY_API_KEYS must be at least 32"):
         load_settings(production(tmp_path, VERIFY_API_KEYS=f"{API_KEY},short-key"))

@@ -3,8 +3,8 @@
 The account service names it; its origin (scheme, host and port) must be one of
 ``VERIFY_RETURN_URL_ORIGINS`` (README, "Configuration"), so a launch link can
 never be turned into a way to send a freelancer to someone else's site. With
-no origins configured every ``return_url`` is refused; a configured entry that
-is not an origin matches nothing. Origins are compared normalised (lower case,
+no origins configured every ``return_url`` is refused; an entry that is not an
+origin stops the service at start (``settings.check``). Origins are compared normalised (lower case,
 the scheme's default port left out).
 """
 
