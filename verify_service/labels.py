@@ -5,20 +5,15 @@ here (an enum member or its value). :func:`register` installs the filters
 once, in the app factory. ``tests/unit/test_labels.py`` walks every enum
 named in :data:`ENUMS` and fails on a member without a label.
 
-User-supplied strings (names) go through ``|person`` on staff pages: isolated
-in ``<bdi>`` so a right-to-left name cannot reorder the text around it, and with
-every invisible direction control shown as a visible badge (``⟨U+202E⟩``), so
-two names that look alike but are not can be told apart. ``|person_text`` is
-the same for plain text (a page title, an aria-label).
+User-supplied strings (names) go through ``|person`` / ``|person_text`` on staff
+pages (``verify_service/web_names.py``: isolated, direction controls shown).
 """
 
 from __future__ import annotations
 
 import enum
-import re
 
 from flask import Flask
-from markupsafe import Markup, escape
 
 from verify_service.accounts.domain import Capability, HoldKind, RequestReason, RequestStatus, VerificationStatus
 from verify_service.calls.models import MeetingStatus
@@ -28,6 +23,7 @@ from verify_service.review.models import DocumentType
 from verify_service.review.reasons import OUTCOME_LABELS, REASONS
 from verify_service.staff.models import InvitationPurpose, Role
 from verify_service.support.describe import VERDICT_LABELS
+from verify_service.web_names import person, person_text
 from verify_service.webhooks.models import DeliveryStatus
 
 CATALOGUE: dict[str, dict[str, str]] = {
@@ -74,8 +70,6 @@ ENUMS: dict[str, type[enum.Enum]] = {
     "request_status": RequestStatus, "delivery": DeliveryStatus, "meeting": MeetingStatus,
     "link": InvitationPurpose,
 }
-# Invisible characters that change the direction (or the joining) of the text around them.
-BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def label(value: object, kind: str) -> str:
@@ -86,29 +80,6 @@ def label(value: object, kind: str) -> str:
     code = value.value if isinstance(value, enum.Enum) else str(value)
     found = CATALOGUE[kind].get(code)
     return found if found is not None else code.replace("_", " ").capitalize()
-
-
-def _codepoint(match: re.Match[str]) -> str:
-    return f"⟨U+{ord(match.group()):04X}⟩"
-
-
-def person_text(value: object, missing: str = "(no name)") -> str:
-    """A user-supplied name as plain text, every direction control shown as ``⟨U+202E⟩``."""
-    text = str(value) if value else missing
-    return BIDI_CONTROLS.sub(_codepoint, text)
-
-
-def person(value: object, missing: str = "(no name)") -> Markup:
-    """A user-supplied name as isolated HTML: ``<bdi>``, long words wrap, direction controls shown as badges."""
-    text = str(value) if value else missing
-    parts, last = [], 0
-    for match in BIDI_CONTROLS.finditer(text):
-        parts.append(escape(text[last:match.start()]))
-        parts.append(Markup('<span class="bidi-mark" title="A hidden character that changes the text direction">'
-                            '{}</span>').format(_codepoint(match)))
-        last = match.end()
-    parts.append(escape(text[last:]))
-    return Markup('<bdi class="person">{}</bdi>').format(Markup("").join(parts))
 
 
 def register(app: Flask) -> None:

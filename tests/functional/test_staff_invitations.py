@@ -146,7 +146,7 @@ def test_a_lead_never_sees_a_password_and_the_invitation_works_once(app: Flask, 
     added = invite(lead)
     assert added.status_code == 303
     page = lead.get("/review/lead/reviewers").get_data(as_text=True)
-    assert "Nia (nia@example.com) was added as reviewer" in page and "works once, within 48 hours" in page
+    assert '<bdi class="person">Nia</bdi> (nia@example.com) was added as reviewer' in page and "works once, within 48 hours" in page
     assert "temporary" not in page and "Send setup link again" in page
     [invitation] = mailbox(registry)
     assert invitation.recipient == "nia@example.com" and invitation.subject == "Set up your staff account"

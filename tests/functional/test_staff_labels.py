@@ -18,6 +18,7 @@ from flask import Flask
 from tests.conftest import Api, FakeClock
 from tests.support.fake_meet import FakeMeetGateway
 from tests.support.review_desk import attend, page_text, staff, waiting
+from tests.support.staff import staff_member
 from verify_service.registry import Registry
 from verify_service.staff.models import Role
 
@@ -100,6 +101,17 @@ def test_names_are_isolated_and_their_direction_controls_shown(app: Flask, api: 
     assert "\u202e" not in session
     mine = page_text(desk.get("/review/mine"))
     assert "⟨U+202E⟩" in mine and "\u202e" not in mine
+
+
+def test_a_lead_notice_isolates_the_name_it_names(app: Flask, registry: Registry) -> None:
+    """The notice after a lead's action names the person: isolated and marked, as in the tables."""
+    spoofed = staff_member(registry, email="spoof@example.com", name=SPOOFED)
+    lead = staff(app, registry, role=Role.LEAD)
+    done = lead.post(f"/review/lead/reviewers/{spoofed.id}/disable", follow_redirects=True)
+    assert done.status_code == 200
+    page = page_text(done)
+    assert '<bdi class="person">Ana <span class="bidi-mark"' in page and "is disabled; their sessions have ended" in page
+    assert "\u202e" not in page and "&lt;bdi" not in page  # markup, not escaped text
 
 
 def test_the_session_page_says_what_a_pass_still_needs(app: Flask, api: Api, registry: Registry,

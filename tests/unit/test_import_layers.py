@@ -22,7 +22,7 @@ LINE_LIMIT = 400
 # Bottom to top. A top-level module of verify_service is a package of its own here.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("verify_service.db", "verify_service.settings", "verify_service.dev_secrets", "verify_service.crypto", "verify_service.web_input",
-     "verify_service.errors", "verify_service.observability"),
+     "verify_service.errors", "verify_service.observability", "verify_service.web_names"),
     ("integrations",),
     ("verify_service.registry", "verify_service.api", "verify_service.csrf", "verify_service.ratelimit",
      "verify_service.pages"),

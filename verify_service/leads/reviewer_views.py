@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, flash, g, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from verify_service.errors import DomainError
 from verify_service.leads import staffing
@@ -21,6 +22,7 @@ from verify_service.staff.models import Role
 from verify_service.staff.auth import actor, staff_page
 from verify_service.staff.invitations import LinkPolicy
 from verify_service.staff.mail import StaffMail, deliver
+from verify_service.web_names import person
 
 
 def _links() -> LinkPolicy:
@@ -37,18 +39,19 @@ def _reviewers_page(*, error: DomainError | None = None, form: dict[str, Any] | 
                            error=error, form=form or {})
 
 
-def _committed(message: str, mail: StaffMail | None, *, link: bool = False) -> Response:
+def _committed(message: Markup, mail: StaffMail | None, *, link: bool = False) -> Response:
     """Back to the list; once the change is committed, mail its owner (never before: a rolled-back change must
-    not be announced) and say how that went."""
+    not be announced) and say how that went. ``message`` is markup: the names in it are isolated (``person``)."""
 
     def announce() -> None:
         if deliver(mail, registry().mailer):
             flash(message)
         elif link and mail is not None:
-            flash(f"{message} But the email with the link could not be sent to {mail.to}: the mail server did "
-                  "not take it, so nobody has the link. Use “Send setup link again” once mail works.", "error")
+            flash(Markup("{} But the email with the link could not be sent to {}: the mail server did not take "
+                         "it, so nobody has the link. Use “Send setup link again” once mail works.")
+                  .format(message, mail.to), "error")
         elif mail is not None:
-            flash(f"{message} The notice email to {mail.to} could not be sent.", "error")
+            flash(Markup("{} The notice email to {} could not be sent.").format(message, mail.to), "error")
 
     after_commit(announce)
     return redirect(url_for("leads.reviewers"), code=303)
@@ -73,10 +76,11 @@ def create_reviewer() -> Response | tuple[str, int]:
             now=registry().now())
     except DomainError as exc:
         return refused(exc, _reviewers_page, form=form)
-    person = invited.reviewer
-    return _committed(f"{person.display_name} ({person.email}) was added as {person.role.value}. An email with a "
-                      "link to set up the account was sent to that address; it works once, within "
-                      f"{registry().settings.staff_invite_hours} hours.", invited.mail, link=True)
+    added = invited.reviewer
+    return _committed(Markup("{} ({}) was added as {}. An email with a link to set up the account was sent to that "
+                             "address; it works once, within {} hours.").format(
+        person(added.display_name), added.email, added.role.value, registry().settings.staff_invite_hours),
+        invited.mail, link=True)
 
 
 def _target(reviewer_id: int) -> Any:
@@ -88,40 +92,40 @@ def _target(reviewer_id: int) -> Any:
 @staff_page(Role.LEAD)
 def disable_reviewer(reviewer_id: int) -> Response | tuple[str, int]:
     session = write()
-    name = _target(reviewer_id).display_name
+    name = person(_target(reviewer_id).display_name)
     try:
         notice = staffing.set_active(session, reviewer_id, active=False, by=g.staff.reviewer, actor=actor(),
                                      now=registry().now())
     except DomainError as exc:
         return refused(exc, _reviewers_page)
-    return _committed(f"{name} is disabled; their sessions have ended.", notice)
+    return _committed(Markup("{} is disabled; their sessions have ended.").format(name), notice)
 
 
 @bp.post("/reviewers/<int:reviewer_id>/enable")
 @staff_page(Role.LEAD)
 def enable_reviewer(reviewer_id: int) -> Response | tuple[str, int]:
     session = write()
-    name = _target(reviewer_id).display_name
+    name = person(_target(reviewer_id).display_name)
     try:
         notice = staffing.set_active(session, reviewer_id, active=True, by=g.staff.reviewer, actor=actor(),
                                      now=registry().now())
     except DomainError as exc:
         return refused(exc, _reviewers_page)
-    return _committed(f"{name} is enabled.", notice)
+    return _committed(Markup("{} is enabled.").format(name), notice)
 
 
 @bp.post("/reviewers/<int:reviewer_id>/role")
 @staff_page(Role.LEAD)
 def change_role(reviewer_id: int) -> Response | tuple[str, int]:
     session = write()
-    name = _target(reviewer_id).display_name
+    name = person(_target(reviewer_id).display_name)
     try:
         role = staffing.parse_role(request.form.get("role", ""))
         notice = staffing.change_role(session, reviewer_id, role=role, by=g.staff.reviewer, actor=actor(),
                                       now=registry().now())
     except DomainError as exc:
         return refused(exc, _reviewers_page)
-    return _committed(f"{name} is now {role.value}.", notice)
+    return _committed(Markup("{} is now {}.").format(name, role.value), notice)
 
 
 @bp.post("/reviewers/<int:reviewer_id>/password/reset")
@@ -129,14 +133,14 @@ def change_role(reviewer_id: int) -> Response | tuple[str, int]:
 def reset_password(reviewer_id: int) -> Response | tuple[str, int]:
     """Their password stops working now; they choose a new one through the link sent to their address."""
     session = write()
-    name = _target(reviewer_id).display_name
+    name = person(_target(reviewer_id).display_name)
     try:
         mail = staffing.reset_password(session, reviewer_id, by=g.staff.reviewer, actor=actor(), links=_links(),
                                        now=registry().now())
     except DomainError as exc:
         return refused(exc, _reviewers_page)
-    return _committed(f"The password of {name} was reset and their sessions have ended. A link to choose a new "
-                      "one was emailed to them.", mail, link=True)
+    return _committed(Markup("The password of {} was reset and their sessions have ended. A link to choose "
+                             "a new one was emailed to them.").format(name), mail, link=True)
 
 
 @bp.post("/reviewers/<int:reviewer_id>/two-step/reset")
@@ -144,14 +148,15 @@ def reset_password(reviewer_id: int) -> Response | tuple[str, int]:
 def reset_two_step(reviewer_id: int) -> Response | tuple[str, int]:
     """Two-step verification and the password go; the link to their address sets up both again."""
     session = write()
-    name = _target(reviewer_id).display_name
+    name = person(_target(reviewer_id).display_name)
     try:
         mail = staffing.reset_two_step(session, reviewer_id, by=g.staff.reviewer, actor=actor(), links=_links(),
                                        now=registry().now())
     except DomainError as exc:
         return refused(exc, _reviewers_page)
-    return _committed(f"Two-step verification of {name} was reset, with their password, and their sessions have "
-                      "ended. A link to set up both again was emailed to them.", mail, link=True)
+    return _committed(Markup("Two-step verification of {} was reset, with their password, and their sessions "
+                             "have ended. A link to set up both again was emailed to them.").format(name),
+                      mail, link=True)
 
 
 @bp.post("/reviewers/<int:reviewer_id>/setup-link")
@@ -159,10 +164,11 @@ def reset_two_step(reviewer_id: int) -> Response | tuple[str, int]:
 def resend_setup_link(reviewer_id: int) -> Response | tuple[str, int]:
     """A new setup link for an account that has not used its own yet (the earlier one stops working)."""
     session = write()
-    name = _target(reviewer_id).display_name
+    name = person(_target(reviewer_id).display_name)
     try:
         mail = staffing.resend_setup_link(session, reviewer_id, by=g.staff.reviewer, actor=actor(),
                                           links=_links(), now=registry().now())
     except DomainError as exc:
         return refused(exc, _reviewers_page)
-    return _committed(f"A new setup link was emailed to {name}; the earlier one no longer works.", mail, link=True)
+    return _committed(Markup("A new setup link was emailed to {}; the earlier one no longer works.").format(name),
+                      mail, link=True)
