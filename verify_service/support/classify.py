@@ -24,13 +24,10 @@ from ua_parser import Domain, load_builtins
 from ua_parser.regex import Resolver as RegexResolver
 
 from verify_service.support.catalog import Catalog
-from verify_service.support.describe import (MEET_APP_LINKS, ClientName, browser_display, phone_system_version,
-                                             system_display)
+from verify_service.support.describe import (MEET_APP_LINKS, NAMES, ClientName, browser_display,
+                                             phone_system_version, system_display)
 from verify_service.support.hints import ClientHints
 
-NAMES = {"chrome": "Chrome", "edge": "Edge", "firefox": "Firefox", "safari": "Safari", "ie": "Internet Explorer",
-         "macos": "macOS", "windows": "Windows", "chromeos": "ChromeOS", "ubuntu": "Ubuntu", "debian": "Debian",
-         "linux": "Linux", "android": "Android", "ios": "iOS"}
 USE_INSTEAD = "use Google Chrome, Mozilla Firefox, Apple Safari or Microsoft Edge"
 STORES = {"android": "Google Play", "ios": "the App Store"}
 PLUGIN_LINK = {"label": "Google Video Support plugin", "url": "https://tools.google.com/dlpage/hangoutplugin"}

@@ -25,9 +25,11 @@ UA_DISPLAY = {"Mobile Safari": "Safari", "Mobile Safari UI/WKWebView": "Safari",
               "Chrome Mobile iOS": "Chrome", "Firefox Mobile": "Firefox", "Firefox iOS": "Firefox",
               "Edge Mobile": "Edge", "Chrome Mobile WebView": "Android WebView", "Opera Mobile": "Opera",
               "IE": "Internet Explorer", "IE Mobile": "Internet Explorer", "Other": None}
+# The verdict's families by name (the classifier's reasons use them too).
 BROWSER_NAMES = {"chrome": "Chrome", "edge": "Edge", "firefox": "Firefox", "safari": "Safari", "ie": "Internet Explorer"}
 SYSTEM_NAMES = {"windows": "Windows", "macos": "macOS", "chromeos": "ChromeOS", "ubuntu": "Ubuntu",
                 "debian": "Debian", "linux": "Linux", "android": "Android", "ios": "iOS"}
+NAMES = {**BROWSER_NAMES, **SYSTEM_NAMES}
 # What the reviewer reads after the browser line (also the label catalogue's "verdict" kind, verify_service/labels.py).
 VERDICT_LABELS = {"supported": "supported", "unverified": "not confirmed, allowed",
                   "unsupported": "not supported", "use_mobile_app": "phone or tablet, Meet app",
