@@ -143,3 +143,12 @@ def test_overlaps_bad_zones_and_overlong_shifts_are_refused(registry: Registry, 
     with pytest.raises(InvalidInput):
         add(registry, disabled.id, SATURDAY, "09:00", "17:00")
     assert len(rows(registry)) == 4  # only the two accepted weekly shifts, twice each
+
+
+def test_a_shift_zone_is_checked_and_named_as_the_freelancer_pages_name_it() -> None:
+    assert str(shifts.zone(" Asia/Calcutta ")) == "Asia/Kolkata"  # the canonical spelling (accounts/zones.py)
+    assert str(shifts.zone("Europe/Berlin")) == "Europe/Berlin"
+    for nonsense in ("", "Mars/Olympus", "localtime", "x" * 65):
+        with pytest.raises(InvalidInput, match="is not a time zone name such as Europe/Berlin") as refused:
+            shifts.zone(nonsense)
+        assert refused.value.errors[0].field == "time_zone"

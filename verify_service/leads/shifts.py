@@ -27,6 +27,7 @@ from collections.abc import Collection, Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from verify_service.accounts import zones
 from verify_service.audit.services import record
 from verify_service.db import for_update
 from verify_service.errors import Conflict, InvalidInput, NotFound
@@ -68,18 +69,16 @@ class MaterialiseReport:
 # ---------------------------------------------------------------- parsing and checking
 
 def zone(name: str) -> zoneinfo.ZoneInfo:
-    """The IANA zone ``name``.
+    """The IANA zone ``name``, under its canonical name (``accounts/zones.py``: Asia/Calcutta is Asia/Kolkata).
 
     Raises:
-        InvalidInput: not a time zone name this system knows.
+        InvalidInput: not a time zone name this system knows (field ``time_zone``).
     """
-    name = name.strip()
     try:
-        if not name or len(name) > 64:
-            raise ValueError(name)
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInput.for_field("time_zone", f"{name!r} is not a time zone name such as Europe/Berlin") from exc
+        return zones.canonical_zone(name)
+    except InvalidInput as exc:
+        raise InvalidInput.for_field("time_zone", f"{name.strip()!r} is not a time zone name such as "
+                                                  "Europe/Berlin") from exc
 
 
 def parse_plan(reviewer_id: str, weekday: str, start: str, end: str, time_zone: str) -> ShiftPlan:
