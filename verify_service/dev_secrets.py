@@ -16,6 +16,12 @@ if TYPE_CHECKING:  # settings imports this module when it finalizes development 
     from verify_service.settings import Settings
 
 
+# Settings field left empty -> the dev-secrets.json entry that fills it.
+_FILLS = {"secret_key": "secret_key", "api_keys": "api_key", "inbound_webhook_secrets": "inbound_webhook_secret",
+          "account_service_webhook_secret": "account_service_webhook_secret", "identity_pepper": "identity_pepper",
+          "data_keys": "data_key", "audit_checkpoint_key": "audit_checkpoint_key"}
+
+
 def with_development_secrets(settings: Settings) -> Settings:
     """Generate (once) and reuse the development secrets kept under ``instance/``."""
     path = settings.instance_dir / "dev-secrets.json"
@@ -50,27 +56,11 @@ def with_development_secrets(settings: Settings) -> Settings:
         os.replace(tmp, path)
     generated: list[str] = []
     changes: dict[str, Any] = {}
-    if not settings.secret_key:
-        changes["secret_key"] = stored["secret_key"]
-        generated.append("VERIFY_SECRET_KEY")
-    if not settings.api_keys:
-        changes["api_keys"] = (stored["api_key"],)
-        generated.append("VERIFY_API_KEYS")
-    if not settings.inbound_webhook_secrets:
-        changes["inbound_webhook_secrets"] = (stored["inbound_webhook_secret"],)
-        generated.append("VERIFY_INBOUND_WEBHOOK_SECRETS")
-    if not settings.account_service_webhook_secret:
-        changes["account_service_webhook_secret"] = stored["account_service_webhook_secret"]
-        generated.append("VERIFY_ACCOUNT_SERVICE_WEBHOOK_SECRET")
-    if not settings.identity_pepper:
-        changes["identity_pepper"] = stored["identity_pepper"]
-        generated.append("VERIFY_IDENTITY_PEPPER")
-    if not settings.data_keys:
-        changes["data_keys"] = (stored["data_key"],)
-        generated.append("VERIFY_DATA_KEYS")
-    if not settings.audit_checkpoint_key:
-        changes["audit_checkpoint_key"] = stored["audit_checkpoint_key"]
-        generated.append("VERIFY_AUDIT_CHECKPOINT_KEY")
+    for field, key in _FILLS.items():
+        if not getattr(settings, field):
+            # A list setting (several keys may be valid at once) gets the one generated value.
+            changes[field] = (stored[key],) if isinstance(getattr(settings, field), tuple) else stored[key]
+            generated.append(f"VERIFY_{field.upper()}")  # the variable that would have set it
     return settings.replace(generated=tuple(generated), **changes)
 
 
