@@ -332,18 +332,35 @@ def check(settings: Settings) -> None:
         raise ConfigurationError("cannot start verify-service: " + "; ".join(problems))
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of ``url`` (lower case, default port left out); None when it has none.
+
+    The one reading of an origin: the check of ``VERIFY_RETURN_URL_ORIGINS`` below and of a launch link's
+    ``return_url`` (``freelancer/return_url.py``) both use it."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or parts.username is not None \
+            or parts.password is not None:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    shown_port = f":{port}" if port is not None and port != _DEFAULT_PORTS[parts.scheme] else ""
+    return f"{parts.scheme}://{host}{shown_port}"
+
+
 def _origin_problems(settings: Settings) -> list[str]:
     """Each ``VERIFY_RETURN_URL_ORIGINS`` entry must be an origin (``scheme://host[:port]``; https in production)."""
     problems = []
-    for origin in settings.return_url_origins:
-        try:
-            parts = urlsplit(origin)
-            parts.port  # noqa: B018  (raises ValueError on a port out of range)
-        except ValueError:
-            parts = None
-        if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.username
-                or parts.password or parts.path not in ("", "/") or parts.query or parts.fragment):
-            problems.append(f"VERIFY_RETURN_URL_ORIGINS: {origin!r} is not an origin (scheme://host[:port])")
+    for entry in settings.return_url_origins:
+        origin = origin_of(entry)
+        parts = urlsplit(entry) if origin is not None else None  # urlsplit took it, then
+        if parts is None or parts.path not in ("", "/") or parts.query or parts.fragment:
+            problems.append(f"VERIFY_RETURN_URL_ORIGINS: {entry!r} is not an origin (scheme://host[:port])")
         elif settings.is_production and parts.scheme != "https":
-            problems.append(f"VERIFY_RETURN_URL_ORIGINS: {origin!r} must be https:// in production")
+            problems.append(f"VERIFY_RETURN_URL_ORIGINS: {entry!r} must be https:// in production")
     return problems

@@ -7,7 +7,8 @@ import pytest
 from verify_service.accounts.domain import PROFILE_FIELDS, Capability, HoldKind
 from verify_service.errors import InvalidInput
 from verify_service.freelancer import holds_text, privacy
-from verify_service.freelancer.return_url import check_return_url, origin_of
+from verify_service.freelancer.return_url import check_return_url
+from verify_service.settings import origin_of
 from verify_service.review.reasons import REASONS
 from verify_service.review.retention import PURGED_AFTER_RETENTION
 from verify_service.settings import Settings

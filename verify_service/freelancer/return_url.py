@@ -10,29 +10,9 @@ the scheme's default port left out).
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from verify_service.errors import InvalidInput
 from verify_service.freelancer.models import RETURN_URL_MAX
-from verify_service.settings import Settings
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def origin_of(url: str) -> str | None:
-    """``scheme://host[:port]`` of ``url`` (lower case, default port left out); None when it has none."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or parts.username is not None \
-            or parts.password is not None:
-        return None
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    shown_port = f":{port}" if port is not None and port != _DEFAULT_PORTS[parts.scheme] else ""
-    return f"{parts.scheme}://{host}{shown_port}"
-
+from verify_service.settings import Settings, origin_of
 
 def check_return_url(url: str, settings: Settings) -> str:
     """``url`` once it may be the pages' way back. Raises: InvalidInput (naming ``return_url``)."""
