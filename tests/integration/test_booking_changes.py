@@ -101,7 +101,7 @@ def call_count(sessions) -> int:
 
 def opened(sessions, clock) -> int:
     with unit_of_work(sessions, write=False) as session:
-        return journey.calls_opened(session, ACCOUNT, now=clock())
+        return len(journey.calls_opened(session, ACCOUNT, now=clock()))
 
 
 def audit(sessions, *actions: str) -> list[tuple[str, str | None, dict]]:

@@ -128,10 +128,11 @@ def check_may_open(db: Session, account: Account, *, settings: Settings, now: dt
     return request.id
 
 
-def calls_opened(db: Session, account_id: str, *, now: dt.datetime) -> int:
-    """Calls the account started, and bookings it kept, in the last 24 hours (a booking canceled before its
-    time — by the freelancer, a lead or the account's closure — is not one)."""
-    return db.scalar(sa.select(sa.func.count()).select_from(CallSession).where(_counted(account_id, now))) or 0
+def calls_opened(db: Session, account_id: str, *, now: dt.datetime) -> list[dt.datetime]:
+    """When the account started calls, or made bookings it kept, in the last 24 hours, newest first (a booking
+    canceled before its time — by the freelancer, a lead or the account's closure — is not one)."""
+    return list(db.scalars(sa.select(CallSession.created_at).where(_counted(account_id, now))
+                           .order_by(CallSession.created_at.desc())))
 
 
 def _counted(account_id: str, now: dt.datetime) -> sa.ColumnElement[bool]:
@@ -143,8 +144,7 @@ def _counted(account_id: str, now: dt.datetime) -> sa.ColumnElement[bool]:
 
 def limit_lifts_at(db: Session, account_id: str, *, settings: Settings, now: dt.datetime) -> dt.datetime | None:
     """When the daily limit lets the account open a session again; None while it is not reached."""
-    opened = db.scalars(sa.select(CallSession.created_at).where(_counted(account_id, now))
-                        .order_by(CallSession.created_at.desc())).all()
+    opened = calls_opened(db, account_id, now=now)
     if len(opened) < settings.daily_session_limit:
         return None
     # The limit-th newest leaves the 24-hour window first among the ones that keep the count at the limit.
