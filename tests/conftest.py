@@ -34,6 +34,7 @@ from tests.support.parallel import WORKER, ensure_database, worker_database_url
 from tests.support.receiver import Receiver
 from tests.support.speed import (
     HasherSite, SharedTemplateCode, argon2_sites, cheap_stand_in, clear_hash_caches, shared_url_builders,
+    sharing_compiled_sql,
 )
 
 # The database the run was given; an xdist worker uses a database of its own beside it (tests/support/parallel.py).
@@ -122,12 +123,13 @@ def real_password_hashing(cheap_password_hashing: list[HasherSite], monkeypatch:
 
 @pytest.fixture(scope="session", autouse=True)
 def shared_app_code() -> Iterator[None]:
-    """Template code and URL builders compiled once a session instead of once an app (that is, a test)."""
+    """Template code, URL builders and SQL compiled once a session instead of once an app (that is, a test)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Flask, "jinja_options", {**Flask.jinja_options, "bytecode_cache": SharedTemplateCode()})
         shared = shared_url_builders()
         if shared is not None:
             patch.setattr(Rule, "_compile_builder", shared)
+        patch.setattr(sa, "create_engine", sharing_compiled_sql(sa.create_engine))
         yield
 
 
