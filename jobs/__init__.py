@@ -8,6 +8,7 @@ while its process leads (``jobs/leader.py``: a PostgreSQL advisory lock).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -52,13 +53,19 @@ SCHEDULES: tuple[tuple[Callable[[Flask], Any], str, dict[str, int]], ...] = (
 )
 
 
-def register_jobs(scheduler: BaseScheduler, app: Flask, guard: Callable[[], bool] | None = None) -> None:
+def register_jobs(scheduler: BaseScheduler, app: Flask, guard: Callable[[], bool] | None = None, *,
+                  catch_up: bool = False) -> None:
     """Register every schedule of :data:`SCHEDULES`; a job's id is its function's name.
 
     Each run goes through :func:`jobs.runner.run_recorded` (heartbeat record,
     metrics), which first asks ``guard`` — the leader's lock check — and skips
-    the run when it answers no.
+    the run when it answers no. With ``catch_up`` every interval job runs as
+    soon as the scheduler starts, then on its interval: a process that has just
+    taken the lead (or just started) does the work waiting since the last run
+    of a leader — deliveries, attendance, meetings — at once, not an interval
+    later. Jobs at a time of day keep their time.
     """
     for job, trigger, when in SCHEDULES:
+        first = {"next_run_time": dt.datetime.now(dt.timezone.utc)} if catch_up and trigger == "interval" else {}
         scheduler.add_job(run_recorded, trigger, args=[job, app, guard], id=job.__name__, name=job.__name__,
-                          replace_existing=True, **when)
+                          replace_existing=True, **when, **first)

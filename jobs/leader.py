@@ -209,7 +209,7 @@ class Leadership:
 
     def _lead(self) -> None:
         scheduler = create_scheduler(background=True)
-        register_jobs(scheduler, self.app, guard=self._guard)
+        register_jobs(scheduler, self.app, guard=self._guard, catch_up=True)  # the predecessor's backlog now
         scheduler.start()
         self.terms += 1
         self.leading.set()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
+from apscheduler.triggers.interval import IntervalTrigger
 
 from jobs import JOB_DEFAULTS, create_scheduler, maintenance, register_jobs
 from jobs import calls as call_jobs
@@ -51,6 +52,25 @@ def test_register_jobs_registers_every_schedule_with_safe_defaults(app) -> None:
             assert job.misfire_grace_time == JOB_DEFAULTS["misfire_grace_time"]
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_a_new_leader_runs_the_interval_jobs_at_once_and_keeps_the_times_of_day(app) -> None:
+    """The leader loop registers with ``catch_up``: the backlog a dead leader left is worked at once."""
+    for catch_up in (False, True):
+        scheduler = create_scheduler(background=True)
+        register_jobs(scheduler, app, catch_up=catch_up)
+        started = dt.datetime.now(dt.timezone.utc)
+        scheduler.start(paused=True)
+        try:
+            for job in scheduler.get_jobs():
+                due_in = (job.next_run_time - started).total_seconds()
+                if isinstance(job.trigger, IntervalTrigger):
+                    interval = job.trigger.interval.total_seconds()
+                    assert (due_in < 1) if catch_up else (due_in >= interval - 1), (job.id, catch_up, due_in)
+                else:  # a time of day: never moved
+                    assert due_in > 1, job.id
+        finally:
+            scheduler.shutdown(wait=False)
 
 
 def test_purge_removes_only_expired_keys(app, registry, clock) -> None:
