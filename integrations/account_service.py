@@ -39,9 +39,14 @@ class OutboundMessage:
     attempt: int            # 1 for the first attempt
 
     def body(self) -> str:
-        created = self.created_at.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-        return json.dumps({"type": self.type, "timestamp": created, "data": self.data},
-                          separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(event_body(self.type, self.created_at, self.data), separators=(",", ":"),
+                          ensure_ascii=False)
+
+
+def event_body(event_type: str, created_at: dt.datetime, data: dict[str, Any]) -> dict[str, Any]:
+    """The webhook body of an event, ``{type, timestamp, data}``: what is signed and sent, and what the events API shows."""
+    created = created_at.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return {"type": event_type, "timestamp": created, "data": data}
 
 
 @dataclasses.dataclass(frozen=True)

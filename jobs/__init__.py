@@ -45,6 +45,7 @@ SCHEDULES: tuple[tuple[Callable[[Flask], Any], str, dict[str, int]], ...] = (
     (maintenance.purge_freelancer_links, "interval", {"hours": 1}),
     (maintenance.purge_staff_sessions, "interval", {"hours": 1}),
     (maintenance.prune_meet_creations, "interval", {"hours": 1}),
+    (maintenance.purge_events, "interval", {"hours": 1}),  # delivered events past VERIFY_EVENT_RETENTION_DAYS
     (audit.checkpoint_audit_chain, "interval", {"hours": 1}),  # a signed head, anchored outside the database
     # At a fixed time of day, so frequent restarts never postpone it.
     (catalog.refresh_release_catalog, "cron", {"hour": 4, "minute": 17}),

@@ -12,6 +12,7 @@ from jobs.runner import job_unit
 from verify_service.accounts import deadlines
 from verify_service.api import idempotency
 from verify_service.calls import meetings
+from verify_service.events import feed as events_feed, retention as events_retention
 from verify_service.freelancer import services as freelancer
 from verify_service.registry import KEY, Registry
 from verify_service.review import retention
@@ -53,6 +54,23 @@ def purge_freelancer_links(app: Flask) -> int:
 def purge_staff_sessions(app: Flask) -> int:
     """Delete staff sessions over for a day and sign-in throttle counters quiet for a day."""
     return _purge(app, "purge_staff_sessions", staff.purge_expired)
+
+
+def purge_events(app: Flask) -> int:
+    """Delete delivered events older than ``VERIFY_EVENT_RETENTION_DAYS`` (the events API's window).
+
+    Batched, one transaction per batch (see verify_service/events/retention.py).
+    """
+    registry: Registry = app.extensions[KEY]
+    started = time.monotonic()
+    try:
+        deleted = events_retention.purge_events(registry.sessions, now=registry.now(),
+                                                retention=events_feed.retention_period(registry.settings))
+    except Exception:
+        log.exception("job purge_events failed after %.3fs", time.monotonic() - started)
+        raise
+    log.info("job purge_events done in %.3fs: %d events deleted", time.monotonic() - started, deleted)
+    return deleted
 
 
 def enforce_deadlines(app: Flask) -> int:

@@ -122,6 +122,7 @@ class Settings:
     # Operations.
     redis_url: str = ""                    # shared rate-limit storage for several web processes
     retention_days: int = 90               # notes, ID evidence, Meet display names: counted from the call's end
+    event_retention_days: int = 30         # delivered outbox events, and so the events API and its cursors
     log_format: str = "text"               # "json" (one object per line) or "text"; production defaults to json
     # Where `verify-service scheduler` serves its own /metrics (job runs, Meet errors); port 0 = off.
     scheduler_metrics_port: int = 9464

@@ -7,7 +7,9 @@ import enum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from verify_service.db import Base, UTCDateTime, text_enum
 
@@ -16,6 +18,29 @@ class DeliveryStatus(str, enum.Enum):
     PENDING = "pending"
     DELIVERED = "delivered"
     DEAD = "dead"  # retries exhausted; visible to leads, can be redelivered
+
+
+class writing_txid(sa.sql.expression.FunctionElement[int]):  # noqa: N801 (an SQL function, named like one)
+    """The id of the transaction that writes the row: PostgreSQL's ``pg_current_xact_id()``; 0 on SQLite.
+
+    The events feed reads a row only once every transaction with a smaller id has ended, so a
+    transaction that commits late can never land behind a reader's cursor (docs/architecture.md,
+    'The events feed'). SQLite has one writer at a time, so there the id order alone is commit order.
+    """
+
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+@compiles(writing_txid)
+def _writing_txid_elsewhere(element: writing_txid, compiler: SQLCompiler, **kw: object) -> str:
+    return "0"
+
+
+@compiles(writing_txid, "postgresql")
+def _writing_txid_postgresql(element: writing_txid, compiler: SQLCompiler, **kw: object) -> str:
+    # xid8 has no cast to bigint; its text form is the 64-bit number (epoch and xid), which never wraps.
+    return "(pg_current_xact_id()::text::bigint)"
 
 
 class OutboxEvent(Base):
@@ -34,6 +59,9 @@ class OutboxEvent(Base):
         # "Is an earlier event of this account still undelivered?" — asked for every candidate.
         sa.Index("ix_outbox_events_undelivered", "account_id", "seq",
                  sqlite_where=sa.text("status <> 'delivered'"), postgresql_where=sa.text("status <> 'delivered'")),
+        # The events feed's order, unfiltered and by type (verify_service/events/feed.py).
+        sa.Index("ix_outbox_events_feed", "txid", "id"),
+        sa.Index("ix_outbox_events_feed_type", "type", "txid", "id"),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
@@ -56,6 +84,8 @@ class OutboxEvent(Base):
     # A relay's lease on the event while it delivers it (no transaction stays open during HTTP).
     claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
     claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The writing transaction's id (see writing_txid); the database fills it in.
+    txid: Mapped[int] = mapped_column(sa.BigInteger, server_default=writing_txid(), nullable=False)
 
 
 class WebhookEndpoint(Base):
