@@ -33,7 +33,7 @@ from verify_service.inbound.models import InboundWebhookReceipt
 EXPECTED_JOBS = {"deliver_outbox", "end_requested_conferences", "prepare_queued_meetings", "sync_attendance",
                  "repair_invites",
                  "purge_idempotency_keys", "purge_webhook_receipts", "prune_meet_creations", "purge_freelancer_links",
-                 "purge_staff_sessions",
+                 "purge_staff_sessions", "purge_events",
                  "refresh_release_catalog", "send_appointment_reminders", "release_idle_claims",
                  "materialise_shifts",
                  "enforce_deadlines", "purge_personal_data", "checkpoint_audit_chain"}
