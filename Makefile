@@ -9,6 +9,8 @@ CHROMIUM := /usr/bin/chromium
 # The HTTP load generator of the benchmarks: Debian's wrk.
 WRK := /usr/bin/wrk
 AXE := tests/browser/node_modules/axe-core/axe.min.js
+# The official AsyncAPI parser, which checks the document GET /api/v1/asyncapi.json serves (npm registry).
+ASYNCAPI_PARSER := tests/contract/node_modules/@asyncapi/parser/package.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -50,16 +52,20 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund
 	@touch $@
 
+$(ASYNCAPI_PARSER): tests/contract/package.json tests/contract/package-lock.json
+	npm ci --prefix tests/contract --no-audit --no-fund
+	@touch $@
+
 ## test: the whole suite (SQLite always; PostgreSQL too when VERIFY_TEST_DATABASE_URL is set; real Chromium),
 ## on TEST_WORKERS processes; PYTEST_ARGS come last, so they may override (PYTEST_ARGS="-n 0 tests/unit")
 # The suite starts a hundred Python processes (CLI, gunicorn, schedulers) that import the same modules: let them
 # keep compiled bytecode (__pycache__, ignored by git) even where the environment turns that off.
 test test-fast: export PYTHONDONTWRITEBYTECODE :=
-test: $(STAMP_TEST) $(CHROMIUM) $(AXE)
+test: $(STAMP_TEST) $(CHROMIUM) $(AXE) $(ASYNCAPI_PARSER)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 ## test-fast: the same without the tests marked slow (real processes, Chromium, fuzzers, state-machine runs)
-test-fast: $(STAMP_TEST)
+test-fast: $(STAMP_TEST) $(ASYNCAPI_PARSER)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 $(WRK):

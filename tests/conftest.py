@@ -30,6 +30,7 @@ from verify_service.audit.models import HEAD_ROW_SQL
 from verify_service.db import Base, make_engine, make_sessionmaker
 from verify_service.registry import KEY, Registry
 from verify_service.settings import Settings
+from tests.support.event_contract import check_emitted_events
 from tests.support.parallel import WORKER, ensure_database, worker_database_url
 from tests.support.receiver import Receiver
 from tests.support.speed import (
@@ -195,13 +196,24 @@ def fresh_sqlite(template: Path, path: Path) -> str:
 
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A database with the current schema (create_all), empty at the start of the test."""
+    """A database with the current schema (create_all), empty at the start of the test.
+
+    Afterwards every event the test left in the outbox must fit the AsyncAPI document
+    (tests/support/event_contract.py): a test that emits an event that does not fit fails at teardown.
+    """
     if backend == "sqlite":
-        yield fresh_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / "test.sqlite3")
+        url = fresh_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / "test.sqlite3")
+        yield url
+        engine = make_engine(url)
+        try:
+            check_emitted_events(engine)
+        finally:
+            engine.dispose()
         return
     engine = request.getfixturevalue("pg_engine")
     try:
         yield PG_URL
+        check_emitted_events(engine)
     finally:
         _truncate(engine)
 

@@ -138,11 +138,32 @@ def register_blueprints(app: Flask) -> None:
         register_sandbox_account_service(app, app.extensions[KEY].sessions, settings.account_service_webhook_secret,
                                          app.extensions[KEY].now)
 
-    def openapi_document() -> Response:
-        return jsonify(app.api_doc)
+    register_documents(app)
 
-    # A plain route, so the document does not describe itself.
+
+# The generated documents change only with a deploy: caches may keep them a few minutes.
+DOCUMENT_CACHE_CONTROL = "public, max-age=300"
+
+
+def register_documents(app: OpenAPI) -> None:
+    """``/api/v1/openapi.json`` and ``/api/v1/asyncapi.json``: public (no API key), generated, never hand-written."""
+    from verify_service.registry import KEY
+    from verify_service.webhooks.asyncapi import asyncapi_document as build_asyncapi
+
+    def served(document: dict[str, object]) -> Response:
+        response = jsonify(document)
+        response.headers["Cache-Control"] = DOCUMENT_CACHE_CONTROL
+        return response
+
+    def openapi_document() -> Response:
+        return served(app.api_doc)
+
+    def asyncapi_document() -> Response:
+        return served(build_asyncapi(app.extensions[KEY].settings.account_service_webhook_url, __version__))
+
+    # Plain routes, so the OpenAPI document does not describe itself (nor the AsyncAPI one).
     app.add_url_rule("/api/v1/openapi.json", "openapi_document", openapi_document)
+    app.add_url_rule("/api/v1/asyncapi.json", "asyncapi_document", asyncapi_document)
 
 
 def register_labels(app: Flask) -> None:

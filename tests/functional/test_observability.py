@@ -19,6 +19,7 @@ from verify_service.calls.state import SessionStatus
 from verify_service.observability.metrics import EXTENSION, BusinessCollector
 from verify_service.registry import KEY
 from verify_service.review.views import SESSION_PAGE_CSP
+from verify_service.webhooks.event_examples import examples
 from verify_service.webhooks.models import DeliveryStatus, OutboxEvent
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -177,7 +178,8 @@ def _seed_business_state(registry: Any, api: Api, clock: FakeClock) -> None:
         for seq, (status, age) in enumerate([(DeliveryStatus.PENDING, 300), (DeliveryStatus.PENDING, 60),
                                              (DeliveryStatus.DEAD, 9000), (DeliveryStatus.DELIVERED, 99999)], 1):
             created = now - dt.timedelta(seconds=age)
-            session.add(OutboxEvent(event_id=f"evt-{seq}", account_id="acc-1", seq=seq, type="test", data={},
+            session.add(OutboxEvent(event_id=f"evt-{seq}", account_id="acc-1", seq=seq, type="verification.required",
+                                    data={**examples()["verification.required"], "account_id": "acc-1", "seq": seq},
                                     created_at=created, status=status, next_attempt_at=created))
 
 

@@ -34,10 +34,14 @@ from verify_service.db import unit_of_work
 from verify_service.registry import Registry
 from verify_service.review.models import DocumentType, IdentityDocument
 from verify_service.staff.models import Reviewer, Role
+from verify_service.webhooks.event_examples import examples
 from verify_service.webhooks.models import DeliveryStatus, OutboxEvent
 
 STORY = "acc-story"
 FINGERPRINT = "f" * 64
+
+# The outbox rows the story seeds are well-formed events (every test's outbox must fit the AsyncAPI document).
+HOLD_PLACED = examples()["account.hold.placed"]
 
 
 @dataclasses.dataclass
@@ -93,7 +97,7 @@ class World:
         record(session, actor=f"reviewer:{reviewer_id}", action="hold.placed", account_id=STORY,
                subject_type="hold", subject_id=str(i), details={"blocks": ["appear_in_search"]}, now=when)
         session.add(OutboxEvent(event_id=f"evt_story_{i}", account_id=STORY, seq=i + 1, type="account.hold.placed",
-                                data={"account_id": STORY, "seq": i + 1}, created_at=when, next_attempt_at=when,
+                                data={**HOLD_PLACED, "account_id": STORY, "seq": i + 1}, created_at=when, next_attempt_at=when,
                                 status=DeliveryStatus.DELIVERED, attempts=1))
 
     def _session_page(self, session: Any, i: int, now: dt.datetime) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -12,16 +15,26 @@ from sqlalchemy.orm import Session
 
 from verify_service.audit.services import record
 from verify_service.errors import NotFound
+from verify_service.webhooks.events import EVENT_MODELS
 from verify_service.webhooks.models import DeliveryStatus, OutboxEvent, WebhookEndpoint
 
-EVENT_TYPES = frozenset({
-    "verification.required", "verification.session.started", "verification.session.expired",
-    "verification.passed", "verification.failed", "verification.inconclusive",
-    "account.hold.placed", "account.hold.lifted", "account.proposals.cancel_requested",
-    "verification.duplicate_identity_suspected", "verification.appointment.reminder",
-    "verification.session.canceled", "verification.no_show",
-    "audit.checkpoint",
-})
+EVENT_TYPES = frozenset(EVENT_MODELS)
+
+# Set while a simulation runs its real path (POST /api/v1/simulations/…): every event enqueued meanwhile
+# carries "simulated": true in its data, so the account service can tell a test from a real call.
+SIMULATED: contextvars.ContextVar[bool] = contextvars.ContextVar("SIMULATED", default=False)
+
+
+@contextlib.contextmanager
+def simulating() -> Iterator[None]:
+    """Mark every event enqueued inside the block (in this thread or task) as simulated."""
+    token = SIMULATED.set(True)
+    try:
+        yield
+    finally:
+        SIMULATED.reset(token)
+
+
 class EventStream(Protocol):
     """What the outbox needs of an account row: its id and the seq of its last event."""
 
@@ -36,16 +49,29 @@ def enqueue_event(db: Session, account: EventStream, event_type: str, data: dict
     ``account`` is the account row (``accounts.models.Account``). The caller must hold its row lock
     (``accounts.services.lock_account``): that
     is what makes ``seq`` gapless and unique under concurrent writers.
+
+    ``data`` is checked against the type's model (``webhooks/events.py``) and what is stored is what
+    the model dumps: an event that does not fit is never written.
+
+    Raises:
+        ValueError: an unknown type; pydantic.ValidationError (a ValueError too): ``data`` does not fit
+            the type's model. Either is a bug in the producer; the caller's transaction rolls back.
     """
-    if event_type not in EVENT_TYPES:
+    model = EVENT_MODELS.get(event_type)
+    if model is None:
         raise ValueError(f"unknown outbound event type {event_type!r}")
-    account.last_event_seq += 1
+    seq = account.last_event_seq + 1
+    fields = {"account_id": account.id, "seq": seq, **data}
+    if SIMULATED.get():
+        fields["simulated"] = True
+    document = model.model_validate(fields).model_dump(mode="json")
+    account.last_event_seq = seq
     event = OutboxEvent(
         event_id=f"evt_{uuid.uuid4().hex}",
         account_id=account.id,
-        seq=account.last_event_seq,
+        seq=seq,
         type=event_type,
-        data={"account_id": account.id, "seq": account.last_event_seq, **data},
+        data=document,
         created_at=now,
         next_attempt_at=now,
     )
