@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -22,6 +25,21 @@ EVENT_TYPES = frozenset({
     "verification.session.canceled", "verification.no_show",
     "audit.checkpoint",
 })
+# Set while a simulation runs the real path (README, "Testing your integration end to end"): every event written
+# meanwhile carries ``"simulated": true`` in its data, so the account service can tell a test from a real call.
+SIMULATED: contextvars.ContextVar[bool] = contextvars.ContextVar("SIMULATED", default=False)
+
+
+@contextlib.contextmanager
+def simulating() -> Iterator[None]:
+    """Mark every event :func:`enqueue_event` writes inside the block as simulated."""
+    token = SIMULATED.set(True)
+    try:
+        yield
+    finally:
+        SIMULATED.reset(token)
+
+
 class EventStream(Protocol):
     """What the outbox needs of an account row: its id and the seq of its last event."""
 
@@ -45,7 +63,8 @@ def enqueue_event(db: Session, account: EventStream, event_type: str, data: dict
         account_id=account.id,
         seq=account.last_event_seq,
         type=event_type,
-        data={"account_id": account.id, "seq": account.last_event_seq, **data},
+        data={"account_id": account.id, "seq": account.last_event_seq, **data,
+              **({"simulated": True} if SIMULATED.get() else {})},
         created_at=now,
         next_attempt_at=now,
     )
