@@ -90,6 +90,9 @@ class Settings:
     identity_pepper: str = ""              # HMAC key of ID document fingerprints (a secret)
     four_eyes_on_fail: bool = True         # a fail waits for a lead's second review
     claim_idle_minutes: int = 20           # a claim with no activity this long goes back to the queue
+    # POST /api/v1/simulations/…/outcome: simulated calls for the account service's integration tests.
+    # On in development and testing, off in production unless set (README, "Testing your integration end to end").
+    simulations: bool = True
     # The rules of evidence for a decision (docs/architecture.md, 'Review and evidence').
     pass_requires_id: bool = True          # a pass needs an ID document recorded and not expired
     no_show_wait_minutes: int = 5          # a no show needs the reviewer in the call at least this long
@@ -237,6 +240,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # The sandbox unless Google credentials are configured.
         "meet_backend": "google" if env_vars.get("VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE") else "sandbox",
         "validate_responses": env != "production",
+        "simulations": env != "production",
         "log_format": "json" if env == "production" else "text",
     }
     values = {field.name: _parse(field, env_vars.get(_env_name(field.name)), defaults.get(field.name, field.default))

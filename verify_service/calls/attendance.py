@@ -147,23 +147,32 @@ def sync_attendance(sessions: sessionmaker[Session], gateway: MeetGateway, call_
         except MeetNotFound:
             conferences = []
     with unit_of_work(sessions) as db:
-        call = db.get_one(CallSession, call_session_id)
-        account = lock_account(db, call.account_id)  # lock order: account, then the session
-        call = db.execute(for_update(db, sa.select(CallSession).where(CallSession.id == call_session_id))
-                               .execution_options(populate_existing=True)).scalar_one()
-        participants = _classify(db, call, conferences)
-        freelancer, reviewer = _presence(participants, "freelancer", now), _presence(participants, "reviewer", now)
-        if account.closed_at is not None or (call.attendance_synced_at is not None and call.attendance_synced_at > now):
-            return SyncResult(call.status, freelancer, reviewer, stored=False)
-        _store_participants(db, call, participants, now)
-        call.freelancer_joined_at, call.freelancer_left_at = freelancer.joined_at, freelancer.left_at
-        call.freelancer_connected_seconds = freelancer.connected_seconds
-        call.reviewer_joined_at, call.reviewer_left_at = reviewer.joined_at, reviewer.left_at
-        call.reviewer_connected_seconds = reviewer.connected_seconds
-        call.attendance_synced_at = now
-        _apply_consequences(db, account, call, participants, freelancer, reviewer, ttl=ttl,
-                            no_show_wait=no_show_wait, abandon_after=abandon_after, now=now)
-        return SyncResult(call.status, freelancer, reviewer)
+        return apply_attendance(db, call_session_id, conferences, ttl=ttl, now=now, no_show_wait=no_show_wait,
+                                abandon_after=abandon_after)
+
+
+def apply_attendance(db: Session, call_session_id: str, conferences: list[ConferenceAttendance], *,
+                     ttl: dt.timedelta, now: dt.datetime, no_show_wait: dt.timedelta = NO_SHOW_WAIT,
+                     abandon_after: dt.timedelta = ABANDON_AFTER) -> SyncResult:
+    """Store what Meet said at ``now`` about the session's conferences, and apply what follows (the second step of
+    :func:`sync_attendance`; a simulation calls it with what its own sandbox meeting reports)."""
+    call = db.get_one(CallSession, call_session_id)
+    account = lock_account(db, call.account_id)  # lock order: account, then the session
+    call = db.execute(for_update(db, sa.select(CallSession).where(CallSession.id == call_session_id))
+                           .execution_options(populate_existing=True)).scalar_one()
+    participants = _classify(db, call, conferences)
+    freelancer, reviewer = _presence(participants, "freelancer", now), _presence(participants, "reviewer", now)
+    if account.closed_at is not None or (call.attendance_synced_at is not None and call.attendance_synced_at > now):
+        return SyncResult(call.status, freelancer, reviewer, stored=False)
+    _store_participants(db, call, participants, now)
+    call.freelancer_joined_at, call.freelancer_left_at = freelancer.joined_at, freelancer.left_at
+    call.freelancer_connected_seconds = freelancer.connected_seconds
+    call.reviewer_joined_at, call.reviewer_left_at = reviewer.joined_at, reviewer.left_at
+    call.reviewer_connected_seconds = reviewer.connected_seconds
+    call.attendance_synced_at = now
+    _apply_consequences(db, account, call, participants, freelancer, reviewer, ttl=ttl,
+                        no_show_wait=no_show_wait, abandon_after=abandon_after, now=now)
+    return SyncResult(call.status, freelancer, reviewer)
 
 
 def _quiet_since(call: CallSession, participants: list[tuple[Participant, str]]) -> dt.datetime | None:

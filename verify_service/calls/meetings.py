@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection, Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from integrations.google_meet import MeetConfigurationError, MeetError, MeetGateway, MeetRateLimited
+from integrations.google_meet import MeetConfigurationError, MeetError, MeetGateway, MeetingSpace, MeetRateLimited
 from verify_service.accounts.models import Account
 from verify_service.calls.models import CallSession, MeetHost, MeetingStatus, MeetSpaceCreation
 from verify_service.calls.state import OPEN
@@ -174,15 +174,19 @@ def prepare_meeting(sessions: sessionmaker[Session], gateway: MeetGateway, call_
             return Preparation(status, error=str(exc), host=host)
         with unit_of_work(sessions) as db:
             # Stored even if the session was canceled meanwhile: the space exists, and its budget is spent.
-            call = _release_lease(db, call_session_id)
-            call.meet_space, call.meet_uri, call.meet_code = space.name, space.meeting_uri, space.meeting_code
-            call.meet_host = host
-            call.meet_status = MeetingStatus.READY
-            call.meet_ready_at = now
-            call.meet_queued_at = None
-            call.meet_error = None
-            call.updated_at = now
+            store_meeting(_release_lease(db, call_session_id), space, host, now=now)
         return Preparation(MeetingStatus.READY, space.meeting_uri, host=host)
+
+
+def store_meeting(call: CallSession, space: MeetingSpace, host: str, *, now: dt.datetime) -> None:
+    """The session's meeting is ready: ``space``, created as ``host``."""
+    call.meet_space, call.meet_uri, call.meet_code = space.name, space.meeting_uri, space.meeting_code
+    call.meet_host = host
+    call.meet_status = MeetingStatus.READY
+    call.meet_ready_at = now
+    call.meet_queued_at = None
+    call.meet_error = None
+    call.updated_at = now
 
 
 @workflow

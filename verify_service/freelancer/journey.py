@@ -48,7 +48,7 @@ from verify_service.calls.models import CallSession, MeetingStatus, OutcomeRecor
 from verify_service.calls.state import OPEN, EndReason, SessionStatus
 from verify_service.db import for_update, unit_of_work, workflow
 from verify_service.errors import Conflict
-from verify_service.staff.models import Reviewer
+from verify_service.staff.models import HUMAN, Reviewer, not_builtin
 from verify_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,28 @@ def limit_lifts_at(db: Session, account_id: str, *, settings: Settings, now: dt.
     return opened[settings.daily_session_limit - 1] + LIMIT_WINDOW
 
 
+def open_call(db: Session, account_id: str, *, settings: Settings, now: dt.datetime,
+              system_check: dict[str, Any] | None = None, actor: str = "freelancer") -> CallSession:
+    """Lock the account and open a waiting session on its open request (no meeting yet); audited as ``actor``.
+
+    The first step of :func:`start_call`; a simulation (``simulations/``) runs it too, in its own transaction.
+
+    Raises:
+        AccountNotFound, AccountClosed, NothingToVerify, SessionAlreadyActive, DailyLimitReached.
+    """
+    account = lock_account(db, account_id)
+    request_id = check_may_open(db, account, settings=settings, now=now)
+    attempt = (db.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
+        CallSession.verification_request_id == request_id)) or 0) + 1
+    call = CallSession(account_id=account_id, verification_request_id=request_id, status=SessionStatus.WAITING,
+                       attempt=attempt, system_check=system_check, created_at=now, updated_at=now)
+    db.add(call)
+    db.flush()
+    record(db, actor=actor, action="call_session.started", account_id=account_id,
+           subject_type="call_session", subject_id=call.id, details={"attempt": attempt}, now=now)
+    return call
+
+
 @workflow
 def start_call(sessions: sessionmaker[Session], gateway: MeetGateway, account_id: str, *, settings: Settings,
                now: dt.datetime, system_check: dict[str, Any] | None = None,
@@ -168,17 +190,7 @@ def start_call(sessions: sessionmaker[Session], gateway: MeetGateway, account_id
         AccountNotFound, AccountClosed, NothingToVerify, SessionAlreadyActive, DailyLimitReached.
     """
     with unit_of_work(sessions) as db:
-        account = lock_account(db, account_id)
-        request_id = check_may_open(db, account, settings=settings, now=now)
-        attempt = (db.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
-            CallSession.verification_request_id == request_id)) or 0) + 1
-        call = CallSession(account_id=account_id, verification_request_id=request_id, status=SessionStatus.WAITING,
-                           attempt=attempt, system_check=system_check, created_at=now, updated_at=now)
-        db.add(call)
-        db.flush()
-        record(db, actor="freelancer", action="call_session.started", account_id=account_id,
-               subject_type="call_session", subject_id=call.id, details={"attempt": attempt}, now=now)
-        call_id = call.id
+        call_id = open_call(db, account_id, settings=settings, now=now, system_check=system_check).id
     try:
         return call_id, prepare_meeting(sessions, gateway, call_id, settings=settings, now=now)
     except MeetConfigurationError as exc:
@@ -259,7 +271,7 @@ def reviewers_working(db: Session, *, now: dt.datetime, on_shift: frozenset[int]
     on = availability.on_shift(db, now=now) if on_shift is None else on_shift
     recent = db.scalars(sa.select(CallSession.claimed_by_id).distinct().join(
         Reviewer, Reviewer.id == CallSession.claimed_by_id).where(
-        CallSession.claimed_at > now - RECENTLY_ACTIVE, Reviewer.active.is_(True))).all()
+        CallSession.claimed_at > now - RECENTLY_ACTIVE, Reviewer.active.is_(True), HUMAN)).all()
     return len(on | set(recent))
 
 
@@ -267,7 +279,8 @@ def average_handling(db: Session, *, now: dt.datetime) -> dt.timedelta:
     """Mean length of the calls completed in the last 24 hours (computed here: portable across backends)."""
     rows = db.execute(sa.select(CallSession.started_at, CallSession.ended_at).where(
         CallSession.status == SessionStatus.COMPLETED, CallSession.ended_at > now - HANDLING_WINDOW,
-        CallSession.started_at.is_not(None)).order_by(CallSession.ended_at.desc()).limit(200)).all()
+        CallSession.started_at.is_not(None), not_builtin(CallSession.claimed_by_id))
+        .order_by(CallSession.ended_at.desc()).limit(200)).all()
     lengths = [ended - started for started, ended in rows if ended > started]
     if not lengths:
         return DEFAULT_HANDLING

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from verify_service.calls.models import CallSession, OutcomeRecord
 from verify_service.calls.state import Outcome, SessionStatus
+from verify_service.staff.models import not_builtin
 
 SERIES_DAYS = 30
 DECISIONS = ("passed", "passed, overturned in quality review", "failed, confirmed", "failed, overturned",
@@ -93,7 +94,7 @@ def _waits(db: Session, since: dt.datetime, until: dt.datetime) -> list[tuple[dt
     picked = sa.func.coalesce(CallSession.started_at, CallSession.claimed_at)
     rows = db.execute(sa.select(CallSession.created_at, CallSession.scheduled_for, CallSession.started_at,
                                      CallSession.claimed_at)
-                           .where(picked >= since, picked < until)).all()
+                           .where(picked >= since, picked < until, not_builtin(CallSession.claimed_by_id))).all()
     waits = []
     for created_at, scheduled_for, started_at, claimed_at in rows:
         taken = started_at or claimed_at
@@ -131,7 +132,8 @@ def lead_metrics(db: Session, *, now: dt.datetime, days: int = SERIES_DAYS) -> M
     waits = _waits(db, since, until)
     decided = db.execute(sa.select(OutcomeRecord, CallSession.started_at)
                               .join(CallSession, CallSession.id == OutcomeRecord.call_session_id)
-                              .where(OutcomeRecord.decided_at >= since, OutcomeRecord.decided_at < until)).all()
+                              .where(OutcomeRecord.decided_at >= since, OutcomeRecord.decided_at < until,
+                                     not_builtin(OutcomeRecord.decided_by_id))).all()
     today_waits = [wait for day, wait in waits if day == today]
     handling = [o.decided_at - started for o, started in decided
                 if o.decided_at.date() == today and started is not None and o.decided_at >= started]

@@ -31,7 +31,7 @@ from verify_service.accounts import zones
 from verify_service.audit.services import record
 from verify_service.db import for_update
 from verify_service.errors import Conflict, InvalidInput, NotFound
-from verify_service.staff.models import RecurringShift, Reviewer, ReviewerShift
+from verify_service.staff.models import HUMAN, RecurringShift, Reviewer, ReviewerShift
 
 HORIZON = dt.timedelta(days=14)
 MAX_SHIFT = dt.timedelta(hours=12)
@@ -197,7 +197,8 @@ def materialise(db: Session, *, now: dt.datetime, shift_ids: Collection[int] | N
 
 def _check(db: Session, plan: ShiftPlan, *, now: dt.datetime, other_than: int | None = None) -> None:
     """Raises: InvalidInput (no such active reviewer), ShiftOverlap (another weekly shift of theirs overlaps)."""
-    reviewer = db.execute(for_update(db, sa.select(Reviewer).where(Reviewer.id == plan.reviewer_id))
+    # A built-in identity (simulations) is never on shift: it is no reviewer a lead can plan.
+    reviewer = db.execute(for_update(db, sa.select(Reviewer).where(Reviewer.id == plan.reviewer_id, HUMAN))
                                ).scalar_one_or_none()
     if reviewer is None or not reviewer.active:
         raise InvalidInput.for_field("reviewer_id", "is not an active reviewer")
@@ -305,7 +306,7 @@ class ReviewerPlan:
 
 def plans(db: Session, *, now: dt.datetime) -> Sequence[ReviewerPlan]:
     """Every reviewer (active first) with their weekly shifts and their next concrete shift."""
-    reviewers = db.scalars(sa.select(Reviewer).order_by(Reviewer.active.desc(), Reviewer.display_name,
+    reviewers = db.scalars(sa.select(Reviewer).where(HUMAN).order_by(Reviewer.active.desc(), Reviewer.display_name,
                                                              Reviewer.id)).all()
     by_reviewer: dict[int, list[RecurringShift]] = {}
     for shift in db.scalars(sa.select(RecurringShift).order_by(

@@ -29,7 +29,7 @@ from verify_service.db import for_update
 from verify_service.errors import Conflict, Forbidden, InvalidInput
 from verify_service.review.claims import release_claims_of
 from verify_service.staff.errors import ReviewerNotFound
-from verify_service.staff.models import InvitationPurpose, Reviewer, Role, StaffInvitation
+from verify_service.staff.models import HUMAN, InvitationPurpose, Reviewer, Role, StaffInvitation
 from verify_service.staff.passwords import clear_password, find_reviewer
 from verify_service.staff import mail, two_step
 from verify_service.staff.invitations import Invited, IssuedLink, LinkPolicy, invite_staff, latest_links, link_mail
@@ -43,7 +43,8 @@ class NoPendingSetup(Conflict):
 
 
 def staff_list(db: Session) -> Sequence[Reviewer]:
-    return db.scalars(sa.select(Reviewer).order_by(Reviewer.active.desc(), Reviewer.display_name,
+    # The built-in identities (simulations) are not staff a lead manages: they are not listed.
+    return db.scalars(sa.select(Reviewer).where(HUMAN).order_by(Reviewer.active.desc(), Reviewer.display_name,
                                                         Reviewer.id)).all()
 
 
@@ -64,8 +65,9 @@ def check_may_manage(by: Reviewer, target: Reviewer, *, what: str) -> None:
 
 
 def locked_staff(db: Session, reviewer_id: int) -> Reviewer:
-    """The staff account, its row locked for the transaction. Raises: ReviewerNotFound."""
-    reviewer = db.execute(for_update(db, sa.select(Reviewer).where(Reviewer.id == reviewer_id))
+    """The staff account, its row locked for the transaction. Raises: ReviewerNotFound (also for a built-in one:
+    nobody edits, disables or resets the simulations' identities)."""
+    reviewer = db.execute(for_update(db, sa.select(Reviewer).where(Reviewer.id == reviewer_id, HUMAN))
                                .execution_options(populate_existing=True)).scalar_one_or_none()
     if reviewer is None:
         raise ReviewerNotFound(f"no staff account with id {reviewer_id}")

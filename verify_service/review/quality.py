@@ -28,7 +28,7 @@ from verify_service.errors import Conflict, InvalidInput
 from verify_service.review.decisions import clean_notes, load_staff, lock_outcome
 from verify_service.review.effects import apply_confirmed_fail
 from verify_service.review.errors import FourEyes
-from verify_service.staff.models import Reviewer
+from verify_service.staff.models import HUMAN, Reviewer
 from verify_service.review.reasons import check_reasons
 
 QaDecision = Literal["confirm", "overturn"]
@@ -105,7 +105,7 @@ def qa_list(db: Session, *, limit: int = 100) -> list[QaItem]:
         sa.select(OutcomeRecord, Account, Reviewer).join(Account, Account.id == OutcomeRecord.account_id)
         .join(Reviewer, Reviewer.id == OutcomeRecord.decided_by_id)
         .where(OutcomeRecord.qa_sampled_at.is_not(None), OutcomeRecord.qa_decision.is_(None),
-               Account.closed_at.is_(None))
+               Account.closed_at.is_(None), HUMAN)  # a simulated pass is never sampled; never listed either
         .order_by(OutcomeRecord.qa_sampled_at, OutcomeRecord.id).limit(limit)).all()
     return [QaItem(outcome, account, reviewer) for outcome, account, reviewer in rows]
 

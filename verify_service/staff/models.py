@@ -44,6 +44,19 @@ class Reviewer(Base):
     google_user: Mapped[str | None] = mapped_column(sa.String(100))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # A built-in identity of the service itself (the simulations' ``simulator`` and simulated lead): it has no
+    # password, no two-step and no Google sign-in, is left out of the staff list, the metrics, the QA list and
+    # shift counts, and no lead may edit it (README, "Testing your integration end to end").
+    builtin: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+
+
+# The people behind the desk, as opposed to the service's built-in identities.
+HUMAN = Reviewer.builtin.is_(False)
+
+
+def not_builtin(reviewer_id: sa.ColumnElement[int | None]) -> sa.ColumnElement[bool]:
+    """``reviewer_id`` (a claimer, a decider) is nobody or a person: what counts in metrics and lists."""
+    return sa.or_(reviewer_id.is_(None), reviewer_id.not_in(sa.select(Reviewer.id).where(Reviewer.builtin.is_(True))))
 
 
 class ReviewerShift(Base):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from verify_service.audit.services import record
 from verify_service.errors import Conflict, InvalidInput
-from verify_service.staff.models import Reviewer, Role
+from verify_service.staff.models import HUMAN, Reviewer, Role
 
 # argon2-cffi's defaults follow RFC 9106's second recommended profile (argon2id).
 _hasher = PasswordHasher()
@@ -59,7 +59,8 @@ def create_reviewer(db: Session, *, email: str, display_name: str, role: Role, p
 
 
 def find_reviewer(db: Session, email: str) -> Reviewer | None:
-    return db.scalar(sa.select(Reviewer).where(Reviewer.email == normalize_email(email)))
+    """The staff account with this email; never a built-in identity, so no sign-in or reset ever finds one."""
+    return db.scalar(sa.select(Reviewer).where(Reviewer.email == normalize_email(email), HUMAN))
 
 
 def check_password(reviewer: Reviewer, password: str) -> bool:

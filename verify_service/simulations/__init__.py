@@ -1,0 +1,1 @@
+"""Simulated calls for the account service's integration tests (README, "Testing your integration end to end")."""
