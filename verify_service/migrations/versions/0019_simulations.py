@@ -1,7 +1,7 @@
 """simulations: built-in staff identities
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-04
 
 * ``reviewers.builtin``: the staff rows the service itself acts as when the
