@@ -81,6 +81,17 @@ class VerificationRequest(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
+def active_blocking(capability: Capability) -> str:
+    """SQL: the hold is active and blocks ``capability`` (the predicate of its partial index, and the bulk query's).
+
+    ``blocks`` is a JSON array of capability names as the services wrote it. The names hold no
+    character JSON escapes or LIKE treats specially, so the quoted name occurs in the text exactly
+    when the array holds it: one test for SQLite and PostgreSQL, which both prove a query's
+    identical condition implies the index's (no JSON functions; a bound value would defeat that).
+    """
+    return f"lifted_at IS NULL AND CAST(blocks AS TEXT) LIKE '%\"{capability.value}\"%'"
+
+
 class Hold(Base):
     """A hold blocks a set of capabilities until it is lifted; rows are kept after lifting."""
 
@@ -95,6 +106,10 @@ class Hold(Base):
         sa.Index("uq_holds_active_automatic_kind", "account_id", "kind", unique=True,
                  sqlite_where=sa.text("lifted_at IS NULL AND kind <> 'manual'"),
                  postgresql_where=sa.text("lifted_at IS NULL AND kind <> 'manual'")),
+        # The bulk list filtered by a capability (accounts/bulk.py) reads the accounts holding it in id order.
+        *(sa.Index(f"ix_holds_active_{capability.value}", "account_id",
+                   sqlite_where=sa.text(active_blocking(capability)),
+                   postgresql_where=sa.text(active_blocking(capability))) for capability in Capability),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)

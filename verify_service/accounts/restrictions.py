@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -79,6 +79,15 @@ def build_restrictions(account: Account, holds: Sequence[Hold], request: Verific
                          [hold_dict(h) for h in holds if h.active])
 
 
+def united_blocks(blocks: Iterable[Iterable[str]]) -> list[str]:
+    """What holds blocking each of ``blocks`` block together, in canonical order (the document's ``blocked``).
+
+    The bulk list (``accounts/bulk.py``) uses it too, so its entries and the document never disagree.
+    """
+    united = {capability for hold_blocks in blocks for capability in hold_blocks}
+    return [c.value for c in CAPABILITY_ORDER if c.value in united]
+
+
 # The document's parts, from plain values: the ORM objects above and the hot path's rows below both use them.
 
 def _hold_document(hold_id: str, kind: HoldKind, blocks: list[str], reason: str, placed_at: dt.datetime,
@@ -96,11 +105,10 @@ def _request_document(request_id: str, reason: RequestReason, deadline: dt.datet
 def _restrictions(account_id: str, version: int, status: VerificationStatus, changed_at: dt.datetime | None,
                   request: dict[str, Any] | None, holds: list[dict[str, Any]]) -> Restrictions:
     """``holds`` are the active holds' documents; what they block, united, is listed in canonical order."""
-    blocked = {capability for hold in holds for capability in hold["blocks"]}
     return Restrictions(
         account_id=account_id,
         version=version,
-        blocked=[c.value for c in CAPABILITY_ORDER if c.value in blocked],
+        blocked=united_blocks(hold["blocks"] for hold in holds),
         holds=holds,
         verification={"status": status.value, "changed_at": isoformat(changed_at), "request": request},
     )

@@ -7,11 +7,14 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from verify_service.accounts import services
+from verify_service.accounts.bulk import read_blocked_page
 from verify_service.accounts.restrictions import read_restrictions, read_restrictions_version, request_dict
 from verify_service.accounts.models import Account
 from verify_service.accounts.schemas import (
     AccountOut,
     AccountPath,
+    BlockedPageOut,
+    BlockedQuery,
     ProfileIn,
     RestrictionsOut,
     VerificationRequestIn,
@@ -63,6 +66,14 @@ def _with_etag(response: Response, version: int) -> Response:
     # Cache, but always revalidate: a hold must never be served stale.
     response.headers["Cache-Control"] = "private, no-cache"
     return response
+
+
+@api.get("/restrictions", responses={200: BlockedPageOut, **PROBLEMS},
+         summary="Every account with a block, by account id (to rebuild a derived set, e.g. a search index)")
+def get_blocked_accounts(query: BlockedQuery) -> Response:
+    page = run_read(registry().engine, lambda connection: read_blocked_page(
+        connection, blocked=query.blocked, after=query.after, limit=query.limit))
+    return jsonify(page.as_dict())
 
 
 @api.put("/accounts/<account_id>", responses={200: AccountOut, 201: AccountOut, 409: Problem, **PROBLEMS},
