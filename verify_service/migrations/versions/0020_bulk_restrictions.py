@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 
 revision = '0020'
-down_revision = '0019'  # re-pointed at the last of 0018/0019 when they are merged
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
