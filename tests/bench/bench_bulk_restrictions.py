@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         port = support.free_port()
         command = support.gunicorn_command("gunicorn.conf.py", "verify_service:create_app()")
         # Production requires a mail server; nothing on this path sends mail.
-        env = {**service_env(url, port, scratch, sizing), "VERIFY_SMTP_URL": "smtp://127.0.0.1:9"}
+        env = service_env(url, port, scratch, sizing)
         started.append(support.Server("service", command, env, scratch))
         base = f"http://127.0.0.1:{port}"
         started[0].wait_ready(f"{base}/healthz")

@@ -175,8 +175,7 @@ def main() -> int:
     seconds = seed(url, args.size)
     print(f"events: {args.size:,} ({'seeded in %.0f s' % seconds if seconds else 'reused'})")
     with tempfile.TemporaryDirectory(prefix="verify-bench-") as scratch:
-        # Production settings; SMTP and Google are configured but never reached on this path.
-        app = create_app(load_settings(service_env(url, 0, Path(scratch), {"VERIFY_SMTP_URL": "smtp://127.0.0.1:9"})))
+        app = create_app(load_settings(service_env(url, 0, Path(scratch), {})))  # production settings
         client = app.test_client()
         rng = random.Random(args.seed)
         warm = random_cursors(url, args.size, 20, rng)

@@ -135,12 +135,13 @@ def write_wrk_data(path: Path, etags: list[tuple[str, str]]) -> None:
 
 
 def service_env(url: str, port: int, scratch: Path, sizing: dict[str, str]) -> dict[str, str]:
-    """Production settings; the Google backend is configured but never called on this path."""
+    """Production settings; the Google backend and the mail server are configured but never reached on this path."""
     return {**support.clean_environ(), **support.SERVICE_SECRETS, **sizing,
             "VERIFY_ENV": "production", "VERIFY_DATABASE_URL": url, "VERIFY_BIND": f"127.0.0.1:{port}",
             "VERIFY_BASE_URL": "https://verify.bench.invalid", "VERIFY_INSTANCE_DIR": str(scratch / "instance"),
             "VERIFY_MEET_BACKEND": "google", "VERIFY_MEET_HOST_USERS": "host@bench.invalid",
-            "VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE": str(scratch / "no-service-account.json")}
+            "VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE": str(scratch / "no-service-account.json"),
+            "VERIFY_SMTP_URL": "smtp://127.0.0.1:9"}
 
 
 def check_answers(service: str, anchor: str, etags: list[tuple[str, str]]) -> None:

@@ -96,7 +96,7 @@ def clean_environ() -> dict[str, str]:
 # waiting (most with the pending hold), failed, a few failed with a lead's manual hold on top.
 # b is the account's bucket (0-99), spread over the ids so neighbours differ.
 _SEED_SQL = """
-WITH s AS (SELECT i, mod(i * 7919, 100) AS b FROM generate_series(%(first)s::int, %(last)s::int) AS i)
+WITH s AS (SELECT i, mod(i * 7919, 100) AS b FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i)
 INSERT INTO accounts (id, display_name, email, country, timezone, locale, verification_status,
                       verification_changed_at, restrictions_version, last_event_seq, created_at, updated_at)
 SELECT %(prefix)s || lpad(i::text, 7, '0'), 'Freelancer ' || i, 'freelancer' || i || '@bench.example',
@@ -110,7 +110,7 @@ SELECT %(prefix)s || lpad(i::text, 7, '0'), 'Freelancer ' || i, 'freelancer' || 
 FROM s
 ON CONFLICT DO NOTHING;
 
-WITH s AS (SELECT i, mod(i * 7919, 100) AS b FROM generate_series(%(first)s::int, %(last)s::int) AS i)
+WITH s AS (SELECT i, mod(i * 7919, 100) AS b FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i)
 INSERT INTO verification_requests (id, account_id, reason, deadline, place_hold, status, requested_by,
                                    requested_at, closed_at)
 SELECT md5('request' || i)::uuid::text, %(prefix)s || lpad(i::text, 7, '0'),
@@ -122,7 +122,7 @@ SELECT md5('request' || i)::uuid::text, %(prefix)s || lpad(i::text, 7, '0'),
 FROM s WHERE b >= 70
 ON CONFLICT DO NOTHING;
 
-WITH s AS (SELECT i, mod(i * 7919, 100) AS b FROM generate_series(%(first)s::int, %(last)s::int) AS i)
+WITH s AS (SELECT i, mod(i * 7919, 100) AS b FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i)
 INSERT INTO holds (id, account_id, kind, blocks, reason, placed_at, placed_by, verification_request_id,
                    lifted_at, lifted_by, lift_reason)
 SELECT md5('pending' || i)::uuid::text, %(prefix)s || lpad(i::text, 7, '0'), 'verification_pending',
