@@ -206,6 +206,9 @@ class Workflow(RuleBasedStateMachine):
         # and a replayed example must see the same rules enabled.
         self.events_written = False
         self.troubled_passes = 0  # relay passes with the receiver failing (dead letters, a 410)
+        # A consumer of GET /api/v1/events that follows its cursor from the start, step after step.
+        self.feed_cursor: str | None = None
+        self.feed_ids: list[str] = []
 
     # ------------------------------------------------------------ helpers
 
@@ -777,7 +780,7 @@ class Workflow(RuleBasedStateMachine):
         link = self.client.post(f"/api/v1/accounts/{account}/launch-links", headers=self.api.auth)
         event(f"refused start: {name}, link {link.status_code}")
         if link.status_code != 201:  # a closed account: no way in at all
-            assert self.model[account].closed
+            assert self.model[account].closed, (link.status_code, link.get_data(as_text=True))
             return
         browser = self.app.test_client()
         assert browser.get(urlsplit(link.get_json()["url"]).path, headers=headers).status_code == 303
@@ -951,6 +954,51 @@ class Workflow(RuleBasedStateMachine):
             redeliver(session, event_id=None, all_dead=True, actor=self._actor(lead), now=self.now)
             enable_endpoint(session, self.receiver.url, actor=self._actor(lead), now=self.now)
 
+    def _simulation_refusal(self, account: str) -> str | None:
+        """What POST /api/v1/simulations/…/outcome refuses with, predicted from the model (None: it runs)."""
+        model = self.model[account]
+        if model.closed:
+            return "account_closed"
+        if model.request is None:
+            return "no_open_verification_request"
+        with self.registry.sessions() as session:
+            if session.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
+                    CallSession.account_id == account, CallSession.status.in_(ACTIVE))):
+                return "session_already_active"
+        if self._opened(account) >= self.registry.settings.daily_session_limit:
+            return "daily_session_limit"
+        return None
+
+    @rule(account=accounts, result=results)
+    def account_service_simulates_an_outcome(self, account: str, result: str) -> None:
+        """The account service's integration test: a whole call on the real path, decided by the simulator."""
+        refusal = self._simulation_refusal(account)
+        response = self.client.post(f"/api/v1/simulations/accounts/{account}/outcome", json={"outcome": result},
+                                    headers=self.api.auth)
+        event(f"simulate {result}: {refusal or 'done'}")
+        if refusal is not None:
+            assert_problem(response, 429 if refusal == "daily_session_limit" else 409, refusal)
+            return
+        assert response.status_code == 201, response.get_data(as_text=True)
+        call_id = response.get_json()["call_session_id"]
+        started = self.now - dt.timedelta(minutes=self.registry.settings.no_show_wait_minutes) \
+            if result == "no_show" else self.now
+        self.calls.append(call_id)
+        self.truth[call_id] = CallTruth(account, started, freelancer_joined=None if result == "no_show" else started,
+                                        reviewer="simulator", reviewer_joined=started,
+                                        document="valid" if result == "passed" else None)
+        with self.registry.sessions() as session:
+            self.outcomes.append(session.scalar(sa.select(OutcomeRecord.id)
+                                                .where(OutcomeRecord.call_session_id == call_id)))
+        model = self.model[account]
+        if result == "passed":
+            model.passed()
+        elif result == "failed":  # the simulated lead confirms it at once
+            model.failed()
+        else:
+            model.retry_allowed()
+        assert response.get_json()["restrictions_version"] == model.version
+
     # ------------------------------------------------------------ invariants
 
     @invariant()
@@ -977,6 +1025,57 @@ class Workflow(RuleBasedStateMachine):
             mine = [e for e in events if e.account_id == account]
             check_events(account, mine, row.last_event_seq, model.version, model.uncarried)
         assert self.receiver.violations == [] and self.receiver.rejected == []
+
+    def _follow_feed(self) -> list[dict[str, Any]]:
+        """The events feed from the consumer's cursor to its current end (the cursor moves on)."""
+        events = []
+        while True:
+            response = self.client.get("/api/v1/events", headers=self.api.auth, query_string={
+                "limit": 7, **({"after": self.feed_cursor} if self.feed_cursor else {})})
+            assert response.status_code == 200, response.get_data(as_text=True)
+            page = response.get_json()
+            events += page["data"]
+            self.feed_cursor = page["next_cursor"]
+            if not page["has_more"]:
+                return events
+
+    def _outbox_ids(self) -> list[str]:
+        with self.registry.sessions() as session:
+            return list(session.scalars(sa.select(OutboxEvent.event_id).where(OutboxEvent.type != "audit.checkpoint")
+                                        .order_by(OutboxEvent.id)))
+
+    @invariant()
+    def the_events_feed_brings_every_event_once(self) -> None:
+        """Followed step after step, the feed never repeats an event and brings only what the outbox holds; on
+        SQLite (one writer at a time) it is always complete. PostgreSQL shows an event once every older writing
+        transaction on the server has ended, other tests' too: there completeness is checked at the end."""
+        self.feed_ids += [e["id"] for e in self._follow_feed()]
+        outbox = self._outbox_ids()
+        assert len(set(self.feed_ids)) == len(self.feed_ids), "an event came twice"
+        if self.harness.pg_engine is None:  # SQLite
+            assert self.feed_ids == outbox
+        else:
+            assert set(self.feed_ids) <= set(outbox)
+
+    @invariant()
+    def the_bulk_list_names_every_blocked_account_at_its_version(self) -> None:
+        listed: dict[str, dict[str, Any]] = {}
+        after: str | None = None
+        while True:
+            response = self.client.get("/api/v1/restrictions", headers=self.api.auth, query_string={
+                "limit": 2, **({"after": after} if after else {})})
+            assert response.status_code == 200, response.get_data(as_text=True)
+            page = response.get_json()
+            for entry in page["data"]:
+                assert entry["account_id"] not in listed, entry
+                listed[entry["account_id"]] = entry
+            after = page["next_cursor"]
+            if not page["has_more"]:
+                break
+        assert sorted(listed) == sorted(a for a, model in self.model.items() if model.blocked())
+        for account, entry in listed.items():
+            doc = self._restrictions(account)
+            assert (entry["version"], entry["blocked"]) == (doc["version"], doc["blocked"]), account
 
     @invariant()
     def calls_move_forward_end_once_and_decisions_rest_on_evidence(self) -> None:
@@ -1075,6 +1174,20 @@ class Workflow(RuleBasedStateMachine):
                 assert (view.version, view.verification) == (doc["version"], doc["verification"])
         assert_problem(self.api.restrictions(self._next_account()), 404, "account_not_found")
         assert self.receiver.violations == []
+        self._feed_completes()
+
+    def _feed_completes(self) -> None:
+        """Every event the outbox holds comes through the feed exactly once, in the end (PostgreSQL: once the
+        server's older writing transactions, other tests' included, have ended)."""
+        deadline = time.monotonic() + 30
+        while True:
+            self.feed_ids += [e["id"] for e in self._follow_feed()]
+            outbox = self._outbox_ids()
+            if sorted(self.feed_ids) == sorted(outbox) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert len(set(self.feed_ids)) == len(self.feed_ids)
+        assert sorted(self.feed_ids) == sorted(outbox)
 
 
 def check_restrictions(doc: dict[str, Any], active: list[Any], model: AccountModel) -> None:

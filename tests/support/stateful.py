@@ -40,6 +40,7 @@ from tests.support.staff import staff_member
 from verify_service import create_app
 from verify_service.db import Base, make_engine, make_sessionmaker
 from verify_service.registry import KEY, Registry
+from verify_service.ratelimit import limiter
 from verify_service.staff.models import Role
 from verify_service.webhooks.relay import Relay
 
@@ -321,6 +322,9 @@ class Harness:
             shutil.copyfile(self.template, database)
         registry.clock = clock
         registry.meet = gateway
+        # The rate limits count requests per wall-clock minute across examples: each example starts uncounted,
+        # or what one example may do would depend on how fast the ones before it ran.
+        limiter.reset()
         sender = WebhookSender(receiver.url, ACCOUNT_SERVICE_SECRET, connect_timeout=1, read_timeout=self.read_timeout)
         self.app.extensions[RELAY_KEY] = Relay(registry.sessions, sender, clock=clock, workers=4,
                                                rng=random.Random(0))
