@@ -22,9 +22,16 @@ from verify_service.accounts import services
 from verify_service.db import begin_write, lock_busy, run_read, unit_of_work
 from verify_service.events import feed
 from verify_service.webhooks.models import OutboxEvent
+from verify_service.webhooks.event_examples import examples
 from verify_service.webhooks.outbox import enqueue_event
 
 RETENTION = dt.timedelta(days=30)
+
+
+# A well-formed event's data (the outbox writes only what its type's model accepts); enqueue_event adds the
+# account and its seq.
+REQUIRED = {name: value for name, value in examples()["verification.required"].items()
+            if name not in ("account_id", "seq")}
 
 
 def _accounts(sessions: sessionmaker[Session], now: dt.datetime, *ids: str) -> None:
@@ -35,8 +42,7 @@ def _accounts(sessions: sessionmaker[Session], now: dt.datetime, *ids: str) -> N
 
 
 def _enqueue(db: Session, account_id: str, now: dt.datetime) -> OutboxEvent:
-    event = enqueue_event(db, services.lock_account(db, account_id), "verification.required",
-                          {"reason": "manual"}, now=now)
+    event = enqueue_event(db, services.lock_account(db, account_id), "verification.required", REQUIRED, now=now)
     db.flush()  # the INSERT: the row has its id (and, on PostgreSQL, its transaction's id)
     return event
 
