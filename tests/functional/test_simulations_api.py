@@ -20,6 +20,8 @@ from verify_service import create_app
 from verify_service.accounts.models import Account, Hold
 from verify_service.audit.models import AuditEntry
 from verify_service.audit.services import verify_chain
+from jobs import calls as call_jobs
+from verify_service.calls.attendance import sessions_to_sync
 from verify_service.calls.models import CallSession, OutcomeRecord
 from verify_service.calls.state import SessionStatus
 from verify_service.leads.metrics import lead_metrics
@@ -240,3 +242,24 @@ def test_the_sign_in_form_refuses_the_simulator(app: Flask, api: Api, registry: 
         assert response.status_code != 303
     with registry.sessions() as db:
         assert db.scalar(sa.select(sa.func.count()).select_from(StaffSession)) == 0
+
+
+def test_the_jobs_leave_a_simulated_call_alone(app: Flask, api: Api, registry: Registry,
+                                               gateway: FakeMeetGateway) -> None:
+    """Its meeting lives in no gateway the service has: the attendance job never re-reads it (which would find
+    nobody there and erase the evidence of the decision), and no conference is left for the ending job.
+    Found by the state machine: a fail whose reviewer the job then lost."""
+    requested(api, "acc-1")
+    response = simulate(api, "acc-1", {"outcome": "failed"})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    call_id = response.get_json()["call_session_id"]
+    with registry.sessions() as db:
+        before = db.get_one(CallSession, call_id)
+        joined, ended = before.reviewer_joined_at, before.conference_ended_at
+        assert before.conference_end_requested_at is None or ended is not None  # nothing left to end
+        assert call_id not in sessions_to_sync(db, now=registry.now())
+    call_jobs.sync_attendance(app)
+    with registry.sessions() as db:
+        after = db.get_one(CallSession, call_id)
+        assert (after.reviewer_joined_at, after.conference_ended_at) == (joined, ended)
+        assert joined is not None

@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 ACTIVE = (SessionStatus.WAITING, SessionStatus.IN_PROGRESS)
 # Ended sessions keep being read a little longer, for the final leave times.
 AFTERGLOW = dt.timedelta(hours=1)
+# The host user a simulation's private, in-process sandbox holds its meeting as (README, "Testing your
+# integration end to end"). That meeting exists in no gateway the service has: its attendance is read once,
+# by the simulation, and never again by the attendance job (which would find nobody and rewrite the evidence).
+SIMULATED_HOST = "host@simulations.verify-service.invalid"
 # The defaults of VERIFY_NO_SHOW_WAIT_MINUTES and VERIFY_ABANDONED_CALL_MINUTES (the jobs pass the settings).
 NO_SHOW_WAIT = dt.timedelta(minutes=5)
 ABANDON_AFTER = dt.timedelta(minutes=20)
@@ -214,7 +218,7 @@ def _apply_consequences(db: Session, account: Account, call: CallSession,
 def sessions_to_sync(db: Session, *, now: dt.datetime, limit: int = 500) -> list[str]:
     """Active sessions with a meeting, those ended within the last hour (final leave times), and booked
     sessions whose time has come (with or without a meeting: without one, only to expire them); never
-    a closed account's."""
+    a closed account's, nor a simulation's."""
     due_booking = sa.and_(CallSession.status == SessionStatus.SCHEDULED, CallSession.scheduled_for <= now)
     open_account = sa.select(Account.id).where(Account.id == CallSession.account_id, Account.closed_at.is_(None))
     return list(db.scalars(
@@ -223,6 +227,6 @@ def sessions_to_sync(db: Session, *, now: dt.datetime, limit: int = 500) -> list
             sa.and_(CallSession.meet_status == MeetingStatus.READY,
                     sa.or_(CallSession.status.in_(ACTIVE),
                            sa.and_(CallSession.ended_at.is_not(None), CallSession.ended_at > now - AFTERGLOW)))),
-            open_account.exists())
+            open_account.exists(), CallSession.meet_host.is_distinct_from(SIMULATED_HOST))
         .order_by(sa.func.coalesce(CallSession.attendance_synced_at, CallSession.created_at)).limit(limit)))
 

@@ -45,6 +45,7 @@ from verify_service.accounts.restrictions import open_request
 from verify_service.accounts.services import lock_account
 from verify_service.audit.services import record
 from verify_service.calls import attendance
+from verify_service.calls.attendance import SIMULATED_HOST
 from verify_service.calls.meetings import add_reviewer, store_meeting
 from verify_service.calls.models import CallSession, OutcomeRecord
 from verify_service.calls.state import Outcome
@@ -59,8 +60,8 @@ from verify_service.simulations.identities import builtin_identities
 from verify_service.staff.models import Reviewer
 from verify_service.webhooks.outbox import simulating
 
-# The host user the private sandbox creates the meeting as (no real Workspace user: it never reaches Google).
-SIMULATED_HOST = "host@simulations.verify-service.invalid"
+# SIMULATED_HOST (calls.attendance): the host user the private sandbox creates the meeting as (no real Workspace
+# user: it never reaches Google, and the attendance job leaves its calls alone).
 ROOM_URL = "https://simulations.verify-service.invalid/meet/"
 # What a fail or an inconclusive call says when the request names no reason (both must give one).
 DEFAULT_REASONS = {Outcome.FAILED: ("id_mismatch",), Outcome.INCONCLUSIVE: ("poor_video",)}
@@ -140,6 +141,9 @@ def simulate_outcome(db: Session, account_id: str, outcome: Outcome, reasons: Se
         decided = _decide(db, meet, call, simulator, outcome, codes, settings=settings, now=now)
         if not decided.final:  # four eyes: the simulated lead confirms at once, so it never waits on a human's list
             second_review(db, decided.id, lead_id=lead.id, decision="confirm", notes=None, now=now)
+    if call.conference_end_requested_at is not None and call.conference_ended_at is None:
+        # The private meeting ends with this request: the conference-ending job must not ask a real gateway.
+        call.conference_ended_at = now
     record(db, actor=actor, action="simulation.run", account_id=account_id, subject_type="call_session",
            subject_id=call.id, details={"outcome": outcome.value, "reason_codes": codes,
                                         "simulator_id": simulator.id}, now=now)
