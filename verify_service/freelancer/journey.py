@@ -72,8 +72,9 @@ class SessionAlreadyActive(Conflict):
     code = "session_already_active"
     title = "You already have a verification call"
 
-    def __init__(self, call_session_id: str) -> None:
-        super().__init__("finish or cancel your current call before starting another one")
+    def __init__(self, call_session_id: str,
+                 detail: str = "finish or cancel your current call before starting another one") -> None:
+        super().__init__(detail)
         self.call_session_id = call_session_id
 
 

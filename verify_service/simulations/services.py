@@ -74,11 +74,6 @@ class NoOpenRequest(Conflict):
     title = "The account has no open verification request"
 
 
-class CallAlreadyActive(Conflict):
-    code = "session_already_active"
-    title = "The account already has a verification call"
-
-
 @dataclasses.dataclass(frozen=True)
 class Simulated:
     call_session_id: str
@@ -118,7 +113,7 @@ def simulate_outcome(db: Session, account_id: str, outcome: Outcome, reasons: Se
 
     Raises:
         InvalidInput: ``reasons`` do not fit. AccountNotFound, AccountClosed,
-        NoOpenRequest, CallAlreadyActive, DailyLimitReached (the freelancer's own limit: a simulated call is a call).
+        NoOpenRequest, SessionAlreadyActive, DailyLimitReached (the freelancer's own limit: a simulated call is a call).
     """
     codes = check_reasons_for(outcome, reasons)
     account = lock_account(db, account_id)
@@ -128,8 +123,9 @@ def simulate_outcome(db: Session, account_id: str, outcome: Outcome, reasons: Se
                             "(POST /api/v1/accounts/{account_id}/verification-requests)")
     current = journey.active_session(db, account.id)
     if current is not None:
-        raise CallAlreadyActive(f"account {account_id!r} already has call session {current.id} "
-                                f"({current.status.value}); a simulation never runs beside another call")
+        raise journey.SessionAlreadyActive(current.id, f"account {account_id!r} already has call session "
+                                           f"{current.id} ({current.status.value}); a simulation never runs "
+                                           "beside another call")
     simulator, lead = builtin_identities(db, now=now)
     start = now - dt.timedelta(minutes=settings.no_show_wait_minutes) if outcome is Outcome.NO_SHOW else now
     clock = _Clock(start)
