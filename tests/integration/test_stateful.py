@@ -460,6 +460,11 @@ class Workflow(RuleBasedStateMachine):
         return sum(1 for t in self.truth.values()
                    if t.account == account and t.created_at > since and not t.canceled_before_its_time)
 
+    def _has_active_call(self, account: str) -> bool:
+        with self.registry.sessions() as session:
+            return bool(session.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
+                CallSession.account_id == account, CallSession.status.in_(ACTIVE))))
+
     def _start_refusal(self, account: str) -> str | None:
         model = self.model.get(account)
         if model is None:
@@ -468,10 +473,8 @@ class Workflow(RuleBasedStateMachine):
             return "account_closed"
         if model.request is None or model.status == "verified":
             return "verification_not_required"
-        with self.registry.sessions() as session:
-            if session.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
-                    CallSession.account_id == account, CallSession.status.in_(ACTIVE))):
-                return "session_already_active"
+        if self._has_active_call(account):
+            return "session_already_active"
         if self._opened(account) >= self.registry.settings.daily_session_limit:
             return "daily_session_limit"
         return None
@@ -961,10 +964,8 @@ class Workflow(RuleBasedStateMachine):
             return "account_closed"
         if model.request is None:
             return "no_open_verification_request"
-        with self.registry.sessions() as session:
-            if session.scalar(sa.select(sa.func.count()).select_from(CallSession).where(
-                    CallSession.account_id == account, CallSession.status.in_(ACTIVE))):
-                return "session_already_active"
+        if self._has_active_call(account):
+            return "session_already_active"
         if self._opened(account) >= self.registry.settings.daily_session_limit:
             return "daily_session_limit"
         return None
