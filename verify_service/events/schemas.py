@@ -7,12 +7,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from verify_service.accounts.schemas import ACCOUNT_ID_PATTERN
+from verify_service.api.schemas import HeaderModel
 from verify_service.events.feed import FEED_TYPES, MAX_LIMIT
 
 EventType = Literal[FEED_TYPES]  # type: ignore[valid-type]  (built from the outbox's own list)
 
 
-class EventsQuery(BaseModel):
+class EventsQuery(HeaderModel):
+    """The feed's query. A HeaderModel for its JSON schema built once (as the bulk list's query): flask-openapi3
+    asks a query model for it on every request it validates."""
+
     after: str | None = Field(
         None, min_length=1, max_length=400, pattern=r"^[A-Za-z0-9_-]+$",
         description="The `next_cursor` of the previous page, used with the same `type` and `account_id`. "
