@@ -58,6 +58,7 @@ class MeetingSpace:
 class ParticipantSession:
     start: dt.datetime
     end: dt.datetime | None  # None while still connected
+    name: str = ""           # "conferenceRecords/{c}/participants/{p}/participantSessions/{s}" (empty: not known)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +78,16 @@ class ConferenceAttendance:
     start: dt.datetime
     end: dt.datetime | None        # None while the conference is live
     participants: tuple[Participant, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConferenceRecord:
+    """A conference record on its own (what a Meet event names): which space, and when."""
+
+    name: str                      # "conferenceRecords/{id}"
+    space: str                     # "spaces/{id}"
+    start: dt.datetime
+    end: dt.datetime | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +148,18 @@ class MeetGateway(Protocol):
 
     def attendance(self, space_name: str, *, host: str) -> list[ConferenceAttendance]:
         """Every conference held in ``space_name`` with its participants and their sessions."""
+        ...
+
+    def conference(self, record_name: str, *, host: str) -> ConferenceRecord:
+        """One conference record (``conferenceRecords.get``): its space and times. Raises: MeetNotFound."""
+        ...
+
+    def participant(self, participant_name: str, *, host: str) -> Participant:
+        """One participant (``participants.get``), with no sessions. Raises: MeetNotFound."""
+        ...
+
+    def participant_session(self, session_name: str, *, host: str) -> ParticipantSession:
+        """One participant session (``participantSessions.get``). Raises: MeetNotFound."""
         ...
 
     def insert_invite(self, invite: CalendarInvite, *, host: str, send_updates: SendUpdates = "all") -> None:
@@ -248,7 +271,7 @@ def participant_from_api(resource: Mapping[str, Any], sessions: Sequence[Mapping
     else:
         kind, who = "anonymous", resource.get("anonymousUser") or {}
     spans = sorted((ParticipantSession(parse_time(s["startTime"]), parse_time(s["endTime"]) if s.get("endTime")
-                                       else None) for s in sessions if s.get("startTime")),
+                                       else None, s.get("name") or "") for s in sessions if s.get("startTime")),
                    key=lambda session: session.start)
     return Participant(name=resource["name"], kind=kind,  # type: ignore[arg-type]
                        user=who.get("user") if kind == "signed_in" else None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,10 @@ MIN_SECRET_LENGTH = 32
 SANDBOX_MEET_PATH = "/sandbox/google/meet/"
 SANDBOX_CALENDAR_PATH = "/sandbox/google/calendar/v3/"
 SANDBOX_HOST_USERS = ("host-1@sandbox.example", "host-2@sandbox.example")
+MEET_EVENTS_PATH = "/webhooks/google/meet-events"
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+SANDBOX_EVENTS = {"topic": "projects/sandbox/topics/meet-events", "account": "pubsub-push@sandbox.verify-service.invalid",
+                  "api": "/sandbox/google/workspaceevents/", "certs": "/sandbox/google/oauth2/v1/certs", "userinfo": "/sandbox/google/oauth2/v3/userinfo"}
 
 
 class ConfigurationError(RuntimeError):
@@ -55,6 +60,16 @@ class Settings:
     meet_api_endpoint: str = ""
     calendar_api_endpoint: str = ""
     release_catalog: str = ""
+    # Real-time attendance (README, "Real-time attendance"): on with a topic (the sandbox's own in development).
+    meet_events_topic: str = ""            # projects/{project}/topics/{topic}
+    meet_events_audience: str = ""         # the push token's audience; default: base_url + MEET_EVENTS_PATH
+    meet_events_push_account: str = ""     # the push subscription's service account (the token's email)
+    meet_events_certs_url: str = GOOGLE_CERTS_URL
+    meet_events_api_endpoint: str = ""     # the Workspace Events API (the sandbox's own with the sandbox)
+    meet_userinfo_endpoint: str = ""       # OpenID userinfo: a host user's id (the sandbox's own with the sandbox)
+    attendance_reconcile_seconds: int = 300  # with events: how long a call goes without event or read
+    meet_read_quota_per_user: int = 600    # Meet API reads per minute per user, per project (Google's limits)
+    meet_read_quota_per_project: int = 6000
     # Meet spaces and calendar invites (see integrations/google_meet.py).
     meet_access_type: str = "RESTRICTED"
     meet_creates_per_minute: int = 10      # Google's per-user limit for spaces.create
@@ -137,6 +152,10 @@ class Settings:
         return self.env == "production"
 
     @property
+    def meet_events(self) -> bool:  # configured: attendance comes from Meet's events, polling only reconciles
+        return bool(self.meet_events_topic)
+
+    @property
     def database_is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -173,9 +192,9 @@ def _fraction(name: str, value: str | None, default: float) -> float:
         return default
     try:
         number = float(value)
-    except ValueError as exc:
-        raise ConfigurationError(f"{name} must be a number from 0 to 1, got {value!r}") from exc
-    if not 0.0 <= number <= 1.0:
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number <= 1.0:  # not a number, or out of range
         raise ConfigurationError(f"{name} must be a number from 0 to 1, got {value!r}")
     return number
 
@@ -199,8 +218,7 @@ _SEPARATORS = {"checklist": "|"}  # lists are comma separated, except these
 _NOT_PARSED = frozenset({"env", "generated"})
 
 
-def _env_name(field: str) -> str:
-    """The environment variable of a settings field: ``VERIFY_`` and its name in capitals."""
+def _env_name(field: str) -> str:  # the environment variable of a settings field
     return f"VERIFY_{field.upper()}"
 
 
@@ -239,6 +257,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "instance_dir": Path.cwd() / "instance",
         # The sandbox unless Google credentials are configured.
         "meet_backend": "google" if env_vars.get("VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE") else "sandbox",
+        "meet_events_topic": SANDBOX_EVENTS["topic"] if env == "development"
+        and not env_vars.get("VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE") and env_vars.get("VERIFY_MEET_BACKEND", "sandbox")
+        == "sandbox" else "",
         "validate_responses": env != "production",
         "simulations": env != "production",
         "log_format": "json" if env == "production" else "text",
@@ -271,20 +292,22 @@ def finalize(settings: Settings) -> Settings:
 
 def with_sandbox_defaults(settings: Settings) -> Settings:
     """With the sandbox backend: the emulator's endpoints and host users where the settings name none."""
+    settings = settings.replace(meet_events_audience=settings.meet_events_audience or settings.base_url + MEET_EVENTS_PATH)
     if settings.meet_backend != "sandbox":
         return settings
+    base, certs = settings.base_url, settings.meet_events_certs_url
     return settings.replace(
-        meet_api_endpoint=settings.meet_api_endpoint or settings.base_url + SANDBOX_MEET_PATH,
-        calendar_api_endpoint=settings.calendar_api_endpoint or settings.base_url + SANDBOX_CALENDAR_PATH,
-        meet_host_users=settings.meet_host_users or SANDBOX_HOST_USERS)
+        meet_api_endpoint=settings.meet_api_endpoint or base + SANDBOX_MEET_PATH,
+        calendar_api_endpoint=settings.calendar_api_endpoint or base + SANDBOX_CALENDAR_PATH,
+        meet_host_users=settings.meet_host_users or SANDBOX_HOST_USERS,
+        meet_events_api_endpoint=settings.meet_events_api_endpoint or base + SANDBOX_EVENTS["api"],
+        meet_userinfo_endpoint=settings.meet_userinfo_endpoint or base + SANDBOX_EVENTS["userinfo"],
+        meet_events_certs_url=base + SANDBOX_EVENTS["certs"] if certs == GOOGLE_CERTS_URL else certs,
+        meet_events_push_account=settings.meet_events_push_account or SANDBOX_EVENTS["account"])
 
 
 def check(settings: Settings) -> None:
-    """Refuse settings the service cannot run safely with.
-
-    Raises:
-        ConfigurationError: naming every problem at once.
-    """
+    """Refuse settings the service cannot run safely with. Raises: ConfigurationError naming every problem."""
     problems: list[str] = []
     if settings.meet_backend not in MEET_BACKENDS:
         problems.append(f"VERIFY_MEET_BACKEND must be one of {', '.join(MEET_BACKENDS)}")
@@ -300,6 +323,10 @@ def check(settings: Settings) -> None:
         problems.append("VERIFY_SMTP_URL must be smtp://[user:password@]host[:port] (STARTTLS) or smtps://… "
                         "(implicit TLS)")
     problems += _origin_problems(settings)
+    if settings.meet_events and not re.fullmatch(r"projects/[^/]+/topics/[^/]+", settings.meet_events_topic):
+        problems.append("VERIFY_MEET_EVENTS_TOPIC must be a Pub/Sub topic: projects/{project}/topics/{topic}")
+    if settings.meet_events and settings.meet_backend == "google" and not settings.meet_events_push_account:
+        problems.append("VERIFY_MEET_EVENTS_PUSH_ACCOUNT must name the push subscription's service account")
     if settings.meet_backend == "google" and not settings.meet_host_users:
         problems.append("VERIFY_MEET_HOST_USERS must name at least one Workspace user with VERIFY_MEET_BACKEND=google")
     if settings.is_production:

@@ -36,7 +36,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("verify_service.freelancer",),
     # Workflows across features: closing an account ends its calls, reviews and freelancer sessions.
     ("verify_service.closure",),
-    ("verify_service.leads", "verify_service.inbound", "verify_service.events", "verify_service.simulations"),
+    ("verify_service.leads", "verify_service.inbound", "verify_service.events", "verify_service.simulations",
+     "verify_service.meet_events"),
     # The application: the app factory, its pages of its own, the CLI and the scheduler's jobs.
     ("verify_service", "verify_service.cli", "verify_service.health", "verify_service.web", "verify_service.demo",
      "verify_service.migrate", "verify_service.server", "verify_service.models", "verify_service.key_rotation",

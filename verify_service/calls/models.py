@@ -77,6 +77,9 @@ class CallSession(Base):
     reviewer_left_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     reviewer_connected_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
     attendance_synced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The last Meet event (Workspace Events push) applied to the session: reconciliation reads Meet
+    # only for sessions with no event or read for a while (calls/attendance.py).
+    meet_event_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # The reviewer was there and the freelancer never came: the dashboard offers "no show".
     no_show_suggested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     claimed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reviewers.id"))
@@ -162,6 +165,34 @@ class CallParticipant(Base):
     first_joined_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     last_left_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     connected_seconds: Mapped[int] = mapped_column(default=0)
+
+
+class CallConference(Base):
+    """One conference held in a session's space (our copy of Meet's conference record)."""
+
+    __tablename__ = "call_conferences"
+
+    record: Mapped[str] = mapped_column(sa.String(200), primary_key=True)  # conferenceRecords/{id}
+    call_session_id: Mapped[str] = mapped_column(sa.ForeignKey("call_sessions.id"), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class CallParticipantSession(Base):
+    """One join-to-leave span of a participant (our copy of Meet's participant session).
+
+    Written by a full read of the conference and by each join or leave event, in whatever order
+    they come: a leave seen before its join keeps ``started_at`` empty until the join (or a read)
+    fills it, and a time once known is never moved by an older report.
+    """
+
+    __tablename__ = "call_participant_sessions"
+
+    name: Mapped[str] = mapped_column(sa.String(400), primary_key=True)  # …/participantSessions/{id}
+    call_session_id: Mapped[str] = mapped_column(sa.ForeignKey("call_sessions.id"), index=True)
+    participant: Mapped[str] = mapped_column(sa.String(300))  # conferenceRecords/{c}/participants/{p}
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class MeetHost(Base):
