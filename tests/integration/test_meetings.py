@@ -18,9 +18,11 @@ import sqlalchemy as sa
 from integrations.google_meet import (
     CalendarInvite,
     ConferenceAttendance,
+    ConferenceRecord,
     MeetConfigurationError,
     MeetGateway,
     MeetingSpace,
+    MeetNotFound,
     MeetRateLimited,
     Participant,
     ParticipantSession,
@@ -72,6 +74,16 @@ class RecordingGateway:
 
     def attendance(self, space_name: str, *, host: str) -> list[ConferenceAttendance]:
         return list(self.conferences)
+
+    # The single reads of Meet's events: this double keeps no records to answer them from.
+    def conference(self, record_name: str, *, host: str) -> ConferenceRecord:
+        raise MeetNotFound(record_name)
+
+    def participant(self, participant_name: str, *, host: str) -> Participant:
+        raise MeetNotFound(participant_name)
+
+    def participant_session(self, session_name: str, *, host: str) -> ParticipantSession:
+        raise MeetNotFound(session_name)
 
     def insert_invite(self, invite: CalendarInvite, *, host: str, send_updates: str = "all") -> None:
         self.invites.setdefault(invite.event_id, (invite, send_updates))

@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from integrations.google_meet import ConferenceAttendance, MeetGateway, MeetNotFound, Participant
 from verify_service.accounts.models import Account
 from verify_service.accounts.services import lock_account
-from verify_service.calls import lifecycle
+from verify_service.calls import attendance_store, lifecycle
 from verify_service.calls.models import CallParticipant, CallSession, MeetingStatus
 from verify_service.calls.state import EndReason, SessionStatus
 from verify_service.db import for_update, unit_of_work, workflow
@@ -159,21 +159,55 @@ def apply_attendance(db: Session, call_session_id: str, conferences: list[Confer
                      ttl: dt.timedelta, now: dt.datetime, no_show_wait: dt.timedelta = NO_SHOW_WAIT,
                      abandon_after: dt.timedelta = ABANDON_AFTER) -> SyncResult:
     """Store what Meet said at ``now`` about the session's conferences, and apply what follows (the second step of
-    :func:`sync_attendance`; a simulation calls it with what its own sandbox meeting reports)."""
+    :func:`sync_attendance`; a simulation calls it with what its own sandbox meeting reports).
+
+    The read is merged into the stored attendance (``attendance_store``: events may know more than
+    Meet's lists show yet), and the consequences follow from everything stored."""
+    account, call = _locked(db, call_session_id)
+    if account.closed_at is not None or (call.attendance_synced_at is not None and call.attendance_synced_at > now):
+        participants = _classify(db, call, conferences)
+        return SyncResult(call.status, _presence(participants, "freelancer", now),
+                          _presence(participants, "reviewer", now), stored=False)
+    attendance_store.merge_read(db, call.id, conferences)
+    call.attendance_synced_at = now
+    identities = {p.name: p for conference in conferences for p in conference.participants}
+    listed = {conference.record: [p.name for p in conference.participants] for conference in conferences}
+    return _evaluate(db, account, call, attendance_store.stored_attendance(db, call.id, identities, listed),
+                     ttl=ttl, now=now, no_show_wait=no_show_wait, abandon_after=abandon_after)
+
+
+def reevaluate(db: Session, call_session_id: str, *, ttl: dt.timedelta, now: dt.datetime,
+               no_show_wait: dt.timedelta = NO_SHOW_WAIT, abandon_after: dt.timedelta = ABANDON_AFTER,
+               identities: dict[str, Participant] | None = None, event: bool = False) -> SyncResult:
+    """Apply what the stored attendance says at ``now``, reading nothing from Meet: after a Meet event
+    (``event``: the session's ``meet_event_at`` moves to ``now``), or as time passes (expiries)."""
+    account, call = _locked(db, call_session_id)
+    if account.closed_at is not None:
+        return SyncResult(call.status, Presence(), Presence(), stored=False)
+    if event:
+        call.meet_event_at = now
+    return _evaluate(db, account, call, attendance_store.stored_attendance(db, call.id, identities), ttl=ttl,
+                     now=now, no_show_wait=no_show_wait, abandon_after=abandon_after)
+
+
+def _locked(db: Session, call_session_id: str) -> tuple[Account, CallSession]:
     call = db.get_one(CallSession, call_session_id)
     account = lock_account(db, call.account_id)  # lock order: account, then the session
     call = db.execute(for_update(db, sa.select(CallSession).where(CallSession.id == call_session_id))
-                           .execution_options(populate_existing=True)).scalar_one()
+                      .execution_options(populate_existing=True)).scalar_one()
+    return account, call
+
+
+def _evaluate(db: Session, account: Account, call: CallSession, conferences: list[ConferenceAttendance], *,
+              ttl: dt.timedelta, now: dt.datetime, no_show_wait: dt.timedelta,
+              abandon_after: dt.timedelta) -> SyncResult:
     participants = _classify(db, call, conferences)
     freelancer, reviewer = _presence(participants, "freelancer", now), _presence(participants, "reviewer", now)
-    if account.closed_at is not None or (call.attendance_synced_at is not None and call.attendance_synced_at > now):
-        return SyncResult(call.status, freelancer, reviewer, stored=False)
     _store_participants(db, call, participants, now)
     call.freelancer_joined_at, call.freelancer_left_at = freelancer.joined_at, freelancer.left_at
     call.freelancer_connected_seconds = freelancer.connected_seconds
     call.reviewer_joined_at, call.reviewer_left_at = reviewer.joined_at, reviewer.left_at
     call.reviewer_connected_seconds = reviewer.connected_seconds
-    call.attendance_synced_at = now
     _apply_consequences(db, account, call, participants, freelancer, reviewer, ttl=ttl,
                         no_show_wait=no_show_wait, abandon_after=abandon_after, now=now)
     return SyncResult(call.status, freelancer, reviewer)

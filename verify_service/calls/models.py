@@ -190,6 +190,7 @@ class CallParticipantSession(Base):
 
     name: Mapped[str] = mapped_column(sa.String(400), primary_key=True)  # …/participantSessions/{id}
     call_session_id: Mapped[str] = mapped_column(sa.ForeignKey("call_sessions.id"), index=True)
+    record: Mapped[str] = mapped_column(sa.String(200))       # conferenceRecords/{c}
     participant: Mapped[str] = mapped_column(sa.String(300))  # conferenceRecords/{c}/participants/{p}
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -62,6 +62,7 @@ def upgrade() -> None:
         'call_participant_sessions',
         sa.Column('name', sa.String(length=400), nullable=False),
         sa.Column('call_session_id', sa.String(length=36), nullable=False),
+        sa.Column('record', sa.String(length=200), nullable=False),
         sa.Column('participant', sa.String(length=300), nullable=False),
         sa.Column('started_at', UTCDateTime(timezone=True), nullable=True),
         sa.Column('ended_at', UTCDateTime(timezone=True), nullable=True),
