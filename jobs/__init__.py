@@ -17,8 +17,10 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-from jobs import audit, calls, catalog, invites, maintenance, outbox, shifts
+from jobs import audit, calls, catalog, invites, maintenance, meet_events, outbox, shifts
 from jobs.runner import run_recorded
+from verify_service.registry import KEY
+from verify_service.settings import Settings
 
 # Late runs within a minute still run; a backlog of runs collapses into one;
 # never two runs of one job at once.
@@ -30,8 +32,10 @@ def create_scheduler(*, background: bool) -> BaseScheduler:
     return cls(job_defaults=JOB_DEFAULTS, timezone="UTC")
 
 
+Schedule = tuple[Callable[[Flask], Any], str, dict[str, int]]
+
 # Every schedule of the service: (job, trigger, trigger arguments).
-SCHEDULES: tuple[tuple[Callable[[Flask], Any], str, dict[str, int]], ...] = (
+SCHEDULES: tuple[Schedule, ...] = (
     (outbox.deliver_outbox, "interval", {"seconds": 2}),
     (calls.prepare_queued_meetings, "interval", {"seconds": 15}),
     (calls.sync_attendance, "interval", {"seconds": 30}),
@@ -53,10 +57,22 @@ SCHEDULES: tuple[tuple[Callable[[Flask], Any], str, dict[str, int]], ...] = (
     (maintenance.purge_personal_data, "cron", {"hour": 2, "minute": 23}),  # VERIFY_RETENTION_DAYS after decisions
 )
 
+# Only while Meet events are configured (VERIFY_MEET_EVENTS_TOPIC): without them no subscription is kept and
+# no event receipt is written.
+MEET_EVENT_SCHEDULES: tuple[Schedule, ...] = (
+    (meet_events.keep_meet_subscriptions, "interval", {"minutes": 10}),  # renewed a day before they end
+    (meet_events.purge_meet_event_receipts, "cron", {"hour": 3, "minute": 53}),  # past Pub/Sub's 7-day redelivery
+)
+
+
+def schedules(settings: Settings) -> tuple[Schedule, ...]:
+    """The schedules these settings run: :data:`SCHEDULES`, and :data:`MEET_EVENT_SCHEDULES` with Meet events."""
+    return SCHEDULES + (MEET_EVENT_SCHEDULES if settings.meet_events else ())
+
 
 def register_jobs(scheduler: BaseScheduler, app: Flask, guard: Callable[[], bool] | None = None, *,
                   catch_up: bool = False) -> None:
-    """Register every schedule of :data:`SCHEDULES`; a job's id is its function's name.
+    """Register every schedule of :func:`schedules` for the app's settings; a job's id is its function's name.
 
     Each run goes through :func:`jobs.runner.run_recorded` (heartbeat record,
     metrics), which first asks ``guard`` — the leader's lock check — and skips
@@ -66,7 +82,7 @@ def register_jobs(scheduler: BaseScheduler, app: Flask, guard: Callable[[], bool
     of a leader — deliveries, attendance, meetings — at once, not an interval
     later. Jobs at a time of day keep their time.
     """
-    for job, trigger, when in SCHEDULES:
+    for job, trigger, when in schedules(app.extensions[KEY].settings):
         first = {"next_run_time": dt.datetime.now(dt.timezone.utc)} if catch_up and trigger == "interval" else {}
         scheduler.add_job(run_recorded, trigger, args=[job, app, guard], id=job.__name__, name=job.__name__,
                           replace_existing=True, **when, **first)

@@ -60,6 +60,39 @@ def _meet_check() -> dict[str, object]:
     return check
 
 
+def _meet_events_check() -> dict[str, object] | None:
+    """With Meet events configured: every host user has a live subscription (ACTIVE, not expired); else None.
+
+    A host without one is named with why (its state, a suspension's reason and what to do, the last
+    attempt's problem), like a failing host of the Meet check: its calls' attendance then comes only from
+    polling. A host the keep_meet_subscriptions job has not tried yet counts only once this process has been
+    up :data:`SCHEDULER_GRACE` (a new leader runs the job at once).
+    """
+    import sqlalchemy as sa
+
+    from verify_service.meet_events.subscriptions import configured_hosts, hosts_without_live_subscription
+
+    reg = registry()
+    settings = reg.settings
+    if not settings.meet_events:
+        return None
+    up = time.monotonic() - current_app.extensions.get(STARTED_KEY, time.monotonic())
+    try:
+        with reg.sessions() as db:
+            missing = hosts_without_live_subscription(db, configured_hosts(settings), reg.now(),
+                                                      topic=settings.meet_events_topic,
+                                                      include_unchecked=up >= SCHEDULER_GRACE.total_seconds())
+    except sa.exc.SQLAlchemyError:  # e.g. its migration is not applied yet: the migrations check says so
+        return {"ok": False, "topic": settings.meet_events_topic,
+                "detail": "the Meet events subscriptions cannot be read"}
+    if not missing:
+        return {"ok": True, "topic": settings.meet_events_topic}
+    return {"ok": False, "topic": settings.meet_events_topic,
+            "detail": "; ".join(f"host user {host} has no live Meet events subscription: {why}"
+                                for host, why in sorted(missing.items())),
+            "hosts": dict(sorted(missing.items()))}
+
+
 def _alerts(scheduler: dict[str, object] | None) -> list[dict[str, str]]:
     """Conditions that need a person but must not take the API out of service.
 
@@ -161,6 +194,9 @@ def readyz() -> Response:
         if current != head:
             checks["migrations"]["detail"] = "run 'verify-service db upgrade'"
     checks["meet"] = _meet_check()
+    events = _meet_events_check() if checks["database"]["ok"] else None
+    if events is not None:
+        checks["meet_events"] = events
     ready = all(check["ok"] for check in checks.values())
     scheduler = _scheduler_state() if checks["database"]["ok"] else None
     body: dict[str, object] = {"status": "ready" if ready else "not_ready", "checks": checks,

@@ -19,6 +19,7 @@ from verify_service.settings import Settings
 if TYPE_CHECKING:
     from integrations.google_meet import MeetConfigurationError, MeetGateway
     from integrations.mail import Mailer
+    from integrations.meet_events import MeetEventsGateway
     from verify_service.support.store import CatalogStore
     from verify_service.inbound.events import WebhookVerifier
 
@@ -34,6 +35,8 @@ class Registry:
     clock: Callable[[], dt.datetime] = utcnow
     # Built on first use (see meet_gateway); tests inject a FakeMeetGateway.
     meet: MeetGateway | None = None
+    # Built on first use (see meet_events_gateway); tests inject a FakeMeetEventsGateway.
+    meet_events: MeetEventsGateway | None = None
     # Set by the support feature when it registers (support/blueprint.py); see catalog_store.
     catalogs: CatalogStore | None = None
     # Built on first use (see mailer); tests inject their own.
@@ -105,6 +108,19 @@ class Registry:
             if self.meet is None:
                 self.meet = make_meet_gateway(self.settings)
             return self.meet
+
+    def meet_events_gateway(self) -> MeetEventsGateway:
+        """The Workspace Events gateway the settings choose (Google's API, or the sandbox's), built once.
+
+        Raises:
+            MeetConfigurationError: the configured backend is not available.
+        """
+        with self._lock:
+            if self.meet_events is None:
+                from integrations import make_meet_events_gateway
+
+                self.meet_events = make_meet_events_gateway(self.settings)
+            return self.meet_events
 
     def mailer(self) -> Mailer:
         """The mailer the settings choose (SMTP, or the sandbox mailbox when VERIFY_SMTP_URL is empty), built once.
