@@ -12,6 +12,7 @@ from jobs.runner import job_unit
 from verify_service.calls import attendance, meetings, reminders, scheduling, services
 from verify_service.calls.services import ConferenceEnding
 from verify_service.db import unit_of_work
+from verify_service.meet_events import subscriptions
 from verify_service.registry import KEY, Registry
 from verify_service.review import claims
 
@@ -66,6 +67,10 @@ def prepare_queued_meetings(app: Flask) -> int:
 def sync_attendance(app: Flask) -> int:
     """Read attendance for active sessions (and those ended within the hour); returns how many were read.
 
+    With Meet's events configured this is reconciliation (``attendance.plan_reconciliation``): only
+    sessions quiet for ``VERIFY_ATTENDANCE_RECONCILE_SECONDS``, or whose host has no live subscription,
+    are read; the others are re-applied from what their events stored, reading nothing.
+
     A configuration error met acting as one host user (suspended, delegation
     revoked) is noted against that host for /readyz, and that host's other
     sessions wait for the next run (Meet is not asked again as it now); the
@@ -74,12 +79,18 @@ def sync_attendance(app: Flask) -> int:
     """
     registry: Registry = app.extensions[KEY]
     gateway, now, settings = registry.meet_gateway(), registry.now(), registry.settings
-    timing = {"ttl": dt.timedelta(minutes=settings.session_ttl_minutes),
-              "no_show_wait": dt.timedelta(minutes=settings.no_show_wait_minutes),
-              "abandon_after": dt.timedelta(minutes=settings.abandoned_call_minutes)}
+    timing = attendance.timing(settings)
     with unit_of_work(registry.sessions, write=False) as db:
         due = attendance.sessions_to_sync(db, now=now)
         hosts = meetings.hosts_of(db, due)
+        if settings.meet_events:  # polling reconciles: most sessions are re-applied from their events
+            plan = attendance.plan_reconciliation(db, due, live_hosts=subscriptions.live_hosts(db, now),
+                                                  settings=settings, now=now)
+            due = plan.read
+    if settings.meet_events:
+        for call_session_id in plan.reapply:
+            with unit_of_work(registry.sessions) as db:
+                attendance.reevaluate(db, call_session_id, now=now, **timing)
     failing: set[str] = set()
     synced = 0
     for call_session_id in due:

@@ -110,7 +110,7 @@ def register_extensions(app: Flask, settings: Settings, *, serving: bool = True)
 # Each feature adds itself to the app from its ``blueprint.py`` (``register(app)``): its routes, and
 # anything it hangs on the registry. Order matters only where URLs overlap: none do.
 FEATURES = ("accounts", "webhooks", "support", "calls", "freelancer", "staff", "review", "leads", "inbound",
-            "events", "simulations")
+            "events", "simulations", "meet_events")
 
 
 def register_blueprints(app: Flask) -> None:
