@@ -69,6 +69,8 @@ from hypothesis.stateful import (
 
 from integrations.account_service import WebhookSender
 from integrations.google_meet import ConferenceAttendance, MeetError, Participant, ParticipantSession
+from integrations.meet_events import (CONFERENCE_ENDED, CONFERENCE_STARTED, PARTICIPANT_JOINED, PARTICIPANT_LEFT,
+                                      CloudEvent)
 from jobs import calls as call_jobs
 from jobs import invites as invite_jobs
 from jobs import maintenance
@@ -103,6 +105,8 @@ from verify_service.db import unit_of_work
 from verify_service.errors import DomainError
 from verify_service.freelancer import journey
 from verify_service.leads import staffing
+from verify_service.meet_events.apply import Result as ApplyResult
+from verify_service.meet_events.apply import apply_event
 from verify_service.review import claims, decisions, identity, quality
 from verify_service.review.models import IdentityDocument
 from verify_service.staff.models import Reviewer, Role
@@ -526,10 +530,39 @@ class Workflow(RuleBasedStateMachine):
         return any(event_id.startswith("vs" + uuid.UUID(call_id).hex) for event_id in self.gateway.invites)
 
     def _participant(self, call: CallSession, name: str, user: str, display_name: str) -> None:
-        person = Participant(f"conferenceRecords/{call.id}/participants/{name}", "signed_in", user, display_name,
-                             (ParticipantSession(self.now, None),))
-        self.gateway.add_attendance(call.meet_space or "", ConferenceAttendance(
-            f"conferenceRecords/{call.id}/{name}", self.now, None, (person,)))
+        record = f"conferenceRecords/{call.id}-{name}"
+        person = Participant(f"{record}/participants/{name}", "signed_in", user, display_name,
+                             (ParticipantSession(self.now, None, f"{record}/participants/{name}/participantSessions/1"),))
+        self.gateway.add_attendance(call.meet_space or "", ConferenceAttendance(record, self.now, None, (person,)))
+
+    def _meet_events(self, call: CallSession) -> list[CloudEvent]:
+        """Every event Meet's Workspace Events would push for what happened in the call's space so far."""
+        if call.meet_space is None:
+            return []
+        found = []
+
+        def meet_event(kind: str, key: str, name: str, at: dt.datetime) -> CloudEvent:
+            return CloudEvent(id=f"{kind}:{name}", type=kind, source="//workspaceevents.googleapis.com/subscriptions/sm",
+                              subject="//cloudidentity.googleapis.com/users/host", time=at, data={key: {"name": name}})
+
+        for conference in self.gateway.attendance(call.meet_space, host=call.meet_host or ""):
+            found.append(meet_event(CONFERENCE_STARTED, "conferenceRecord", conference.record, conference.start))
+            if conference.end is not None:
+                found.append(meet_event(CONFERENCE_ENDED, "conferenceRecord", conference.record, conference.end))
+            for person in conference.participants:
+                for span in person.sessions:
+                    found.append(meet_event(PARTICIPANT_JOINED, "participantSession", span.name, span.start))
+                    if span.end is not None:
+                        found.append(meet_event(PARTICIPANT_LEFT, "participantSession", span.name, span.end))
+        return found
+
+    def _attendance_of(self, call_id: str) -> tuple[Any, ...]:
+        with self.registry.sessions() as session:
+            call = session.get_one(CallSession, call_id)
+            people = session.scalars(sa.select(CallParticipant.display_name)
+                                     .where(CallParticipant.call_session_id == call_id)).all()
+            return (call.status, call.freelancer_joined_at, call.freelancer_left_at, call.reviewer_joined_at,
+                    call.reviewer_left_at, sorted(map(str, people)))
 
     def _join(self, call: CallSession) -> None:
         """The freelancer joins the Meet call (while it is on: waiting, in progress or a booked time come),
@@ -815,6 +848,28 @@ class Workflow(RuleBasedStateMachine):
         self._reviewer_joins(self._pick_call(data))
 
     @precondition(lambda self: self.calls)
+    @rule(data=st.data(), again=st.booleans())
+    def meet_event_arrives(self, data: st.DataObject, again: bool) -> None:
+        """One of Meet's events for a call is pushed: any of them, in any order, perhaps twice (Pub/Sub's
+        at-least-once), whatever the attendance job read meanwhile. A closed account's call never changes."""
+        call = self._pick_call(data)
+        found = self._meet_events(call)
+        if not found:
+            return
+        meet_event = data.draw(st.sampled_from(found), label="meet event")
+        closed = self.model[call.account_id].closed
+        before = self._attendance_of(call.id)
+        applied = apply_event(self.registry.sessions, self.gateway, meet_event, settings=self.registry.settings,
+                              now=self.now)
+        event(f"meet event: {meet_event.type.rsplit('.', 1)[-1]} {applied.result.value}")
+        if again:
+            assert apply_event(self.registry.sessions, self.gateway, meet_event, settings=self.registry.settings,
+                               now=self.now).result is ApplyResult.DUPLICATE
+        if closed:
+            assert applied.result in (ApplyResult.IGNORED, ApplyResult.DUPLICATE)
+            assert self._attendance_of(call.id) == before
+
+    @precondition(lambda self: self.calls)
     @rule(data=st.data())
     def everyone_leaves_the_call(self, data: st.DataObject) -> None:
         """Everybody leaves the conference (the attendance job may later find the call abandoned)."""
@@ -1096,6 +1151,10 @@ class Workflow(RuleBasedStateMachine):
             if isinstance(data.get("session"), dict):
                 per_call[data["session"]["id"]][event_type] += 1
         for call_id, call in calls.items():
+            truth = self.truth.get(call_id)
+            if truth is not None:  # reads and events alike: attendance never says what did not happen
+                assert call.freelancer_joined_at in (None, truth.freelancer_joined), (call.freelancer_joined_at, truth)
+                assert call.reviewer_joined_at in (None, truth.reviewer_joined), (call.reviewer_joined_at, truth)
             status, before = call.status.value, self.seen.get(call_id)
             assert before is None or status == before or status in REACHABLE[before], (before, status)
             self.seen[call_id] = status
