@@ -147,8 +147,10 @@ class PushDelivery:
     """Queues events and pushes them from a worker thread; every method is safe to call from any thread.
 
     ``transport`` may be replaced (tests deliver through Flask's test client); ``token_clock`` is
-    what the tokens' ``iat`` is read from (the wall clock, as Google's; tests may give the app's).
-    Nothing is queued without a :class:`PushConfig` (events off).
+    what the tokens' ``iat`` is read from (the wall clock, as Google's; tests may give the app's);
+    ``backoff_base``, ``backoff_cap`` and ``max_attempts`` shape the retries (tests shorten them).
+    :attr:`attempts` keeps the latest delivery attempts. Nothing is queued without a
+    :class:`PushConfig` (events off).
     """
 
     def __init__(self, config: PushConfig | None, clock: Callable[[], dt.datetime] = _utcnow, *,
@@ -159,9 +161,8 @@ class PushDelivery:
         self.token_clock: Callable[[], dt.datetime] = _utcnow
         self.key = default_key()
         self.attempts: collections.deque[PushAttempt] = collections.deque(maxlen=1000)  # the latest, oldest first
+        self.backoff_base, self.backoff_cap, self.max_attempts = backoff_base, backoff_cap, max(1, max_attempts)
         self._clock = clock
-        self._backoff = (backoff_base, backoff_cap)
-        self._max_attempts = max(1, max_attempts)
         self._idle = idle_seconds
         self._ids = itertools.count(int(time.time() * 1000))
         self._queue: list[tuple[float, int, int, CloudEvent, dict[str, Any]]] = []  # (due, seq, attempt, …)
@@ -241,12 +242,11 @@ class PushDelivery:
         self.attempts.append(PushAttempt(event, attempt, status))
         if status is not None and 200 <= status < 300:
             return
-        if attempt >= self._max_attempts:
+        if attempt >= self.max_attempts:
             log.warning("sandbox push of %s (%s) to %s: gave up after %d attempts (last answer %s)",
                         event.id, event.type, self.config.url, attempt, status)
             return
-        base, cap = self._backoff
-        delay = min(cap, base * 2 ** (attempt - 1))
+        delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
         with self._ready:
             heapq.heappush(self._queue, (time.monotonic() + delay, next(self._seq), attempt + 1, event, body))
             self._ready.notify_all()

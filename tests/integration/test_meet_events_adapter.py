@@ -47,7 +47,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve(app: Flask, port: int) -> Iterator[Flask]:
-    """Serve ``app`` on ``port`` (loopback) inside the block."""
+    """Serve ``app`` on ``port`` (loopback) inside the block; afterwards a service app's engine is disposed of."""
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -56,7 +56,8 @@ def serve(app: Flask, port: int) -> Iterator[Flask]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
-        app.extensions[KEY].engine.dispose()
+        if KEY in app.extensions:
+            app.extensions[KEY].engine.dispose()
 
 
 @pytest.fixture
