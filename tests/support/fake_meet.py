@@ -122,26 +122,27 @@ class FakeMeetGateway:
         """A participant of those conferences, without its sessions. Raises: MeetNotFound."""
         with self._lock:
             self._fail_if_asked()
-            for _space, conference in self._conferences():
-                for person in conference.participants:
-                    if person.name == participant_name:
-                        return dataclasses.replace(person, sessions=())
+            for person in self._people():
+                if person.name == participant_name:
+                    return dataclasses.replace(person, sessions=())
             raise MeetNotFound(f"fake: no participant {participant_name}")
 
     def participant_session(self, session_name: str, *, host: str) -> ParticipantSession:
         """A session of those participants, by its ``name``. Raises: MeetNotFound."""
         with self._lock:
             self._fail_if_asked()
-            for _space, conference in self._conferences():
-                for person in conference.participants:
-                    for session in person.sessions:
-                        if session.name and session.name == session_name:
-                            return session
+            found = [s for person in self._people() for s in person.sessions if s.name and s.name == session_name]
+            if found:
+                return found[0]
             raise MeetNotFound(f"fake: no participant session {session_name}")
 
     def _conferences(self) -> list[tuple[str, ConferenceAttendance]]:
         """(space, conference) of every conference added; the caller holds the lock."""
         return [(space, conference) for space, held in self._attendance.items() for conference in held]
+
+    def _people(self) -> list[Participant]:
+        """Every participant of those conferences; the caller holds the lock."""
+        return [person for _space, conference in self._conferences() for person in conference.participants]
 
     # ------------------------------------------------------------ the gateway: Calendar
 
