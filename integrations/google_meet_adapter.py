@@ -2,11 +2,11 @@
 
 Credentials are pluggable (``credentials_for(host, scopes)``, from
 :mod:`integrations.google_credentials`): a service account with domain-wide
-delegation acting as each host user for Google, anonymous ones for the sandbox
-emulator. The Meet API accepts only *user*
-credentials, so a service account acting as itself fails with permission
-errors; those are turned into a :class:`MeetConfigurationError` that says what
-to grant in the Admin console.
+delegation acting as each host user for Google, sandbox credentials naming the
+host for the sandbox emulator. The Meet API accepts only *user* credentials, so
+a service account acting as itself fails with permission errors; those are
+turned into a :class:`MeetConfigurationError` that says what to grant in the
+Admin console (:mod:`integrations.google_api`, shared with the events adapter).
 
 Failure mode: **fails closed.** Every failure raises :class:`MeetError` and
 nothing is assumed to have happened; callers keep their state and try again
