@@ -1,8 +1,9 @@
 """Who the Meet adapter acts as: each host user through a service account's domain-wide delegation, or nobody.
 
 The Meet API accepts only *user* credentials, so the service account acts as
-each host user (``with_subject``) with explicit scopes; the sandbox emulator
-takes anonymous ones.
+each host user (``with_subject``) with explicit scopes. The sandbox emulator
+takes :class:`SandboxCredentials`, which say who acts (the sandbox records a
+space's owner, and a subscription's user, from them), or anonymous ones.
 """
 
 from __future__ import annotations
@@ -52,5 +53,34 @@ def service_account_credentials(key_file: str) -> ServiceAccountCredentialsFor:
 
 
 def anonymous_credentials() -> CredentialsFor:
-    """No credentials at all: for the sandbox emulator, which acts as nobody in particular."""
+    """No credentials at all: the sandbox emulator then acts for nobody in particular."""
     return lambda host, scopes: AnonymousCredentials()
+
+
+SANDBOX_TOKEN_PREFIX = "sandbox:"
+
+
+class SandboxCredentials(Credentials):
+    """Always-valid credentials for the sandbox emulator: ``Authorization: Bearer sandbox:<host email>``.
+
+    Nothing is signed or fetched: the sandbox believes the header (it is a sandbox). They never
+    expire and cannot be refreshed, so a 401 is an answer, as with anonymous credentials.
+    """
+
+    def __init__(self, host: str) -> None:
+        super().__init__()
+        self.host = host
+        self.token = SANDBOX_TOKEN_PREFIX + host
+
+    def refresh(self, request: object) -> None:
+        """Nothing to refresh: the token is the host's email."""
+
+
+def sandbox_credentials() -> CredentialsFor:
+    """Credentials that tell the sandbox emulator which host user acts."""
+    return lambda host, scopes: SandboxCredentials(host)
+
+
+def refreshable(credentials: Credentials) -> bool:
+    """Whether a 401 could be cured by refreshing ``credentials`` (not for anonymous or sandbox ones)."""
+    return not isinstance(credentials, (AnonymousCredentials, SandboxCredentials))

@@ -2,11 +2,11 @@
 
 Credentials are pluggable (``credentials_for(host, scopes)``, from
 :mod:`integrations.google_credentials`): a service account with domain-wide
-delegation acting as each host user for Google, anonymous ones for the sandbox
-emulator. The Meet API accepts only *user*
-credentials, so a service account acting as itself fails with permission
-errors; those are turned into a :class:`MeetConfigurationError` that says what
-to grant in the Admin console.
+delegation acting as each host user for Google, sandbox credentials naming the
+host for the sandbox emulator. The Meet API accepts only *user* credentials, so
+a service account acting as itself fails with permission errors; those are
+turned into a :class:`MeetConfigurationError` that says what to grant in the
+Admin console (:mod:`integrations.google_api`, shared with the events adapter).
 
 Failure mode: **fails closed.** Every failure raises :class:`MeetError` and
 nothing is assumed to have happened; callers keep their state and try again
@@ -18,109 +18,87 @@ normally. Every request has a socket timeout.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import random
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import google.auth.exceptions
-import google_auth_httplib2
-import httplib2
-from google.auth.credentials import AnonymousCredentials
-from googleapiclient import discovery
 from googleapiclient.errors import HttpError
 
+from integrations.google_api import (
+    TRANSIENT_ERRORS,
+    GoogleApiClients,
+    describe,
+    rate_limited,
+    retry_after,
+)
 from integrations.google_credentials import CredentialsFor
 from integrations.google_meet import (
     SCOPES,
     AccessType,
     CalendarInvite,
     ConferenceAttendance,
+    ConferenceRecord,
     MeetConfigurationError,
     MeetError,
     MeetingSpace,
-    MeetNotFound,
-    MeetRateLimited,
+    Participant,
+    ParticipantSession,
     SendUpdates,
     conference_from_api,
     event_body,
     event_time,
+    parse_time,
     participant_from_api,
     space_body,
 )
+from verify_service.observability.meet_reads import note_read
 
 log = logging.getLogger(__name__)
 
 APIS = {"meet": "v2", "calendar": "v3"}
-# 403 reasons that mean "slow down", not "not allowed" (Calendar's usage limits).
-RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded",
-                                "RATE_LIMIT_EXCEEDED", "RESOURCE_EXHAUSTED"})
-# Network failures worth another attempt (httplib2 raises socket errors as they come).
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, httplib2.HttpLib2Error, google.auth.exceptions.TransportError)
-# (HTTP status, Google status or ``None`` for any) answers that mean "already done".
-Tolerated = tuple[tuple[int, str | None], ...]
 
 
 # ---------------------------------------------------------------- the gateway
 
-class GoogleMeetGateway:
+class GoogleMeetGateway(GoogleApiClients):
     """Meet and Calendar as the host users, one set of clients per thread and host.
 
-    httplib2 is not thread-safe, so each thread builds its own clients (and
-    ``Http``) per (API, host) and keeps them in a ``threading.local``.
-    ``http_factory(host)`` makes the bare transport the credentials wrap
-    (``httplib2.Http(timeout=timeout)`` by default); tests pass mocks.
+    The clients, calls and error mapping are :class:`~integrations.google_api.GoogleApiClients`'.
     ``spaces.create`` is not idempotent, so it is retried by this class's own
     loop (5xx, network errors) rather than googleapiclient's; everything else
     uses googleapiclient's retries (``num_retries``). A rate-limit answer to
-    ``spaces.create`` is never retried here: see :meth:`create_space`.
+    ``spaces.create`` is never retried here: see :meth:`create_space`. Every
+    Meet read request sent (a get, each list page) is counted with
+    :func:`~verify_service.observability.meet_reads.note_read`.
+    ``delegated_scopes`` adds what other gateways need delegated (the events')
+    to what a permission error tells the administrator to grant.
     """
+
+    USER_CAN_USE = "Google Meet and Calendar, and owns the space"
+    APIS_TO_ENABLE = "the Meet REST API and the Calendar API"
 
     def __init__(self, hosts: Sequence[str], credentials_for: CredentialsFor, *,
                  meet_endpoint: str = "", calendar_endpoint: str = "", timeout: float = 20.0,
                  num_retries: int = 3, create_attempts: int = 4, backoff_base: float = 1.0,
                  backoff_cap: float = 30.0, sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None,
-                 http_factory: Callable[[str], Any] | None = None) -> None:
+                 rng: random.Random | None = None, http_factory: Callable[[str], Any] | None = None,
+                 delegated_scopes: Sequence[str] = ()) -> None:
         if not hosts:
             raise MeetConfigurationError("no Meet host users: set VERIFY_MEET_HOST_USERS")
+        super().__init__(credentials_for, scopes=SCOPES, apis=APIS,
+                         endpoints={"meet": meet_endpoint, "calendar": calendar_endpoint},
+                         delegated_scopes=delegated_scopes, timeout=timeout, num_retries=num_retries,
+                         http_factory=http_factory)
         self.hosts: tuple[str, ...] = tuple(hosts)
-        self._credentials_for = credentials_for
-        self._endpoints = {"meet": meet_endpoint, "calendar": calendar_endpoint}
-        self._timeout = timeout
-        self._num_retries = num_retries
         self._create_attempts = max(1, create_attempts)
         self._backoff = (backoff_base, backoff_cap)
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._http_factory = http_factory or (lambda host: httplib2.Http(timeout=self._timeout))
-        self._local = threading.local()
 
     # ------------------------------------------------------------ clients
-
-    def _client(self, api: str, host: str) -> Any:
-        clients: dict[tuple[str, str], Any] = self._local.__dict__.setdefault("clients", {})
-        key = (api, host)
-        if key not in clients:
-            clients[key] = self._build(api, host)
-        return clients[key]
-
-    def _build(self, api: str, host: str) -> Any:
-        try:
-            credentials = self._credentials_for(host, SCOPES)
-        except (google.auth.exceptions.GoogleAuthError, ValueError) as exc:
-            raise MeetConfigurationError(f"cannot make credentials for host user {host}: {exc}") from exc
-        # Anonymous credentials cannot be refreshed: a 401 is then an answer, not a cue to refresh.
-        refresh = () if isinstance(credentials, AnonymousCredentials) else (401,)
-        http = google_auth_httplib2.AuthorizedHttp(credentials, http=self._http_factory(host),
-                                                   refresh_status_codes=refresh)
-        endpoint = self._endpoints[api]
-        return discovery.build(api, APIS[api], http=http, static_discovery=True, cache_discovery=False,
-                               client_options={"api_endpoint": endpoint} if endpoint else None)
 
     def _meet(self, host: str) -> Any:
         return self._client("meet", host)
@@ -152,16 +130,16 @@ class GoogleMeetGateway:
                 response = meet.spaces().create(body=body).execute(num_retries=0)
             except HttpError as exc:
                 error: BaseException = exc
-                if _rate_limited(exc):
+                if rate_limited(exc):
                     log.warning("Meet spaces.create as %s: attempt %d/%d rate limited (%s); not retried",
-                                host, attempt, attempts, _describe(exc))
+                                host, attempt, attempts, describe(exc))
                     raise self._error(exc, host=host, action="create a Meet space") from exc
                 retryable = exc.resp.status >= 500
-                retry_after = _retry_after(exc)
+                retry_after_s = retry_after(exc)
             except google.auth.exceptions.RefreshError as exc:
-                error, retryable, retry_after = exc, bool(getattr(exc, "retryable", False)), None
+                error, retryable, retry_after_s = exc, bool(getattr(exc, "retryable", False)), None
             except TRANSIENT_ERRORS as exc:
-                error, retryable, retry_after = exc, True, None
+                error, retryable, retry_after_s = exc, True, None
             else:
                 if attempt > 1:
                     log.info("Meet spaces.create as %s: attempt %d/%d succeeded", host, attempt, attempts)
@@ -173,11 +151,11 @@ class GoogleMeetGateway:
                         from exc
             if not retryable or attempt == attempts:
                 log.warning("Meet spaces.create as %s: attempt %d/%d failed (%s); giving up",
-                            host, attempt, attempts, _describe(error))
+                            host, attempt, attempts, describe(error))
                 raise self._error(error, host=host, action="create a Meet space") from error
-            delay = self._delay(attempt, retry_after)
+            delay = self._delay(attempt, retry_after_s)
             log.warning("Meet spaces.create as %s: attempt %d/%d failed (%s); retrying in %.2fs",
-                        host, attempt, attempts, _describe(error), delay)
+                        host, attempt, attempts, describe(error), delay)
             self._sleep(delay)
         raise AssertionError("unreachable")
 
@@ -187,7 +165,7 @@ class GoogleMeetGateway:
         Raises: MeetNotFound, MeetConfigurationError, MeetError.
         """
         response = self._call(lambda: self._meet(host).spaces().get(name=space_name), host=host,
-                              action=f"read {space_name}")
+                              action=f"read {space_name}", on_request=self._reads(host, "spaces.get"))
         return response or {}
 
     def add_member(self, space_name: str, email: str, *, host: str, cohost: bool = False) -> None:
@@ -228,17 +206,52 @@ class GoogleMeetGateway:
         result = []
         for record in self._pages(lambda token: records.list(
                 filter=f'space.name = "{space_name}"', pageSize=100, pageToken=token),
-                "conferenceRecords", host=host, action=f"list the conferences of {space_name}"):
+                "conferenceRecords", host=host, action=f"list the conferences of {space_name}",
+                on_request=self._reads(host, "conferenceRecords.list")):
             people = []
             for person in self._pages(lambda token: participants_api.list(
                     parent=record["name"], pageSize=250, pageToken=token),
-                    "participants", host=host, action=f"list the participants of {record['name']}"):
+                    "participants", host=host, action=f"list the participants of {record['name']}",
+                    on_request=self._reads(host, "participants.list")):
                 sessions = list(self._pages(lambda token: participants_api.participantSessions().list(
                     parent=person["name"], pageSize=250, pageToken=token),
-                    "participantSessions", host=host, action=f"list the sessions of {person['name']}"))
+                    "participantSessions", host=host, action=f"list the sessions of {person['name']}",
+                    on_request=self._reads(host, "participantSessions.list")))
                 people.append(participant_from_api(person, sessions))
             result.append(conference_from_api(record, people))
         return sorted(result, key=lambda conference: conference.start)
+
+    def conference(self, record_name: str, *, host: str) -> ConferenceRecord:
+        """One conference record (``conferenceRecords.get``): its space and times.
+
+        Raises: MeetNotFound, MeetConfigurationError, MeetError.
+        """
+        record = self._read(lambda meet: meet.conferenceRecords().get(name=record_name), "conferenceRecords.get",
+                            host=host, action=f"read {record_name}")
+        return self._parsed(record, record_name, host, lambda: ConferenceRecord(
+            name=record["name"], space=record["space"], start=parse_time(record["startTime"]),
+            end=parse_time(record["endTime"]) if record.get("endTime") else None))
+
+    def participant(self, participant_name: str, *, host: str) -> Participant:
+        """One participant (``participants.get``), with no sessions.
+
+        Raises: MeetNotFound, MeetConfigurationError, MeetError.
+        """
+        person = self._read(lambda meet: meet.conferenceRecords().participants().get(name=participant_name),
+                            "participants.get", host=host, action=f"read {participant_name}")
+        return self._parsed(person, participant_name, host, lambda: participant_from_api(person, ()))
+
+    def participant_session(self, session_name: str, *, host: str) -> ParticipantSession:
+        """One participant session (``participantSessions.get``), with its name.
+
+        Raises: MeetNotFound, MeetConfigurationError, MeetError.
+        """
+        session = self._read(lambda meet: meet.conferenceRecords().participants().participantSessions().get(
+            name=session_name), "participantSessions.get", host=host, action=f"read {session_name}")
+        return self._parsed(session, session_name, host, lambda: ParticipantSession(
+            start=parse_time(session["startTime"]),
+            end=parse_time(session["endTime"]) if session.get("endTime") else None,
+            name=session.get("name") or session_name))
 
     # ------------------------------------------------------------ Calendar
 
@@ -274,102 +287,24 @@ class GoogleMeetGateway:
 
     # ------------------------------------------------------------ plumbing
 
-    def _call(self, make_request: Callable[[], Any], *, host: str, action: str,
-              tolerate: Tolerated = ()) -> dict[str, Any] | None:
-        """Execute with googleapiclient's retries; map failures to MeetError, tolerated answers to ``None``."""
-        try:
-            request = make_request()
-        except TypeError as exc:  # googleapiclient rejects a malformed name (e.g. not "spaces/...")
-            raise MeetError(f"cannot {action}: {exc}") from exc
-        try:
-            response = request.execute(num_retries=self._num_retries)
-        except HttpError as exc:
-            status, google_status, _reason, message = _error_fields(exc)
-            if any(status == code and name in (None, google_status) for code, name in tolerate):
-                log.info("%s as %s: %s %s (%s): already done", action, host, status, google_status, message)
-                return None
-            raise self._error(exc, host=host, action=action) from exc
-        except (google.auth.exceptions.RefreshError, *TRANSIENT_ERRORS) as exc:
-            raise self._error(exc, host=host, action=action) from exc
-        if response in (None, ""):  # 204 No Content (a delete)
-            return None
-        if not isinstance(response, dict):  # googleapiclient hands back a body it could not parse as is
-            raise MeetError(f"cannot {action} as {host}: unreadable answer {str(response)[:200]!r}")
-        return response
-
-    def _pages(self, make_request: Callable[[str | None], Any], key: str, *, host: str,
-               action: str) -> Iterator[dict[str, Any]]:
-        token: str | None = None
-        while True:
-            page = self._call(lambda: make_request(token), host=host, action=action) or {}
-            yield from page.get(key, [])
-            token = page.get("nextPageToken")
-            if not token:
-                return
-
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         base, cap = self._backoff
         delay = min(cap, base * 2 ** (attempt - 1))
         delay = delay / 2 + self._rng.random() * delay / 2  # "equal jitter": spread the retries of many workers
         return min(cap, max(delay, retry_after or 0.0))
 
-    def _error(self, exc: BaseException, *, host: str, action: str) -> MeetError:
-        if isinstance(exc, HttpError):
-            status, google_status, reason, message = _error_fields(exc)
-            detail = f"HTTP {status} {google_status or reason or ''}".rstrip() + f": {message}"
-            if _rate_limited(exc):
-                return MeetRateLimited(f"cannot {action} as {host}: Google is rate limiting ({detail})")
-            if status in (401, 403):
-                return MeetConfigurationError(self._delegation_help(host, f"cannot {action}: {detail}"))
-            if status in (404, 410):
-                return MeetNotFound(f"cannot {action} as {host}: not found ({detail})")
-            return MeetError(f"cannot {action} as {host}: {detail}")
-        if isinstance(exc, google.auth.exceptions.RefreshError) and not getattr(exc, "retryable", False):
-            return MeetConfigurationError(self._delegation_help(
-                host, f"cannot {action}: Google refused a token for {host} ({_describe(exc)})"))
-        return MeetError(f"cannot {action} as {host}: {_describe(exc)}")
+    def _reads(self, host: str, method: str) -> Callable[[], None]:
+        """What counts each Meet read request sent as ``host`` (the per-user read quota)."""
+        return lambda: note_read(host, method)
 
-    def _delegation_help(self, host: str, what: str) -> str:
-        client_id = getattr(self._credentials_for, "client_id", "") or "(the key file's client_id)"
-        return (f"{what}. The Meet API accepts only user credentials: the service account must act as the "
-                f"host user through domain-wide delegation. In the Google Admin console (Security › Access "
-                f"and data control › API controls › Domain-wide delegation) grant client ID {client_id} exactly "
-                f"these scopes: {', '.join(SCOPES)}. Check that the host user {host} exists, is active, can use "
-                f"Google Meet and Calendar, and owns the space; and that the Meet REST API and the Calendar API "
-                f"are enabled in the service account's Cloud project.")
+    def _read(self, make_request: Callable[[Any], Any], method: str, *, host: str, action: str) -> dict[str, Any]:
+        """One Meet read (a get) as ``host``, counted. Raises: MeetNotFound, MeetConfigurationError, MeetError."""
+        return self._call(lambda: make_request(self._meet(host)), host=host, action=action,
+                          on_request=self._reads(host, method)) or {}
 
-
-def _error_fields(exc: HttpError) -> tuple[int, str | None, str | None, str]:
-    """(HTTP status, Google status such as FAILED_PRECONDITION, first reason, message) of an error answer."""
-    status = int(exc.resp.status)
-    try:
-        error = json.loads(exc.content.decode("utf-8")).get("error", {})
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        error = {}
-    if not isinstance(error, dict):
-        error = {}
-    reasons = [item.get("reason") for item in (error.get("errors") or []) + (error.get("details") or [])
-               if isinstance(item, dict) and item.get("reason")]
-    message = str(error.get("message") or exc.reason or "")[:300]
-    return status, error.get("status"), reasons[0] if reasons else None, message
-
-
-def _rate_limited(exc: HttpError) -> bool:
-    """Google asks us to slow down: 429, or a 403 (Calendar's usage limits) with a rate-limit reason."""
-    status, google_status, reason, _message = _error_fields(exc)
-    return status == 429 or reason in RATE_LIMIT_REASONS or google_status == "RESOURCE_EXHAUSTED"
-
-
-def _retry_after(exc: HttpError) -> float | None:
-    value = exc.resp.get("retry-after", "") if hasattr(exc.resp, "get") else ""
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, HttpError):
-        status, google_status, reason, message = _error_fields(exc)
-        return f"HTTP {status} {google_status or reason or ''}".rstrip() + f": {message}"
-    return f"{type(exc).__name__}: {exc.args[0] if exc.args else exc}"
+    @staticmethod
+    def _parsed(resource: dict[str, Any], name: str, host: str, parse: Callable[[], Any]) -> Any:
+        try:
+            return parse()
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise MeetError(f"cannot read {name} as {host}: unexpected answer {resource!r:.300}") from exc

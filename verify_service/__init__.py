@@ -127,7 +127,9 @@ def register_blueprints(app: Flask) -> None:
     if app.extensions[KEY].settings.meet_backend == "sandbox":
         from integrations.sandbox_google import register_sandbox
 
-        register_sandbox(app, app.extensions[KEY].now)  # the Meet + Calendar emulator the gateway talks to over HTTP
+        # The Meet + Calendar + Workspace Events emulator the gateways talk to over HTTP; it pushes Meet events
+        # as the settings say.
+        register_sandbox(app, app.extensions[KEY].now, app.extensions[KEY].settings)
     settings = app.extensions[KEY].settings
     if not settings.smtp_url and not settings.is_production:  # production requires VERIFY_SMTP_URL
         from integrations.sandbox_mail import register_sandbox_mail

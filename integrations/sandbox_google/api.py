@@ -3,49 +3,23 @@
 Meet REST v2 is served under ``/sandbox/google/meet/`` and Calendar v3 under
 ``/sandbox/google/calendar/v3/`` (``SANDBOX_MEET_PATH`` and ``SANDBOX_CALENDAR_PATH``
 in ``verify_service/settings.py``, where the settings' ``meet_api_endpoint`` and
-``calendar_api_endpoint`` point by default). No credentials are asked for: the real gateway
-talks to the sandbox with anonymous credentials. System parameters
+``calendar_api_endpoint`` point by default). No credentials are asked for; the real gateway's
+sandbox credentials name the host user (``Bearer sandbox:<email>``), which makes it the owner of the
+spaces it creates (whose Meet events its subscription delivers). System parameters
 (``alt``, ``$.xgafv``, ``prettyPrint``, ``fields``…) are accepted and ignored.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from flask import Response, jsonify, request, url_for
 
-from integrations.sandbox_google.blueprint import bp, store
+from integrations.sandbox_google.blueprint import bp, caller, list_args, request_body, store
 from integrations.sandbox_google.calendar import send_updates_value
-from integrations.sandbox_google.errors import CalendarApiError, invalid, not_found
+from integrations.sandbox_google.errors import not_found
 from verify_service.settings import SANDBOX_CALENDAR_PATH, SANDBOX_MEET_PATH
 
 MEET = f"{SANDBOX_MEET_PATH}v2"
 CALENDAR = f"{SANDBOX_CALENDAR_PATH}calendars/<calendar_id>/events"
-
-
-def _body(*, calendar: bool = False) -> dict[str, Any]:
-    """The request's JSON object (empty when there is no body).
-
-    Raises:
-        SandboxApiError: 400 in the API's own shape when it is not a JSON object.
-    """
-    raw = request.get_data(cache=True)
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
-        body = None
-    if isinstance(body, dict):
-        return body
-    if calendar:
-        raise CalendarApiError(400, "parseError", "Parse Error")
-    raise invalid("Invalid JSON payload received. Expected an object.")
-
-
-def _list_args() -> tuple[str | None, str | None, str | None]:
-    return request.args.get("filter"), request.args.get("pageSize"), request.args.get("pageToken")
 
 
 # ---------------------------------------------------------------- Meet: spaces and members
@@ -53,7 +27,7 @@ def _list_args() -> tuple[str | None, str | None, str | None]:
 @bp.post(f"{MEET}/spaces")
 def create_space() -> Response:
     room_url = request.url_root + "sandbox/meet/"  # the sandbox meeting room, on the host the client called
-    return jsonify(store().meet.create_space(_body(), room_url))
+    return jsonify(store().meet.create_space(request_body(), room_url, owner=caller()))
 
 
 @bp.get(f"{MEET}/spaces/<space>")
@@ -63,7 +37,7 @@ def get_space(space: str) -> Response:
 
 @bp.patch(f"{MEET}/spaces/<space>")
 def patch_space(space: str) -> Response:
-    return jsonify(store().meet.patch_space(space, _body(), request.args.get("updateMask")))
+    return jsonify(store().meet.patch_space(space, request_body(), request.args.get("updateMask")))
 
 
 @bp.post(f"{MEET}/spaces/<space>")
@@ -72,18 +46,18 @@ def space_action(space: str) -> Response:
     space_id, _, verb = space.partition(":")
     if verb != "endActiveConference":
         raise not_found(f"method spaces/{space}")
-    _body()  # an EndActiveConferenceRequest: empty, but it must parse
+    request_body()  # an EndActiveConferenceRequest: empty, but it must parse
     return jsonify(store().meet.end_active_conference(space_id))
 
 
 @bp.post(f"{MEET}/spaces/<space>/members")
 def create_member(space: str) -> Response:
-    return jsonify(store().meet.create_member(space, _body()))
+    return jsonify(store().meet.create_member(space, request_body()))
 
 
 @bp.get(f"{MEET}/spaces/<space>/members")
 def list_members(space: str) -> Response:
-    _, size, token = _list_args()
+    _, size, token = list_args()
     return jsonify(store().meet.list_members(space, size, token))
 
 
@@ -101,7 +75,7 @@ def delete_member(space: str, member: str) -> Response:
 
 @bp.get(f"{MEET}/conferenceRecords")
 def list_records() -> Response:
-    return jsonify(store().meet.list_records(*_list_args()))
+    return jsonify(store().meet.list_records(*list_args()))
 
 
 @bp.get(f"{MEET}/conferenceRecords/<record>")
@@ -111,7 +85,7 @@ def get_record(record: str) -> Response:
 
 @bp.get(f"{MEET}/conferenceRecords/<record>/participants")
 def list_participants(record: str) -> Response:
-    return jsonify(store().meet.list_participants(record, *_list_args()))
+    return jsonify(store().meet.list_participants(record, *list_args()))
 
 
 @bp.get(f"{MEET}/conferenceRecords/<record>/participants/<participant>")
@@ -121,7 +95,7 @@ def get_participant(record: str, participant: str) -> Response:
 
 @bp.get(f"{MEET}/conferenceRecords/<record>/participants/<participant>/participantSessions")
 def list_sessions(record: str, participant: str) -> Response:
-    return jsonify(store().meet.list_sessions(record, participant, *_list_args()))
+    return jsonify(store().meet.list_sessions(record, participant, *list_args()))
 
 
 @bp.get(f"{MEET}/conferenceRecords/<record>/participants/<participant>/participantSessions/<session>")
@@ -139,7 +113,7 @@ def _send_updates() -> str:
 def insert_event(calendar_id: str) -> Response:
     send_updates = _send_updates()
     event_page = url_for("sandbox_google.calendar_event", _external=True)
-    return jsonify(store().calendar.insert(calendar_id, _body(calendar=True), send_updates, event_page))
+    return jsonify(store().calendar.insert(calendar_id, request_body(calendar=True), send_updates, event_page))
 
 
 @bp.get(f"{CALENDAR}/<event_id>")
@@ -150,7 +124,7 @@ def get_event(calendar_id: str, event_id: str) -> Response:
 @bp.patch(f"{CALENDAR}/<event_id>")
 def patch_event(calendar_id: str, event_id: str) -> Response:
     send_updates = _send_updates()
-    return jsonify(store().calendar.patch(calendar_id, event_id, _body(calendar=True), send_updates))
+    return jsonify(store().calendar.patch(calendar_id, event_id, request_body(calendar=True), send_updates))
 
 
 @bp.delete(f"{CALENDAR}/<event_id>")

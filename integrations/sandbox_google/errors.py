@@ -9,11 +9,12 @@ gateway reads, so the shapes matter.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 _HTTP_FOR_STATUS = {
     "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "NOT_FOUND": 404,
-    "ALREADY_EXISTS": 409, "PERMISSION_DENIED": 403,
+    "ALREADY_EXISTS": 409, "PERMISSION_DENIED": 403, "UNAUTHENTICATED": 401,
 }
 
 
@@ -30,14 +31,19 @@ class SandboxApiError(Exception):
 
 
 class MeetApiError(SandboxApiError):
-    """A Meet REST v2 error: ``status`` is the canonical code (``NOT_FOUND``, ``INVALID_ARGUMENT``…)."""
+    """A One Platform error (Meet v2, Workspace Events v1): ``status`` is the canonical code
+    (``NOT_FOUND``, ``INVALID_ARGUMENT``…), ``details`` the typed details (a ``google.rpc.ErrorInfo``…)."""
 
-    def __init__(self, status: str, message: str) -> None:
+    def __init__(self, status: str, message: str, details: Sequence[dict[str, Any]] = ()) -> None:
         super().__init__(_HTTP_FOR_STATUS[status], message)
         self.status = status
+        self.details = list(details)
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "status": self.status}}
+        error: dict[str, Any] = {"code": self.code, "message": self.message, "status": self.status}
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
 
 
 class CalendarApiError(SandboxApiError):

@@ -24,11 +24,15 @@ from integrations.google_meet import (
     AccessType,
     CalendarInvite,
     ConferenceAttendance,
+    ConferenceRecord,
     MeetError,
     MeetingSpace,
     MeetNotFound,
+    Participant,
+    ParticipantSession,
     SendUpdates,
     conference_from_api,
+    parse_time,
     participant_from_api,
     space_body,
 )
@@ -83,6 +87,25 @@ class InProcessSandboxMeet:
                 people.append(participant_from_api(person, sessions))
             result.append(conference_from_api(record, people))
         return sorted(result, key=lambda conference: conference.start)
+
+    def conference(self, record_name: str, *, host: str) -> ConferenceRecord:
+        record = self._call(lambda: self.sandbox.meet.get_record(_id(record_name, "conferenceRecords/")))
+        return ConferenceRecord(record["name"], record["space"], parse_time(record["startTime"]),
+                                parse_time(record["endTime"]) if record.get("endTime") else None)
+
+    def participant(self, participant_name: str, *, host: str) -> Participant:
+        parts = participant_name.split("/")  # conferenceRecords/{c}/participants/{p}
+        if len(parts) != 4:
+            raise MeetNotFound(f"no participant {participant_name}")
+        return participant_from_api(self._call(lambda: self.sandbox.meet.get_participant(parts[1], parts[3])), ())
+
+    def participant_session(self, session_name: str, *, host: str) -> ParticipantSession:
+        parts = session_name.split("/")  # conferenceRecords/{c}/participants/{p}/participantSessions/{s}
+        if len(parts) != 6:
+            raise MeetNotFound(f"no participant session {session_name}")
+        session = self._call(lambda: self.sandbox.meet.get_session(parts[1], parts[3], parts[5]))
+        return ParticipantSession(parse_time(session["startTime"]),
+                                  parse_time(session["endTime"]) if session.get("endTime") else None, session["name"])
 
     def insert_invite(self, invite: CalendarInvite, *, host: str, send_updates: SendUpdates = "all") -> None:
         raise MeetError("the in-process sandbox has no calendar")

@@ -5,10 +5,16 @@ person joins a space with no live conference and ends when the last one
 leaves or the host calls ``endActiveConference``; a signed-in person who
 rejoins is the same participant with a new session. Every method returns the
 JSON body Google would and raises :class:`MeetApiError` as Google would.
+
+What happens in a space (a conference starts or ends, a participant session begins
+or ends) is told to ``on_event`` as a :class:`Happened`, in order, with the lock
+held: the Workspace Events emulator (:mod:`.events`) turns it into the events the
+space owner's subscription delivers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import secrets
@@ -18,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from integrations.meet_events import CONFERENCE_ENDED, CONFERENCE_STARTED, PARTICIPANT_JOINED, PARTICIPANT_LEFT
 from integrations.sandbox_google import shapes
 from integrations.sandbox_google.discovery import BodyProblem, find_problem
 from integrations.sandbox_google.errors import MeetApiError, invalid, not_found
@@ -25,6 +32,16 @@ from integrations.sandbox_google.listing import apply_filter, page
 from integrations.sandbox_google.shapes import Member, Participant, Record, Session, Space
 
 Clock = Callable[[], dt.datetime]
+
+
+@dataclasses.dataclass(frozen=True)
+class Happened:
+    """A Meet event in a space: its type, the data Google's event carries, and when."""
+
+    owner: str | None              # the space owner's email (None: created anonymously)
+    type: str                      # integrations.meet_events.CONFERENCE_STARTED…
+    data: dict[str, Any]           # {"conferenceRecord": {"name": …}} or {"participantSession": {"name": …}}
+    time: dt.datetime
 
 RECORD_FILTER = {
     "space.name": (lambda r: f"spaces/{r.space.id}", False),
@@ -48,29 +65,34 @@ def _meeting_code() -> str:
     return f"{_random(letters, 3)}-{_random(letters, 4)}-{_random(letters, 3)}"
 
 
-def _body_error(problem: BodyProblem) -> MeetApiError:
+def _body_error(problem: BodyProblem, package: str) -> MeetApiError:
     if problem.kind == "unknown":
         return invalid(f'Invalid JSON payload received. Unknown name "{problem.value}" at '
                        f"'{problem.path}': Cannot find field.")
     shown = json.dumps(problem.value) if isinstance(problem.value, (str, int, float, bool)) else "a JSON value"
     expected = problem.type_name
     if not expected.startswith("TYPE_"):
-        expected = f"type.googleapis.com/google.apps.meet.v2.{expected}"
+        expected = f"type.googleapis.com/{package}.{expected}"
     return invalid(f"Invalid value at '{problem.path}' ({expected}), {shown}")
 
 
-def check_body(schema: str, body: Any, root: str) -> None:
-    """Raises: MeetApiError INVALID_ARGUMENT where Google's JSON parser would refuse ``body``."""
-    problem = find_problem("meet.v2", schema, body, root)
+def check_body(schema: str, body: Any, root: str, *, api: str = "meet.v2",
+               package: str = "google.apps.meet.v2") -> None:
+    """Raises: MeetApiError INVALID_ARGUMENT where Google's JSON parser would refuse ``body``.
+
+    ``api`` names the discovery document, ``package`` the proto package its messages are in.
+    """
+    problem = find_problem(api, schema, body, root)
     if problem:
-        raise _body_error(problem)
+        raise _body_error(problem, package)
 
 
 class SandboxMeet:
     """Meet spaces and conferences in memory; every method is safe to call from any thread."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, on_event: Callable[[Happened], None] | None = None) -> None:
         self._clock = clock
+        self._on_event = on_event
         self._lock = threading.RLock()
         self._spaces: dict[str, Space] = {}
         self._records: dict[str, Record] = {}
@@ -80,15 +102,15 @@ class SandboxMeet:
 
     # ------------------------------------------------------------ spaces
 
-    def create_space(self, body: dict[str, Any], room_url: str) -> dict[str, Any]:
-        """``spaces.create``; the meeting URI is ``room_url`` followed by the meeting code."""
+    def create_space(self, body: dict[str, Any], room_url: str, *, owner: str | None = None) -> dict[str, Any]:
+        """``spaces.create`` as ``owner`` (a host's email, or ``None``); the meeting URI is ``room_url`` + the code."""
         check_body("Space", body, "space")
         with self._lock:
             space_id = _random(string.ascii_letters + string.digits, 12)
             code = _meeting_code()
             while self._find_code(code):
                 code = _meeting_code()
-            space = Space(space_id, code, room_url + code, shapes.fill_config(body.get("config") or {}))
+            space = Space(space_id, code, room_url + code, shapes.fill_config(body.get("config") or {}), owner=owner)
             self._spaces[space_id] = space
             return shapes.space_json(space)
 
@@ -238,7 +260,9 @@ class SandboxMeet:
                 person = Participant(str(uuid.uuid4().int)[:19], key, display_name,
                                      email if signed_in else None, label)
                 record.participants[person.id] = person
-            person.sessions.append(Session(uuid.uuid4().hex, now))
+            session = Session(uuid.uuid4().hex, now)
+            person.sessions.append(session)
+            self._happened(space, PARTICIPANT_JOINED, record, person, session)
             return shapes.participant_name(record, person)
 
     def leave(self, participant_name: str) -> None:
@@ -253,9 +277,7 @@ class SandboxMeet:
         with self._lock:
             record = self._record(parts[1])
             person = self._participant(record, parts[3])
-            now = self._now()
-            for session in person.sessions:
-                session.end = session.end or now
+            self._close_sessions(record, person, self._now())
             if record.end is None and not any(p.connected for p in record.participants.values()):
                 self._end(record)
 
@@ -274,15 +296,33 @@ class SandboxMeet:
         record = Record(str(uuid.uuid4()), space, now)
         self._records[record.id] = record
         space.active = record.id
+        self._happened(space, CONFERENCE_STARTED, record)
         return record
 
     def _end(self, record: Record) -> None:
         now = self._now()
         for person in record.participants.values():
-            for session in person.sessions:
-                session.end = session.end or now
+            self._close_sessions(record, person, now)
         record.end = now
         record.space.active = None
+        self._happened(record.space, CONFERENCE_ENDED, record)
+
+    def _close_sessions(self, record: Record, person: Participant, now: dt.datetime) -> None:
+        for session in person.sessions:
+            if session.end is None:
+                session.end = now
+                self._happened(record.space, PARTICIPANT_LEFT, record, person, session)
+
+    def _happened(self, space: Space, kind: str, record: Record, person: Participant | None = None,
+                  session: Session | None = None) -> None:
+        if self._on_event is None:
+            return
+        if person is not None and session is not None:
+            name = f"{shapes.participant_name(record, person)}/participantSessions/{session.id}"
+            data, time = {"participantSession": {"name": name}}, session.end or session.start
+        else:
+            data, time = {"conferenceRecord": {"name": f"conferenceRecords/{record.id}"}}, record.end or record.start
+        self._on_event(Happened(space.owner, kind, data, time))
 
     def _find_code(self, code: str) -> Space | None:
         return next((s for s in self._spaces.values() if s.code == code.strip().lower()), None)

@@ -45,6 +45,7 @@ class Space:
     config: dict[str, Any]
     members: dict[str, Member] = dataclasses.field(default_factory=dict)
     active: str | None = None  # id of the live conference record
+    owner: str | None = None   # the host user (email) who created it; unknown for an anonymous create
 
 
 @dataclasses.dataclass

@@ -1,13 +1,16 @@
-"""One app's emulator state: the Meet side and the Calendar side, each behind its own lock."""
+"""One app's emulator state: Meet, Calendar and Workspace Events (with its Pub/Sub push), each behind its own lock."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from integrations.sandbox_google.calendar import Notification, SandboxCalendar
+from integrations.sandbox_google.events import SandboxEvents
 from integrations.sandbox_google.meet import SandboxMeet
+from integrations.sandbox_google.push import PushConfig, PushDelivery
 from integrations.sandbox_google.shapes import RoomView
+from verify_service.settings import SANDBOX_HOST_USERS
 
 
 def _utcnow() -> dt.datetime:
@@ -17,14 +20,19 @@ def _utcnow() -> dt.datetime:
 class SandboxGoogle:
     """The in-memory Google the sandbox serves; safe to share between threads.
 
-    ``meet`` and ``calendar`` answer the emulated HTTP APIs. Tests (and the
+    ``meet``, ``calendar`` and ``events`` (Workspace Events) answer the emulated
+    HTTP APIs; ``push`` delivers the events to the service as Pub/Sub would
+    (``push_config``; ``None``: events off, nothing is pushed). Tests (and the
     meeting room page) put people in meetings with :meth:`join` and
     :meth:`leave`, and read :attr:`notifications` for the invitation emails
-    Google would have sent.
+    Google would have sent. ``hosts`` are the host users a subscription may target.
     """
 
-    def __init__(self, clock: Callable[[], dt.datetime] = _utcnow) -> None:
-        self.meet = SandboxMeet(clock)
+    def __init__(self, clock: Callable[[], dt.datetime] = _utcnow, *, hosts: Sequence[str] = SANDBOX_HOST_USERS,
+                 push_config: PushConfig | None = None) -> None:
+        self.push = PushDelivery(push_config, clock)
+        self.events = SandboxEvents(clock, hosts, self.push.publish)
+        self.meet = SandboxMeet(clock, self.events.publish_meet)
         self.calendar = SandboxCalendar(clock)
 
     def join(self, meeting_code: str, *, email: str | None = None, display_name: str,

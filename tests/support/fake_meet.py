@@ -13,9 +13,12 @@ from integrations.google_meet import (
     AccessType,
     CalendarInvite,
     ConferenceAttendance,
+    ConferenceRecord,
     MeetError,
     MeetingSpace,
     MeetNotFound,
+    Participant,
+    ParticipantSession,
     SendUpdates,
     space_body,
 )
@@ -105,6 +108,41 @@ class FakeMeetGateway:
         with self._lock:
             self._fail_if_asked()
             return list(self._attendance.get(space_name, []))
+
+    def conference(self, record_name: str, *, host: str) -> ConferenceRecord:
+        """A conference :meth:`add_attendance` gave a space. Raises: MeetNotFound for any other."""
+        with self._lock:
+            self._fail_if_asked()
+            for space, conference in self._conferences():
+                if conference.record == record_name:
+                    return ConferenceRecord(conference.record, space, conference.start, conference.end)
+            raise MeetNotFound(f"fake: no conference record {record_name}")
+
+    def participant(self, participant_name: str, *, host: str) -> Participant:
+        """A participant of those conferences, without its sessions. Raises: MeetNotFound."""
+        with self._lock:
+            self._fail_if_asked()
+            for person in self._people():
+                if person.name == participant_name:
+                    return dataclasses.replace(person, sessions=())
+            raise MeetNotFound(f"fake: no participant {participant_name}")
+
+    def participant_session(self, session_name: str, *, host: str) -> ParticipantSession:
+        """A session of those participants, by its ``name``. Raises: MeetNotFound."""
+        with self._lock:
+            self._fail_if_asked()
+            found = [s for person in self._people() for s in person.sessions if s.name and s.name == session_name]
+            if found:
+                return found[0]
+            raise MeetNotFound(f"fake: no participant session {session_name}")
+
+    def _conferences(self) -> list[tuple[str, ConferenceAttendance]]:
+        """(space, conference) of every conference added; the caller holds the lock."""
+        return [(space, conference) for space, held in self._attendance.items() for conference in held]
+
+    def _people(self) -> list[Participant]:
+        """Every participant of those conferences; the caller holds the lock."""
+        return [person for _space, conference in self._conferences() for person in conference.participants]
 
     # ------------------------------------------------------------ the gateway: Calendar
 

@@ -12,15 +12,23 @@ from pathlib import Path
 import pytest
 
 from integrations import make_meet_gateway
+from integrations import make_meet_events_gateway
+from integrations.google_credentials import SandboxCredentials
 from integrations.google_meet import (
     CalendarInvite,
     ConferenceAttendance,
+    ConferenceRecord,
     MeetConfigurationError,
     MeetError,
     MeetGateway,
     MeetNotFound,
+    Participant,
+    ParticipantSession,
 )
 from integrations.google_meet_adapter import GoogleMeetGateway
+from integrations.meet_events import MeetEventsGateway
+from integrations.meet_events_adapter import GoogleMeetEventsGateway
+from integrations.sandbox_google.inprocess import InProcessSandboxMeet
 from tests.support.fake_meet import FakeMeetGateway
 from verify_service.settings import Settings
 
@@ -29,9 +37,9 @@ INTERFACE = [name for name, member in vars(MeetGateway).items() if inspect.isfun
              and not name.startswith("_")]
 
 
-@pytest.mark.parametrize("cls", [FakeMeetGateway, GoogleMeetGateway])
+@pytest.mark.parametrize("cls", [FakeMeetGateway, GoogleMeetGateway, InProcessSandboxMeet])
 def test_it_implements_the_interface_with_the_same_signatures(cls: type) -> None:
-    assert len(INTERFACE) == 8  # get_space too: meet_check reads a space back
+    assert len(INTERFACE) == 11  # get_space too (meet_check reads a space back); the reads events name
     for name in INTERFACE:
         assert inspect.signature(getattr(cls, name)) == inspect.signature(getattr(MeetGateway, name)), name
     assert isinstance(FakeMeetGateway(), MeetGateway)
@@ -126,6 +134,25 @@ def test_spaces_members_and_attendance_live_in_memory() -> None:
     assert gateway.attendance(space.name, host="host-1@fake.example") == [conference]
 
 
+def test_the_reads_an_event_names_come_from_the_attendance_added() -> None:
+    gateway = FakeMeetGateway()
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    session = ParticipantSession(start, None, "conferenceRecords/c1/participants/p1/participantSessions/s1")
+    person = Participant("conferenceRecords/c1/participants/p1", "signed_in", "users/1", "Ana", (session,))
+    gateway.add_attendance("spaces/a", ConferenceAttendance("conferenceRecords/c1", start, None, (person,)))
+    assert gateway.conference("conferenceRecords/c1", host="h") == ConferenceRecord(
+        "conferenceRecords/c1", "spaces/a", start, None)
+    assert gateway.participant(person.name, host="h") == dataclasses.replace(person, sessions=())
+    assert gateway.participant_session(session.name, host="h") == session
+    for read, name in ((gateway.conference, "conferenceRecords/c2"), (gateway.participant, person.name + "x"),
+                       (gateway.participant_session, session.name + "x")):
+        with pytest.raises(MeetNotFound):
+            read(name, host="h")
+    gateway.fail_next()
+    with pytest.raises(MeetError):
+        gateway.conference("conferenceRecords/c1", host="h")
+
+
 def test_invites_are_idempotent_by_id() -> None:
     gateway = FakeMeetGateway()
     start = dt.datetime(2026, 1, 1, 9, tzinfo=dt.timezone.utc)
@@ -149,6 +176,7 @@ def test_the_factory_follows_the_settings(tmp_path: Path) -> None:
     sandbox = make_meet_gateway(settings)
     assert isinstance(sandbox, GoogleMeetGateway) and isinstance(sandbox, MeetGateway)
     assert sandbox.hosts == ("host-1@sandbox.example", "host-2@sandbox.example")
+    assert sandbox._credentials("host-1@sandbox.example").token == "sandbox:host-1@sandbox.example"
     assert sandbox._endpoints == {"meet": "http://127.0.0.1:8000/sandbox/google/meet/",
                                   "calendar": "http://127.0.0.1:8000/sandbox/google/calendar/v3/"}
     with pytest.raises(MeetConfigurationError, match="VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE is not set"):
@@ -159,3 +187,16 @@ def test_the_factory_follows_the_settings(tmp_path: Path) -> None:
                                            meet_host_users=("h@example.com",)))
     with pytest.raises(MeetConfigurationError, match="unknown Meet backend"):
         make_meet_gateway(settings.replace(meet_backend="zoom"))
+
+
+def test_the_events_factory_follows_the_settings(tmp_path: Path) -> None:
+    settings = Settings(env="testing", instance_dir=tmp_path)
+    assert make_meet_events_gateway(settings) is None  # no topic: events are off
+    events = make_meet_events_gateway(settings.replace(meet_events_topic="projects/p/topics/t"))
+    assert isinstance(events, GoogleMeetEventsGateway) and isinstance(events, MeetEventsGateway)
+    assert events._endpoints == {"workspaceevents": "http://127.0.0.1:8000/sandbox/google/workspaceevents/"}
+    assert events._userinfo == "http://127.0.0.1:8000/sandbox/google/oauth2/v3/userinfo"
+    assert isinstance(events._credentials("host-1@sandbox.example"), SandboxCredentials)
+    with pytest.raises(MeetConfigurationError, match="VERIFY_GOOGLE_SERVICE_ACCOUNT_FILE is not set"):
+        make_meet_events_gateway(settings.replace(meet_backend="google", meet_host_users=("h@example.com",),
+                                                  meet_events_topic="projects/p/topics/t"))
