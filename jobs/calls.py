@@ -81,7 +81,8 @@ def sync_attendance(app: Flask) -> int:
     gateway, now, settings = registry.meet_gateway(), registry.now(), registry.settings
     timing = attendance.timing(settings)
     with unit_of_work(registry.sessions, write=False) as db:
-        due = attendance.sessions_to_sync(db, now=now)
+        # With events most sessions are only re-applied (no Meet read): more of them fit in a run.
+        due = attendance.sessions_to_sync(db, now=now, limit=2000 if settings.meet_events else 500)
         hosts = meetings.hosts_of(db, due)
         if settings.meet_events:  # polling reconciles: most sessions are re-applied from their events
             plan = attendance.plan_reconciliation(db, due, live_hosts=subscriptions.live_hosts(db, now),

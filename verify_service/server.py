@@ -41,10 +41,10 @@ def serve_embedded(app: Flask, *, host: str, port: int, threads: int) -> None:
         # Connections opened before the fork must not be shared with the worker.
         app.extensions[KEY].engine.dispose(close=False)
         scheduler_box["leadership"] = start_in_thread(app)
-        from jobs import SCHEDULES
+        from jobs import schedules
 
         log.info("embedded scheduler started with %d jobs (it runs them while it holds the leader lock)",
-                 len(SCHEDULES))
+                 len(schedules(app.extensions[KEY].settings)))
 
     def worker_exit(server: Any, worker: Any) -> None:
         leadership = scheduler_box.get("leadership")

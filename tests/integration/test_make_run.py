@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from jobs import MEET_EVENT_SCHEDULES
 from tests.integration.test_jobs import EXPECTED_JOBS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,7 +105,8 @@ def test_make_run_serves_the_quickstart_flow(server: Server, tmp_path: Path) -> 
     receiver = f"{server.base}/sandbox/account-service"
     assert f"Webhooks       {receiver}   (the built-in sandbox account service" in banner
     assert (tmp_path / "instance" / "verify-service.sqlite3").exists()
-    assert server.wait_for(f"embedded scheduler started with {len(EXPECTED_JOBS)} jobs")
+    # Development with the sandbox turns Meet's events on: their two jobs run too.
+    assert server.wait_for(f"embedded scheduler started with {len(EXPECTED_JOBS) + len(MEET_EVENT_SCHEDULES)} jobs")
     assert "Adding job tentatively" not in server.text() and "Added job" not in server.text()
     assert "Running job" not in server.text()  # APScheduler's two lines a run (every 2 s) stay out too
 

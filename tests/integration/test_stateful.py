@@ -849,24 +849,29 @@ class Workflow(RuleBasedStateMachine):
 
     @precondition(lambda self: self.calls)
     @rule(data=st.data(), again=st.booleans())
-    def meet_event_arrives(self, data: st.DataObject, again: bool) -> None:
-        """One of Meet's events for a call is pushed: any of them, in any order, perhaps twice (Pub/Sub's
-        at-least-once), whatever the attendance job read meanwhile. A closed account's call never changes."""
-        call = self._pick_call(data)
-        found = self._meet_events(call)
-        if not found:
+    def meet_events_arrive(self, data: st.DataObject, again: bool) -> None:
+        """Some of Meet's events for a call are pushed: any of them, in any order, the last perhaps twice
+        (Pub/Sub's at-least-once), whatever the attendance job read meanwhile. A closed account's call
+        never changes."""
+        loaded = [self._load(call_id) for call_id in self.calls]  # in creation order (replayable)
+        candidates = [call for call in loaded if self._meet_events(call)]
+        if not candidates:
             return
-        meet_event = data.draw(st.sampled_from(found), label="meet event")
+        call = data.draw(st.sampled_from(candidates), label="call")
+        found = self._meet_events(call)
+        order = data.draw(st.permutations(found), label="meet events")
         closed = self.model[call.account_id].closed
         before = self._attendance_of(call.id)
-        applied = apply_event(self.registry.sessions, self.gateway, meet_event, settings=self.registry.settings,
-                              now=self.now)
-        event(f"meet event: {meet_event.type.rsplit('.', 1)[-1]} {applied.result.value}")
+        for meet_event in order[:data.draw(st.integers(1, len(order)), label="how many")]:
+            applied = apply_event(self.registry.sessions, self.gateway, meet_event, settings=self.registry.settings,
+                                  now=self.now)
+            event(f"meet event: {applied.result.value}{' (closed)' if closed else ''}")
+            if closed:
+                assert applied.result in (ApplyResult.IGNORED, ApplyResult.DUPLICATE)
         if again:
             assert apply_event(self.registry.sessions, self.gateway, meet_event, settings=self.registry.settings,
                                now=self.now).result is ApplyResult.DUPLICATE
         if closed:
-            assert applied.result in (ApplyResult.IGNORED, ApplyResult.DUPLICATE)
             assert self._attendance_of(call.id) == before
 
     @precondition(lambda self: self.calls)

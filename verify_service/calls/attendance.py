@@ -212,6 +212,7 @@ def _evaluate(db: Session, account: Account, call: CallSession, conferences: lis
     participants = _classify(db, call, conferences)
     freelancer, reviewer = _presence(participants, "freelancer", now), _presence(participants, "reviewer", now)
     _store_participants(db, call, participants, now)
+    call.attendance_checked_at = now
     call.freelancer_joined_at, call.freelancer_left_at = freelancer.joined_at, freelancer.left_at
     call.freelancer_connected_seconds = freelancer.connected_seconds
     call.reviewer_joined_at, call.reviewer_left_at = reviewer.joined_at, reviewer.left_at
@@ -270,7 +271,7 @@ def sessions_to_sync(db: Session, *, now: dt.datetime, limit: int = 500) -> list
                     sa.or_(CallSession.status.in_(ACTIVE),
                            sa.and_(CallSession.ended_at.is_not(None), CallSession.ended_at > now - AFTERGLOW)))),
             open_account.exists(), CallSession.meet_host.is_distinct_from(SIMULATED_HOST))
-        .order_by(sa.func.coalesce(CallSession.attendance_synced_at, CallSession.created_at)).limit(limit)))
+        .order_by(sa.func.coalesce(CallSession.attendance_checked_at, CallSession.created_at)).limit(limit)))
 
 
 

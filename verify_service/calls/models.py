@@ -80,6 +80,8 @@ class CallSession(Base):
     # The last Meet event (Workspace Events push) applied to the session: reconciliation reads Meet
     # only for sessions with no event or read for a while (calls/attendance.py).
     meet_event_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # When attendance was last applied (a read, an event, or time passing): the job takes the longest unchecked first.
+    attendance_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # The reviewer was there and the freelancer never came: the dashboard offers "no show".
     no_show_suggested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     claimed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reviewers.id"))
