@@ -127,12 +127,12 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 class LiveServer:
     """The app (SQLite, sandbox Meet, real clock) served over HTTP on a loopback port."""
 
-    def __init__(self, tmp_path: Path, schema: Path) -> None:
+    def __init__(self, tmp_path: Path, schema: Path, **settings: Any) -> None:
         url = fresh_sqlite(schema, tmp_path / "browser.sqlite3")
         self._server = make_server("127.0.0.1", 0, Flask(__name__), threaded=True)
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
         self.app = create_app(make_settings(url, tmp_path, base_url=self.base_url, meet_backend="sandbox",
-                                            client_check_rate_limit="1000/second"))
+                                            client_check_rate_limit="1000/second", **settings))
         self._server.app = self.app  # the port was needed first: the app builds absolute URLs with it
         self.registry: Registry = self.app.extensions[KEY]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

@@ -33,4 +33,7 @@ def register(app: Flask) -> None:
         certs = HttpCerts(settings.meet_events_certs_url)
     app.extensions[VERIFIER] = PushVerifier(audience=settings.meet_events_audience,
                                             email=settings.meet_events_push_account, certs=certs)
+    # With events the service's attendance is real time: the waiting room and the reviewer's attendance
+    # panel poll it every second (templates fall back to their slower cadence without this).
+    app.jinja_env.globals["attendance_poll_seconds"] = 1 if settings.meet_events else None
     app.register_blueprint(bp)

@@ -1,4 +1,5 @@
-// The waiting room's live status: polls the session every few seconds and updates the page in place;
+// The waiting room's live status: polls the session every data-poll-seconds (1 s when Meet's events make the
+// service's attendance real time, else 4 s) and updates the page in place;
 // for a new stage (booked, second review, result) it reloads so the server renders it.
 (function () {
   "use strict";
@@ -6,6 +7,7 @@
   if (!root) { return; }
   var LIVE = ["preparing", "waiting", "in_call"];
   var phase = root.getAttribute("data-phase");
+  var every = (parseFloat(root.getAttribute("data-poll-seconds")) || 4) * 1000;
   var title = document.getElementById("call-title");
 
   // After a reload caused by a change, move focus to the new heading so screen readers read it.
@@ -59,8 +61,8 @@
       .then(function (body) { if (body) { apply(body); } })
       .catch(function () { /* a network blip: try again next time */ })
       .then(function () {
-        if (LIVE.indexOf(phase) >= 0) { window.setTimeout(poll, document.hidden ? 15000 : 4000); }
+        if (LIVE.indexOf(phase) >= 0) { window.setTimeout(poll, document.hidden ? 15000 : every); }
       });
   }
-  window.setTimeout(poll, 4000);
+  window.setTimeout(poll, every);
 })();
