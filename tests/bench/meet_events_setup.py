@@ -62,21 +62,16 @@ def host_of(n: int, hosts: int) -> str:
     return f"{PREFIX}host-{n % hosts:02d}@bench.invalid"
 
 
-def host_users(hosts: int) -> list[str]:
-    return [host_of(h, hosts) for h in range(hosts)]
-
-
 def record_of(n: int) -> str:
     return f"conferenceRecords/c-{n}"
 
 
 # ---------------------------------------------------------------- the seed (set-based SQL)
 
+_CALLS = "(SELECT id FROM call_sessions WHERE account_id LIKE %(like)s)"
 _RESET_SQL = [  # the previous run's calls and everything the events wrote about them
-    "DELETE FROM call_participant_sessions WHERE call_session_id IN (SELECT id FROM call_sessions "
-    "WHERE account_id LIKE %(like)s)",
-    "DELETE FROM call_conferences WHERE call_session_id IN (SELECT id FROM call_sessions WHERE account_id LIKE %(like)s)",
-    "DELETE FROM call_participants WHERE call_session_id IN (SELECT id FROM call_sessions WHERE account_id LIKE %(like)s)",
+    *(f"DELETE FROM {table} WHERE call_session_id IN {_CALLS}"
+      for table in ("call_participant_sessions", "call_conferences", "call_participants")),
     "DELETE FROM call_sessions WHERE account_id LIKE %(like)s",
     "DELETE FROM outbox_events WHERE account_id LIKE %(like)s",
     "DELETE FROM meet_event_receipts WHERE id LIKE %(like)s",
@@ -115,8 +110,7 @@ _SEED_SQL = [
 ]
 
 
-# Phase 2's steady state for every call, whatever phase 1 pushed: in progress, its conference live, both
-# people joined and still connected (the rows the events of their joins would have written).
+# Phase 2's steady state for every call, whatever phase 1 pushed: in progress, both people still connected.
 _STEADY_SQL = [
     """INSERT INTO call_conferences (record, call_session_id, started_at)
        SELECT 'conferenceRecords/c-' || i, md5('mev-call' || i)::uuid::text, %(fj)s FROM generate_series(1, %(calls)s) i
@@ -144,7 +138,7 @@ _STEADY_SQL = [
 
 
 def steady_state(engine: sa.Engine, *, calls: int, reviewers: int, seeded_at: dt.datetime) -> None:
-    """Every call in progress with both people still connected (phase 2 starts from there)."""
+    """Every call in progress with both people still connected: the rows their joins' events would write."""
     params = {"calls": calls, "reviewers": reviewers, "like": PREFIX + "%", "fj": seeded_at - FREELANCER_JOINS,
               "rj": seeded_at - REVIEWER_JOINS}
     with engine.begin() as conn:
@@ -243,7 +237,7 @@ class FakeInstantMeet:
         self._number(record_of(n), host)
         return [ConferenceAttendance(record_of(n), self._s - FREELANCER_JOINS, None, self._people(n))]
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # what the benchmark never asks (spaces, invites)
         def unused(*_args: Any, **_kwargs: Any) -> Any:
             raise MeetError(f"the benchmark's Meet does not do {name}")
         return unused
@@ -313,7 +307,7 @@ BLOCK = 100  # calls a worker has in flight at once (their events interleaved); 
 def make_app(url: str, hosts: int, reviewers: int, calls: int, seeded_at: dt.datetime, key: PushKey,
              scratch: Path, *, still_connected: bool = False) -> Flask:
     """The production app with events on, the benchmark's Meet, and a verifier trusting ``key``."""
-    env = {**service_env(url, 0, scratch, {}), "VERIFY_MEET_HOST_USERS": ",".join(host_users(hosts)),
+    env = {**service_env(url, 0, scratch, {}), "VERIFY_MEET_HOST_USERS": ",".join(host_of(h, hosts) for h in range(hosts)),
            "VERIFY_MEET_EVENTS_TOPIC": TOPIC, "VERIFY_MEET_EVENTS_PUSH_ACCOUNT": PUSH_ACCOUNT}
     app = create_app(load_settings(env))
     registry = app.extensions[KEY]
@@ -366,7 +360,7 @@ def _push_events(job: Job, barrier: Any) -> dict[str, Any]:
                     content_type="application/json")
     verifier = app.extensions[VERIFIER]
     started = time.perf_counter()
-    for i in range(200):
+    for i in range(200):  # the token check alone
         verifier.verify(tokens[i % len(tokens)])
     verify_us = (time.perf_counter() - started) / 200 * 1e6
     statements = [0]
@@ -396,14 +390,11 @@ def _push_events(job: Job, barrier: Any) -> dict[str, Any]:
                     raise RuntimeError(f"{events[k].id} answered {response.status_code}: "
                                        f"{response.get_data(as_text=True)[:500]}")
         done += block
+    end = time.monotonic()
+    out = io.StringIO()
     if profiler is not None:
         profiler.disable()
-    end = time.monotonic()
-    profile = ""
-    if profiler is not None:
-        out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(r"verify_service|google|flask", 40)
-        profile = out.getvalue()
     registry.engine.dispose()
     return {"start": start, "end": end, "latencies": latencies, "statements": statements[0], "done": done,
-            "reads": dict(registry.meet.reads), "verify_us": verify_us, "profile": profile}
+            "reads": dict(registry.meet.reads), "verify_us": verify_us, "profile": out.getvalue()}
