@@ -1,8 +1,8 @@
 """Meet's events on PostgreSQL at 10,000 concurrent calls: the push endpoint's throughput, and the Meet
 reads the attendance job still makes beside the read quota.
 
-    .venv/bin/python tests/bench/bench_meet_events.py [--calls 10000] [--workers 2] [--conference-events]
-                                                      [--minutes 10] [--profile] [--quick] [--check]
+    .venv/bin/python tests/bench/bench_meet_events.py [--calls 10000] [--workers 2] [--budget 120]
+                        [--conference-events] [--minutes 10] [--profile] [--quick] [--check]
 
 PostgreSQL: ``VERIFY_BENCH_DATABASE_URL`` (default
 postgresql+psycopg://postgres@127.0.0.1:5432/bench_meet_events), created and migrated when needed;
@@ -18,16 +18,18 @@ subscription); --reviewers reviewers whose Google users the service already know
    ``/webhooks/google/meet-events`` through Flask's test client (no socket) of the real app in
    production settings (JSON logs, to a file). Meet is an in-process gateway answering at once
    (conferenceRecords.get, participants.get, participantSessions.get; each read counted). --workers
-   processes, each with its own app, take the calls n with n mod workers = their index, and push
-   the first event of all their calls, then the second, … (calls stay concurrent, each call's events
-   in order, one request at a time per process). Figures: events/s over the wall time of all
-   workers, p50/p95/p99 per push, the SQL statements and Meet reads per event, the token check alone.
-   Afterwards every call must be in_progress with both people's join and leave times as the events
-   said (else the run fails, whatever the flags).
-2. reconciliation  The same calls, both people still connected, each call's last event at a random
-   moment of the last 15 minutes and one more every 15 minutes (written as the events would write
-   ``meet_event_at``): --minutes minutes of jobs/calls.py ``sync_attendance`` every 30 s of a fake
-   clock, counting the full reads it makes (READS_PER_CALL Meet reads each). Printed beside polling
+   processes, each with its own app, take the calls n with n mod workers = their index, 100 calls at
+   a time: the first event of those calls, then the second, … (calls side by side, each call's events
+   in order, one request at a time per process). No new block starts after --budget seconds (the
+   calls not reached stay waiting; at the target all 40,000 events take 20 s). Figures: events/s over
+   the wall time of all workers, p50/p95/p99 per push, the SQL statements and Meet reads per event,
+   the token check alone. Afterwards every call pushed must be in_progress with both people's join
+   and leave times as the events said, every other call untouched (else the run fails, whatever the
+   flags).
+2. reconciliation  Every seeded call in progress, both people still connected (set by SQL, whatever
+   phase 1 reached), each call's last event at a random moment of the last 15 minutes and one more
+   every 15 minutes (written as the events would write ``meet_event_at``): --minutes minutes of
+   jobs/calls.py ``sync_attendance`` every 30 s of a fake clock, counting the full reads it makes (READS_PER_CALL Meet reads each). Printed beside polling
    with events off (every live call read every 30 s: calls x READS_PER_CALL x 2 a minute) and the
    documented quota (600 a minute per host user; min(600 x hosts, 6,000) a minute per project).
 Targets: >= 2,000 events/s; reconciliation within the read quota (per project and per host).
@@ -105,7 +107,8 @@ def check_applied(url: str, done: list[int], calls: int, per_call: int, seeded_a
                 "  AND reviewer_joined_at = :rj AND reviewer_left_at = :rl) AS times, "
                 "count(*) FILTER (WHERE freelancer_connected_seconds = :fs AND reviewer_connected_seconds = :rs) "
                 "  AS seconds, count(meet_event_at) AS evented "
-                "FROM call_sessions WHERE id IN (SELECT md5('mev-call' || n)::uuid::text FROM unnest(CAST(:ns AS int[])) n)"),
+                "FROM call_sessions WHERE id IN "
+                "(SELECT md5('mev-call' || n)::uuid::text FROM unnest(CAST(:ns AS int[])) n)"),
                 {"ns": done, "fj": s - setup.FREELANCER_JOINS, "fl": s - setup.FREELANCER_LEAVES,
                  "rj": s - setup.REVIEWER_JOINS, "rl": s - setup.REVIEWER_LEAVES,
                  "fs": int((setup.FREELANCER_JOINS - setup.FREELANCER_LEAVES).total_seconds()),
@@ -212,9 +215,11 @@ def report_events(args: argparse.Namespace, reports: list[dict[str, Any]]) -> fl
               f"pushed ({events:,} of {args.calls * events // done:,}); at the target all would take "
               f"{args.calls * events // done / EVENTS_TARGET:.0f} s")
     print(f"   {events:,} events in {wall:.1f} s = {rate:,.0f} events/s "
-          f"({rate / EVENTS_TARGET:.2f} x the {EVENTS_TARGET:,.0f}/s target: {'met' if rate >= EVENTS_TARGET else 'MISSED'})")
-    print(f"   per push: p50 {support.percentile(latencies, 50):.2f} ms, p95 {support.percentile(latencies, 95):.2f} ms, "
-          f"p99 {support.percentile(latencies, 99):.2f} ms; {per_event:.2f} ms of a worker per event")
+          f"({rate / EVENTS_TARGET:.2f} x the {EVENTS_TARGET:,.0f}/s target: "
+          f"{'met' if rate >= EVENTS_TARGET else 'MISSED'})")
+    print(f"   per push: p50 {support.percentile(latencies, 50):.2f} ms, "
+          f"p95 {support.percentile(latencies, 95):.2f} ms, p99 {support.percentile(latencies, 99):.2f} ms; "
+          f"{per_event:.2f} ms of a worker per event")
     print(f"   SQL statements: {statements / events:.1f} per event; Meet reads: "
           + ", ".join(f"{method} {count:,}" for method, count in sorted(reads.items()))
           + f" ({sum(reads.values()) / events:.2f} per event)")
@@ -237,9 +242,9 @@ def report_reconciliation(args: argparse.Namespace, result: dict[str, Any]) -> b
     print(f"2. reconciliation: {result['runs']} runs of sync_attendance, every 30 s of a fake clock over {minutes:g} "
           f"min, {args.calls:,} live calls on {hosts} host users, events on (each call's last event at a random "
           "moment of the last 15 min, one more every 15 min)")
-    print(f"   calls due per run (sessions_to_sync, at most 500): {result['due_mean']:.0f}; read {result['read_mean']:.0f}, "
-          f"re-applied from stored events {result['reapply_mean']:.0f}; a run took {result['run_mean']:.2f} s "
-          f"(the longest {result['run_max']:.2f} s)")
+    print(f"   calls due per run (sessions_to_sync, at most 500): {result['due_mean']:.0f}; "
+          f"read {result['read_mean']:.0f}, re-applied from stored events {result['reapply_mean']:.0f}; "
+          f"a run took {result['run_mean']:.2f} s (the longest {result['run_max']:.2f} s)")
     print(f"   distinct calls in {minutes:g} min: read {result['distinct_read']:,}, re-applied "
           f"{result['distinct_reapply']:,}, touched at all {result['distinct_touched']:,} of {args.calls:,}")
     print(f"   {'':34}{'Meet reads/min':>15}{'busiest host/min':>18}  vs quota "

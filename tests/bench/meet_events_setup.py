@@ -181,7 +181,6 @@ class FakeInstantMeet:
                  still_connected: bool = False) -> None:
         self.reads: Counter[str] = Counter()          # by method
         self.host_reads: Counter[str] = Counter()     # by host user
-        self.spaces_read: set[str] = set()
         self.still_connected = still_connected        # attendance(): both people still in the call
         self._calls, self._hosts, self._reviewers, self._s = calls, hosts, reviewers, seeded_at
 
@@ -232,7 +231,6 @@ class FakeInstantMeet:
 
     def attendance(self, space_name: str, *, host: str) -> list[ConferenceAttendance]:
         self._count("attendance (full read)", host, READS_PER_CALL)
-        self.spaces_read.add(space_name)
         n = int(space_name.removeprefix("spaces/b-"))
         self._number(record_of(n), host)
         return [ConferenceAttendance(record_of(n), self._s - FREELANCER_JOINS, None, self._people(n))]
@@ -307,7 +305,8 @@ BLOCK = 100  # calls a worker has in flight at once (their events interleaved); 
 def make_app(url: str, hosts: int, reviewers: int, calls: int, seeded_at: dt.datetime, key: PushKey,
              scratch: Path, *, still_connected: bool = False) -> Flask:
     """The production app with events on, the benchmark's Meet, and a verifier trusting ``key``."""
-    env = {**service_env(url, 0, scratch, {}), "VERIFY_MEET_HOST_USERS": ",".join(host_of(h, hosts) for h in range(hosts)),
+    users = ",".join(host_of(h, hosts) for h in range(hosts))
+    env = {**service_env(url, 0, scratch, {}), "VERIFY_MEET_HOST_USERS": users,
            "VERIFY_MEET_EVENTS_TOPIC": TOPIC, "VERIFY_MEET_EVENTS_PUSH_ACCOUNT": PUSH_ACCOUNT}
     app = create_app(load_settings(env))
     registry = app.extensions[KEY]
