@@ -31,7 +31,8 @@ subscription); --reviewers reviewers whose Google users the service already know
    every 15 minutes (written as the events would write ``meet_event_at``): --minutes minutes of
    jobs/calls.py ``sync_attendance`` every 30 s of a fake clock, counting the full reads it makes
    (READS_PER_CALL Meet reads each). Printed beside polling with events off (every live call read
-   every 30 s: calls x READS_PER_CALL x 2 a minute) and the documented quota (600 a minute per host user; min(600 x hosts, 6,000) a minute per project).
+   every 30 s: calls x READS_PER_CALL x 2 a minute) and the documented quota (600 a minute per host
+   user; min(600 x hosts, 6,000) a minute per project).
 Targets: >= 2,000 events/s; reconciliation within the read quota (per project and per host).
 --check: exit 1 when a target is missed. --quick: 1,000 calls and 3 minutes (a smoke run).
 Not a test: pytest does not collect tests/bench (setup.cfg norecursedirs).
