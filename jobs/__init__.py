@@ -61,6 +61,7 @@ SCHEDULES: tuple[Schedule, ...] = (
 # no event receipt is written.
 MEET_EVENT_SCHEDULES: tuple[Schedule, ...] = (
     (meet_events.keep_meet_subscriptions, "interval", {"minutes": 10}),  # renewed a day before they end
+    (meet_events.drain_meet_events, "interval", {"seconds": 5}),  # what a push left pending (Meet unreadable)
     (meet_events.purge_meet_event_receipts, "cron", {"hour": 3, "minute": 53}),  # past Pub/Sub's 7-day redelivery
 )
 

@@ -9,14 +9,23 @@ from flask import Flask
 
 from integrations.google_meet import MeetConfigurationError, MeetError
 from jobs.runner import job_unit
-from verify_service.calls import attendance, meetings, reminders, scheduling, services
+from verify_service.calls import attendance, meetings, reconciliation, reminders, scheduling, services
 from verify_service.calls.services import ConferenceEnding
 from verify_service.db import unit_of_work
 from verify_service.meet_events import subscriptions
 from verify_service.registry import KEY, Registry
+from verify_service.settings import Settings
 from verify_service.review import claims
 
 log = logging.getLogger("jobs")
+
+# Sessions re-applied from their stored events per transaction (their rows stay locked for it).
+REAPPLY_BATCH = 100
+
+
+def due_limit(settings: Settings) -> int:
+    """Sessions one attendance run takes: with events most are only re-applied (no Meet read), so more fit."""
+    return 2000 if settings.meet_events else 500
 
 
 def end_requested_conferences(app: Flask) -> ConferenceEnding:
@@ -81,17 +90,16 @@ def sync_attendance(app: Flask) -> int:
     gateway, now, settings = registry.meet_gateway(), registry.now(), registry.settings
     timing = attendance.timing(settings)
     with unit_of_work(registry.sessions, write=False) as db:
-        # With events most sessions are only re-applied (no Meet read): more of them fit in a run.
-        due = attendance.sessions_to_sync(db, now=now, limit=2000 if settings.meet_events else 500)
+        due = attendance.sessions_to_sync(db, now=now, limit=due_limit(settings))
         hosts = meetings.hosts_of(db, due)
         if settings.meet_events:  # polling reconciles: most sessions are re-applied from their events
-            plan = attendance.plan_reconciliation(db, due, live_hosts=subscriptions.live_hosts(db, now),
+            plan = reconciliation.plan_reconciliation(db, due, live_hosts=subscriptions.live_hosts(db, now),
                                                   settings=settings, now=now)
             due = plan.read
     if settings.meet_events:
-        for call_session_id in plan.reapply:
+        for start in range(0, len(plan.reapply), REAPPLY_BATCH):
             with unit_of_work(registry.sessions) as db:
-                attendance.reevaluate(db, call_session_id, now=now, **timing)
+                attendance.reevaluate_many(db, plan.reapply[start:start + REAPPLY_BATCH], now=now, **timing)
     failing: set[str] = set()
     synced = 0
     for call_session_id in due:

@@ -1,6 +1,7 @@
-"""Meet events jobs: keeping the host users' Workspace Events subscriptions, forgetting old event receipts.
+"""Meet events jobs: keeping the host users' Workspace Events subscriptions, applying events left pending,
+forgetting old event receipts.
 
-Both are registered only while Meet events are configured (``VERIFY_MEET_EVENTS_TOPIC``; jobs/__init__.py).
+They are registered only while Meet events are configured (``VERIFY_MEET_EVENTS_TOPIC``; jobs/__init__.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from flask import Flask
 from integrations.google_meet import MeetConfigurationError
 from integrations.meet_events import MeetEventsGateway
 from jobs.runner import job_unit
-from verify_service.meet_events import subscriptions
+from verify_service.meet_events import apply, subscriptions
 from verify_service.registry import KEY, Registry
 
 log = logging.getLogger("jobs")
@@ -61,3 +62,20 @@ def purge_meet_event_receipts(app: Flask) -> int:
     if deleted:
         log.info("job purge_meet_event_receipts deleted %d rows", deleted)
     return deleted
+
+
+def drain_meet_events(app: Flask) -> int:
+    """Apply Meet events still pending (a push whose Meet read failed, or one left behind a drain); how many.
+
+    A push applies its event at once itself; this job only catches what that left, a batch a run.
+    """
+    registry: Registry = app.extensions[KEY]
+    drained = apply.drain(registry.sessions, registry.meet_gateway(), settings=registry.settings, now=registry.now())
+    for host in drained.hosts:
+        subscriptions.keep_subscriptions(registry.sessions, events_gateway(registry),
+                                         hosts=subscriptions.configured_hosts(registry.settings),
+                                         topic=registry.settings.meet_events_topic, now=registry.now(), only=[host])
+    done = sum(1 for applied in drained.results.values() if applied.result is not apply.Result.PENDING)
+    if done:
+        log.info("job drain_meet_events: %d events applied", done)
+    return done

@@ -18,6 +18,7 @@ import io
 import json
 import pstats
 import sys
+import threading
 import time
 import traceback
 from collections import Counter
@@ -38,7 +39,7 @@ from integrations.meet_events import (
 )
 from tests.bench.bench_restrictions import service_env
 from verify_service import create_app
-from verify_service.calls.attendance import READS_PER_CALL
+from verify_service.calls.reconciliation import READS_PER_CALL
 from verify_service.meet_events.blueprint import VERIFIER
 from verify_service.meet_events.tokens import PushVerifier
 from verify_service.registry import KEY
@@ -174,7 +175,7 @@ class FakeInstantMeet:
 
     A conference is readable only as its own host (as Google's API answers another user: not found).
     ``attendance()`` is a full read of a space (what polling and reconciliation do): it counts as
-    ``READS_PER_CALL`` reads, as the quota budget in ``calls/attendance.py`` does.
+    ``READS_PER_CALL`` reads, as the quota budget in ``calls/reconciliation.py`` does.
     """
 
     def __init__(self, calls: int, hosts: int, reviewers: int, seeded_at: dt.datetime, *,
@@ -332,6 +333,7 @@ class Job:
     scratch: str
     budget: float                # seconds: no new block of calls starts after it
     profile: bool = False
+    threads: int = 8             # concurrent pushes per process
 
 
 def push_events(job: Job, barrier: Any, results: Any) -> None:
@@ -374,21 +376,41 @@ def _push_events(job: Job, barrier: Any) -> dict[str, Any]:
     deadline = start + job.budget
     if profiler is not None:
         profiler.enable()
-    for block in blocks:
-        if time.monotonic() >= deadline:
-            break
-        per_call = [call_events(n, job.hosts, job.seeded_at, conference=job.conference) for n in block]
-        for k in range(len(per_call[0])):  # the block's calls side by side, each call's events in order
+    failures: list[str] = []
+
+    def post_all(calls: list[int]) -> None:
+        """One of the process's concurrent pushers (as Pub/Sub keeps several pushes outstanding): its calls'
+        events, the calls side by side, each call's events in order."""
+        mine_client = app.test_client()
+        per_call = [call_events(n, job.hosts, job.seeded_at, conference=job.conference) for n in calls]
+        for k in range(len(per_call[0]) if per_call else 0):
             for events in per_call:
                 body = push_json(events[k], job.seeded_at)
                 before = time.perf_counter()
-                response = client.post(PATH, data=body, headers={"Authorization": tokens[len(latencies) % 5]},
-                                       content_type="application/json")
+                response = mine_client.post(PATH, data=body, headers={"Authorization": tokens[k % 5]},
+                                            content_type="application/json")
                 latencies.append(1000 * (time.perf_counter() - before))
                 if response.status_code != 204:
-                    raise RuntimeError(f"{events[k].id} answered {response.status_code}: "
-                                       f"{response.get_data(as_text=True)[:500]}")
+                    failures.append(f"{events[k].id} answered {response.status_code}: "
+                                    f"{response.get_data(as_text=True)[:500]}")
+                    return
+
+    for block in blocks:
+        if time.monotonic() >= deadline:
+            break
+        pushers = [threading.Thread(target=post_all, args=(block[t::job.threads],)) for t in range(job.threads)]
+        for pusher in pushers:
+            pusher.start()
+        for pusher in pushers:
+            pusher.join()
+        if failures:
+            raise RuntimeError(failures[0])
         done += block
+    # What the pushes left pending (a drain running when the last ones came), as the drain job would apply it.
+    from verify_service.meet_events import apply as apply_events
+    while apply_events.drain(registry.sessions, registry.meet, settings=registry.settings,
+                             now=registry.now()).results:
+        pass
     end = time.monotonic()
     out = io.StringIO()
     if profiler is not None:
@@ -397,3 +419,55 @@ def _push_events(job: Job, barrier: Any) -> dict[str, Any]:
     registry.engine.dispose()
     return {"start": start, "end": end, "latencies": latencies, "statements": statements[0], "done": done,
             "reads": dict(registry.meet.reads), "verify_us": verify_us, "profile": out.getvalue()}
+
+
+# ---------------------------------------------------------------- processing alone (the drain)
+
+def receive_all(url: str, calls: int, hosts: int, reviewers: int, seeded_at: dt.datetime, key: PushKey,
+                scratch: Path, *, conference: bool) -> int:
+    """Every call's events received (pending receipts), as pushes would leave them; how many."""
+    from verify_service.db import unit_of_work
+    from verify_service.meet_events import apply
+
+    app = make_app(url, hosts, reviewers, calls, seeded_at, key, scratch)
+    registry = app.extensions[KEY]
+    events = [e for n in range(1, calls + 1) for e in call_events(n, hosts, seeded_at, conference=conference)]
+    for start in range(0, len(events), 1000):
+        with unit_of_work(registry.sessions) as db:
+            for event in events[start:start + 1000]:
+                apply.receive(db, event, now=seeded_at)
+    registry.engine.dispose()
+    return len(events)
+
+
+def drain_events(job: Job, barrier: Any, results: Any) -> None:
+    """A drain process: apply pending events a batch at a time until none is left; its figures on ``results``."""
+    try:
+        from verify_service.meet_events import apply
+
+        scratch = Path(job.scratch)
+        sys.stderr = (scratch / f"drain-{job.worker}.log").open("a")
+        app = make_app(job.url, job.hosts, job.reviewers, job.calls, job.seeded_at, job.key,
+                       scratch / f"d{job.worker}")
+        registry = app.extensions[KEY]
+        statements = [0]
+        sa.event.listen(registry.engine, "before_cursor_execute", lambda *_a, **_k: statements.__setitem__(
+            0, statements[0] + 1))
+        barrier.wait(timeout=300)
+        start, applied, batches = time.monotonic(), 0, 0
+        now = job.seeded_at + dt.timedelta(minutes=30)
+        while True:
+            drained = apply.drain(registry.sessions, registry.meet, settings=registry.settings, now=now)
+            if not drained.results:
+                if not apply._pending(registry.sessions, now):  # noqa: SLF001 — the other drain may hold some
+                    break
+                continue
+            applied += len(drained.results)
+            batches += 1
+        end = time.monotonic()
+        registry.engine.dispose()
+        results.put({"start": start, "end": end, "applied": applied, "batches": batches,
+                     "statements": statements[0], "reads": dict(registry.meet.reads)})
+    except BaseException as exc:  # the parent reports it and fails the run
+        barrier.abort()
+        results.put({"error": f"drain {job.worker}: {exc!r}\n{traceback.format_exc()}"})

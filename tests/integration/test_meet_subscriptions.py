@@ -268,7 +268,8 @@ def events_app(database_url: str, tmp_path: Path, clock: FakeClock, google: Fake
 
 
 def test_the_meet_event_jobs_run_only_with_events_configured(app: Flask, events_app: Flask) -> None:
-    for each, expected in ((app, set()), (events_app, {"keep_meet_subscriptions", "purge_meet_event_receipts"})):
+    for each, expected in ((app, set()), (events_app, {"keep_meet_subscriptions", "drain_meet_events",
+                                                       "purge_meet_event_receipts"})):
         scheduler = create_scheduler(background=True)
         register_jobs(scheduler, each, catch_up=True)
         started = dt.datetime.now(dt.timezone.utc)
@@ -277,7 +278,7 @@ def test_the_meet_event_jobs_run_only_with_events_configured(app: Flask, events_
             jobs = {job.id: job for job in scheduler.get_jobs()}
         finally:
             scheduler.shutdown(wait=False)
-        assert set(jobs) & {"keep_meet_subscriptions", "purge_meet_event_receipts"} == expected
+        assert set(jobs) & {"keep_meet_subscriptions", "drain_meet_events", "purge_meet_event_receipts"} == expected
     keeper = jobs["keep_meet_subscriptions"]
     assert isinstance(keeper.trigger, IntervalTrigger) and keeper.trigger.interval == dt.timedelta(minutes=10)
     assert (keeper.next_run_time - started).total_seconds() < 1  # at once when a scheduler takes the lead

@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -100,10 +101,13 @@ def _presence(participants: list[tuple[Participant, str]], role: str, now: dt.da
     )
 
 
-def _classify(db: Session, call: CallSession, conferences: list[ConferenceAttendance]
-              ) -> list[tuple[Participant, str]]:
+def _classify(db: Session, call: CallSession, conferences: list[ConferenceAttendance],
+              known_reviewers: set[str] | None = None) -> list[tuple[Participant, str]]:
+    """Each participant with its role; ``known_reviewers`` (every reviewer's Google user; read when not given)
+    learns a reviewer recognised by name."""
     reviewer = db.get(Reviewer, call.claimed_by_id) if call.claimed_by_id else None
-    known_reviewers = set(db.scalars(sa.select(Reviewer.google_user).where(Reviewer.google_user.is_not(None))))
+    if known_reviewers is None:
+        known_reviewers = set(db.scalars(sa.select(Reviewer.google_user).where(Reviewer.google_user.is_not(None))))
     classified = []
     for conference in conferences:
         for participant in conference.participants:
@@ -119,9 +123,10 @@ def _classify(db: Session, call: CallSession, conferences: list[ConferenceAttend
 
 
 def _store_participants(db: Session, call: CallSession, participants: list[tuple[Participant, str]],
-                        now: dt.datetime) -> None:
-    existing = {p.participant: p for p in db.scalars(
-        sa.select(CallParticipant).where(CallParticipant.call_session_id == call.id))}
+                        now: dt.datetime, existing: dict[str, CallParticipant] | None = None) -> None:
+    if existing is None:
+        existing = {p.participant: p for p in db.scalars(
+            sa.select(CallParticipant).where(CallParticipant.call_session_id == call.id))}
     for participant, role in participants:
         presence = _presence([(participant, role)], role, now)
         row = existing.get(participant.name)
@@ -180,8 +185,9 @@ def apply_attendance(db: Session, call_session_id: str, conferences: list[Confer
     call.attendance_synced_at = now
     identities = {p.name: p for conference in conferences for p in conference.participants}
     listed = {conference.record: [p.name for p in conference.participants] for conference in conferences}
-    return _evaluate(db, account, call, attendance_store.stored_attendance(db, call.id, identities, listed),
-                     ttl=ttl, now=now, no_show_wait=no_show_wait, abandon_after=abandon_after)
+    stored = attendance_store.stored_attendance_many(db, [call.id], identities, listed)
+    return _evaluate(db, account, call, stored.conferences[call.id], ttl=ttl, now=now, no_show_wait=no_show_wait,
+                     abandon_after=abandon_after, existing=stored.participants[call.id])
 
 
 def reevaluate(db: Session, call_session_id: str, *, ttl: dt.timedelta, now: dt.datetime,
@@ -189,13 +195,45 @@ def reevaluate(db: Session, call_session_id: str, *, ttl: dt.timedelta, now: dt.
                identities: dict[str, Participant] | None = None, event: bool = False) -> SyncResult:
     """Apply what the stored attendance says at ``now``, reading nothing from Meet: after a Meet event
     (``event``: the session's ``meet_event_at`` moves to ``now``), or as time passes (expiries)."""
-    account, call = _locked(db, call_session_id)
-    if account.closed_at is not None:
-        return SyncResult(call.status, Presence(), Presence(), stored=False)
-    if event:
-        call.meet_event_at = now
-    return _evaluate(db, account, call, attendance_store.stored_attendance(db, call.id, identities), ttl=ttl,
-                     now=now, no_show_wait=no_show_wait, abandon_after=abandon_after)
+    return reevaluate_many(db, [call_session_id], ttl=ttl, now=now, no_show_wait=no_show_wait,
+                           abandon_after=abandon_after, identities=identities, event=event)[call_session_id]
+
+
+def reevaluate_many(db: Session, call_session_ids: Iterable[str], *, ttl: dt.timedelta, now: dt.datetime,
+                    no_show_wait: dt.timedelta = NO_SHOW_WAIT, abandon_after: dt.timedelta = ABANDON_AFTER,
+                    identities: dict[str, Participant] | None = None,
+                    event: bool = False) -> dict[str, SyncResult]:
+    """:func:`reevaluate` for several sessions at once (a batch of Meet events): their accounts and then the
+    sessions locked, each in id order (the lock order of every writer: account, then session), and
+    what they need read in a handful of queries, however many sessions."""
+    ids = sorted(set(call_session_ids))
+    if not ids:
+        return {}
+    account_ids = sorted(set(db.scalars(sa.select(CallSession.account_id).where(CallSession.id.in_(ids)))))
+    accounts = {a.id: a for a in db.execute(for_update(db, sa.select(Account).where(Account.id.in_(account_ids))
+                                                           .order_by(Account.id))
+                                            .execution_options(populate_existing=True)).scalars()}
+    calls = {c.id: c for c in db.execute(for_update(db, sa.select(CallSession).where(CallSession.id.in_(ids))
+                                                        .order_by(CallSession.id))
+                                         .execution_options(populate_existing=True)).scalars()}
+    stored = attendance_store.stored_attendance_many(db, ids, identities)
+    known = set(db.scalars(sa.select(Reviewer.google_user).where(Reviewer.google_user.is_not(None))))
+    claimers = {c.claimed_by_id for c in calls.values() if c.claimed_by_id is not None}
+    if claimers:  # into the identity map: _classify finds each claimer without a query
+        db.scalars(sa.select(Reviewer).where(Reviewer.id.in_(claimers))).all()
+    results = {}
+    for call_id in ids:
+        call = calls[call_id]
+        account = accounts[call.account_id]
+        if account.closed_at is not None:
+            results[call_id] = SyncResult(call.status, Presence(), Presence(), stored=False)
+            continue
+        if event:
+            call.meet_event_at = now
+        results[call_id] = _evaluate(db, account, call, stored.conferences[call_id], ttl=ttl, now=now,
+                                     no_show_wait=no_show_wait, abandon_after=abandon_after, known_reviewers=known,
+                                     existing=stored.participants[call_id])
+    return results
 
 
 def _locked(db: Session, call_session_id: str) -> tuple[Account, CallSession]:
@@ -207,11 +245,12 @@ def _locked(db: Session, call_session_id: str) -> tuple[Account, CallSession]:
 
 
 def _evaluate(db: Session, account: Account, call: CallSession, conferences: list[ConferenceAttendance], *,
-              ttl: dt.timedelta, now: dt.datetime, no_show_wait: dt.timedelta,
-              abandon_after: dt.timedelta) -> SyncResult:
-    participants = _classify(db, call, conferences)
+              ttl: dt.timedelta, now: dt.datetime, no_show_wait: dt.timedelta, abandon_after: dt.timedelta,
+              known_reviewers: set[str] | None = None,
+              existing: dict[str, CallParticipant] | None = None) -> SyncResult:
+    participants = _classify(db, call, conferences, known_reviewers)
     freelancer, reviewer = _presence(participants, "freelancer", now), _presence(participants, "reviewer", now)
-    _store_participants(db, call, participants, now)
+    _store_participants(db, call, participants, now, existing)
     call.attendance_checked_at = now
     call.freelancer_joined_at, call.freelancer_left_at = freelancer.joined_at, freelancer.left_at
     call.freelancer_connected_seconds = freelancer.connected_seconds
@@ -255,7 +294,6 @@ def _apply_consequences(db: Session, account: Account, call: CallSession,
     working = call.claim_active_at or call.claimed_at if call.claimed_by_id is not None else None
     if quiet is not None and now - max(quiet, working or quiet) >= abandon_after:
         lifecycle.expire(db, account, call, reason=EndReason.ABANDONED, now=now)
-    db.flush()
 
 
 def sessions_to_sync(db: Session, *, now: dt.datetime, limit: int = 500) -> list[str]:
@@ -272,58 +310,3 @@ def sessions_to_sync(db: Session, *, now: dt.datetime, limit: int = 500) -> list
                            sa.and_(CallSession.ended_at.is_not(None), CallSession.ended_at > now - AFTERGLOW)))),
             open_account.exists(), CallSession.meet_host.is_distinct_from(SIMULATED_HOST))
         .order_by(sa.func.coalesce(CallSession.attendance_checked_at, CallSession.created_at)).limit(limit)))
-
-
-
-# ---------------------------------------------------------------- reconciliation (with Meet's events)
-
-# Meet reads a full read of one call costs: conference records, participants, and each participant's
-# sessions (two people): what the reconciliation budget counts in.
-READS_PER_CALL = 4
-# The share of the Meet read quota reconciliation may spend; the rest is the events' own reads.
-RECONCILE_SHARE = 0.5
-
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """Which due sessions the attendance job reads from Meet, and which it re-applies from what is stored."""
-
-    read: list[str]
-    reapply: list[str]
-
-
-def plan_reconciliation(db: Session, due: list[str], *, live_hosts: set[str], settings: Settings,
-                        now: dt.datetime, run_seconds: float = 30.0) -> Plan:
-    """With Meet's events on: a session is read only when its host has no live subscription (then it is
-    polled as without events), or when it has gone ``VERIFY_ATTENDANCE_RECONCILE_SECONDS`` with no event
-    and no read — a lost event is caught then; within each host's share of the read quota per run,
-    longest-quiet first (``due`` comes in that order). Every other session is re-applied from the
-    stored attendance, reading nothing: that is how time-based consequences (expiry, abandonment,
-    the no-show suggestion) still come on time."""
-    if not due:
-        return Plan([], [])
-    rows = db.execute(sa.select(CallSession.id, CallSession.meet_host, CallSession.meet_space,
-                                CallSession.meet_event_at, CallSession.attendance_synced_at,
-                                CallSession.meet_ready_at, CallSession.created_at)
-                      .where(CallSession.id.in_(due))).all()
-    by_id = {row.id: row for row in rows}
-    quiet_for = dt.timedelta(seconds=settings.attendance_reconcile_seconds)
-    per_host = max(1, int(settings.meet_read_quota_per_user * RECONCILE_SHARE * run_seconds / 60 / READS_PER_CALL))
-    hosts = max(1, len(settings.meet_host_users))
-    in_all = max(1, int(min(settings.meet_read_quota_per_user * hosts, settings.meet_read_quota_per_project)
-                        * RECONCILE_SHARE * run_seconds / 60 / READS_PER_CALL))
-    spent: dict[str, int] = {}
-    read, reapply = [], []
-    for call_id in due:
-        row = by_id[call_id]
-        if not row.meet_space or not row.meet_host or row.meet_host not in live_hosts:
-            read.append(call_id)  # nothing to read (a booked call's time), or no events for this host: poll
-            continue
-        last = max(t for t in (row.meet_event_at, row.attendance_synced_at, row.meet_ready_at, row.created_at)
-                   if t is not None)
-        if now - last >= quiet_for and spent.get(row.meet_host, 0) < per_host and sum(spent.values()) < in_all:
-            spent[row.meet_host] = spent.get(row.meet_host, 0) + 1
-            read.append(call_id)
-        else:
-            reapply.append(call_id)
-    return Plan(read, reapply)

@@ -18,6 +18,7 @@ Identities (who a participant is) come from the read's participants or, for even
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
@@ -71,12 +72,36 @@ def merge_read(db: Session, call_session_id: str, conferences: Iterable[Conferen
                 session.ended_at = span.end or session.ended_at
 
 
+@dataclasses.dataclass
+class Batch:
+    """The stored rows a batch of events will fill in, read at once (:func:`preload`): rows it adds join them,
+    so each event costs no query of its own, and the inserts go out together at the flush."""
+
+    conferences: dict[str, CallConference] = dataclasses.field(default_factory=dict)
+    sessions: dict[str, CallParticipantSession] = dataclasses.field(default_factory=dict)
+
+
+def preload(db: Session, records: Iterable[str], session_names: Iterable[str]) -> Batch:
+    """The conferences and sessions among ``records`` and ``session_names`` that are stored (two queries)."""
+    records, session_names = sorted(set(records)), sorted(set(session_names))
+    batch = Batch()
+    if records:
+        batch.conferences = {row.record: row for row in db.scalars(
+            sa.select(CallConference).where(CallConference.record.in_(records)))}
+    if session_names:
+        batch.sessions = {row.name: row for row in db.scalars(
+            sa.select(CallParticipantSession).where(CallParticipantSession.name.in_(session_names)))}
+    return batch
+
+
 def note_conference(db: Session, call_session_id: str, record: str, *, started_at: dt.datetime,
-                    ended_at: dt.datetime | None = None) -> CallConference:
+                    ended_at: dt.datetime | None = None, batch: Batch | None = None) -> CallConference:
     """A conference the events speak of (started, or ended: then its open sessions end with it)."""
-    row = db.get(CallConference, record)
+    batch = batch or preload(db, [record], [])
+    row = batch.conferences.get(record)
     if row is None:
-        row = CallConference(record=record, call_session_id=call_session_id, started_at=started_at)
+        row = batch.conferences[record] = CallConference(record=record, call_session_id=call_session_id,
+                                                         started_at=started_at)
         db.add(row)
     if ended_at is not None and row.ended_at is None:
         row.ended_at = ended_at
@@ -88,12 +113,13 @@ def note_conference(db: Session, call_session_id: str, record: str, *, started_a
 
 
 def note_session(db: Session, call_session_id: str, name: str, *, started_at: dt.datetime | None = None,
-                 ended_at: dt.datetime | None = None) -> CallParticipantSession:
+                 ended_at: dt.datetime | None = None, batch: Batch | None = None) -> CallParticipantSession:
     """A join (``started_at``) or a leave (``ended_at``) of one participant session; fills in only."""
-    row = db.get(CallParticipantSession, name)
+    batch = batch or preload(db, [], [name])
+    row = batch.sessions.get(name)
     if row is None:
-        row = CallParticipantSession(name=name, call_session_id=call_session_id, record=record_of(name),
-                                     participant=participant_of(name))
+        row = batch.sessions[name] = CallParticipantSession(
+            name=name, call_session_id=call_session_id, record=record_of(name), participant=participant_of(name))
         db.add(row)
     if started_at is not None and row.started_at is None:
         row.started_at = started_at
@@ -115,20 +141,39 @@ def known_participants(db: Session, call_session_id: str) -> set[str]:
 
 def stored_attendance(db: Session, call_session_id: str, identities: Mapping[str, Participant] | None = None,
                       by_record: Mapping[str, Iterable[str]] | None = None) -> list[ConferenceAttendance]:
-    """The call's conferences as stored, oldest first, each with its participants and their sessions.
+    """The call's conferences as stored (see :func:`stored_attendance_many`)."""
+    return stored_attendance_many(db, [call_session_id], identities, by_record).conferences[call_session_id]
+
+
+@dataclasses.dataclass
+class Stored:
+    """What :func:`stored_attendance_many` read, by call: the conferences, and the ``call_participants`` rows."""
+
+    conferences: dict[str, list[ConferenceAttendance]]
+    participants: dict[str, dict[str, CallParticipant]]
+
+
+def stored_attendance_many(db: Session, call_session_ids: Iterable[str],
+                           identities: Mapping[str, Participant] | None = None,
+                           by_record: Mapping[str, Iterable[str]] | None = None) -> Stored:
+    """Each call's conferences as stored, oldest first, each with its participants and their sessions
+    (three queries, however many calls).
 
     A participant's identity is taken from ``identities`` (a read's, or one just read for an event),
     else from its ``call_participants`` row; one known by neither is left out until a read names it.
     ``by_record``: participants a read listed in each conference (with or without sessions).
     """
-    identities = dict(identities or {})
-    for row in db.scalars(sa.select(CallParticipant).where(CallParticipant.call_session_id == call_session_id)):
-        identities.setdefault(row.participant, Participant(
+    ids = sorted(set(call_session_ids))
+    rows: dict[str, dict[str, CallParticipant]] = {call_id: {} for call_id in ids}
+    known = dict(identities or {})
+    for row in db.scalars(sa.select(CallParticipant).where(CallParticipant.call_session_id.in_(ids))):
+        rows[row.call_session_id][row.participant] = row
+        known.setdefault(row.participant, Participant(
             name=row.participant, kind=row.kind,  # type: ignore[arg-type]
             user=row.google_user, display_name=row.display_name, sessions=()))
     spans: dict[tuple[str, str], list[ParticipantSession]] = {}
     for session in db.scalars(sa.select(CallParticipantSession).where(
-            CallParticipantSession.call_session_id == call_session_id).order_by(CallParticipantSession.name)):
+            CallParticipantSession.call_session_id.in_(ids)).order_by(CallParticipantSession.name)):
         start = session.started_at or session.ended_at  # a leave whose join is not known yet: a moment
         if start is not None:
             spans.setdefault((session.record, session.participant), []).append(
@@ -138,12 +183,13 @@ def stored_attendance(db: Session, call_session_id: str, identities: Mapping[str
         in_record.setdefault(record, set()).add(participant)
     for record, participants in (by_record or {}).items():
         in_record.setdefault(record, set()).update(participants)
-    result = []
+    conferences: dict[str, list[ConferenceAttendance]] = {call_id: [] for call_id in ids}
     for conference in db.scalars(sa.select(CallConference).where(
-            CallConference.call_session_id == call_session_id).order_by(CallConference.started_at)):
+            CallConference.call_session_id.in_(ids)).order_by(CallConference.started_at, CallConference.record)):
         people = tuple(
             Participant(who.name, who.kind, who.user, who.display_name,
                         tuple(sorted(spans.get((conference.record, name), ()), key=lambda span: span.start)))
-            for name in sorted(in_record.get(conference.record, ())) if (who := identities.get(name)) is not None)
-        result.append(ConferenceAttendance(conference.record, conference.started_at, conference.ended_at, people))
-    return result
+            for name in sorted(in_record.get(conference.record, ())) if (who := known.get(name)) is not None)
+        conferences[conference.call_session_id].append(
+            ConferenceAttendance(conference.record, conference.started_at, conference.ended_at, people))
+    return Stored(conferences, rows)

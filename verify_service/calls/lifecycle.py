@@ -61,7 +61,6 @@ def begin(db: Session, account: Account, call: CallSession, *, now: dt.datetime)
         transition(call, SessionStatus.WAITING, now=now)
     transition(call, SessionStatus.IN_PROGRESS, now=now)
     enqueue_event(db, account, "verification.session.started", {"session": session_document(call)}, now=now)
-    db.flush()
 
 
 def _clean_up_outside(call: CallSession, *, may_be_live: bool, now: dt.datetime) -> None:

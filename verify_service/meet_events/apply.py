@@ -1,23 +1,28 @@
-"""Applying one Meet event to attendance at once (docs/architecture.md, 'Meet events').
+"""Receiving Meet's events, and applying them to attendance at once, in batches under load
+(docs/architecture.md, 'Meet events').
 
-An event names a resource only: a conference record (started, ended) or a participant session
-(joined, left). To apply it the service needs three facts, each read from Meet at most once and
-then kept: which call the conference belongs to (``conferenceRecords.get`` → its space → the call;
-kept as a ``call_conferences`` row), who the participant is (``participants.get``; kept as a
-``call_participants`` row), and — only for a leave whose join was never seen — when the session
-began (``participantSessions.get``). The reads happen before the transaction (Workflow: no
-transaction is held across a call to Meet); the write unit then
+**Receiving** (:func:`receive`, in the push's own transaction): the event's receipt is inserted by
+its CloudEvent id with the event itself (``INSERT … ON CONFLICT DO NOTHING``); a redelivery finds
+the id taken and changes nothing. The push is acknowledged once that commits: the event is safe.
 
-1. inserts the event's receipt (its CloudEvent id; a duplicate finds it, or on PostgreSQL waits on
-   the key and fails, and changes nothing),
-2. fills in the stored conference or session (``calls/attendance_store.py``: only what is not known
-   yet, so events in any order, and reads in between, agree),
-3. re-applies the call's attendance from what is stored (``attendance.reevaluate``): the same
-   consequences as a read — the call starts at the first join, a reviewer is recognised, a no-show
-   is suggested — and the waiting room and reviewer's page see it on their next poll.
+**Applying** (:func:`drain`, right after, by the same request; and by the ``drain_meet_events`` job
+for anything left): the pending receipts, oldest first, a batch at a time. An event names a
+resource only (a conference record; a participant session), so the service needs at most three
+facts from Meet, each read once and then kept: which call the conference belongs to
+(``conferenceRecords.get`` → its space; kept as a ``call_conferences`` row), who a participant is
+(``participants.get``; kept as a ``call_participants`` row), and, for a leave whose join was never
+seen, when the session began (``participantSessions.get``). Those reads happen before the write
+transaction (Workflow). The write transaction then claims the receipts still pending (``FOR UPDATE
+SKIP LOCKED`` on PostgreSQL: concurrent drains take disjoint batches), locks the calls' accounts and
+the calls in id order, fills in the stored conferences and sessions (``calls/attendance_store.py``:
+only what is not known yet, so any order agrees), re-applies each touched call's attendance from
+what is stored (``attendance.reevaluate_many``: the call starts at the first join, a reviewer is
+recognised, …) and marks the receipts applied — the effect and the mark in one transaction, so each
+event is applied exactly once. Under load each drain takes what the other pushes left pending: one
+transaction applies many events.
 
 Events of a closed account's call, a simulated call, or a space that is no verification call are
-received (the receipt is kept) and change nothing else.
+marked applied and change nothing else. An event whose Meet read failed stays pending for the job.
 """
 
 from __future__ import annotations
@@ -26,34 +31,39 @@ import dataclasses
 import datetime as dt
 import enum
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from integrations.google_meet import (
-    MeetConfigurationError, MeetGateway, MeetNotFound, Participant, ParticipantSession,
-)
+from integrations.google_meet import MeetConfigurationError, MeetError, MeetGateway, MeetNotFound, Participant
+from integrations.google_meet import ParticipantSession, parse_time
 from integrations.meet_events import (
     CONFERENCE_ENDED, CONFERENCE_STARTED, LIFECYCLE_EVENT_TYPES, MEET_EVENT_TYPES, PARTICIPANT_JOINED,
     PARTICIPANT_LEFT, BadPush, CloudEvent,
 )
 from verify_service.accounts.models import Account
 from verify_service.calls import attendance, attendance_store
-from verify_service.calls.models import CallConference, CallSession
-from verify_service.db import unit_of_work, workflow
+from verify_service.calls.models import CallConference, CallParticipant, CallParticipantSession, CallSession
+from verify_service.db import for_update, unit_of_work, upsert_insert, workflow
 from verify_service.meet_events import subscriptions
 from verify_service.meet_events.models import MeetEventReceipt, MeetSubscription
 from verify_service.settings import Settings
 
 log = logging.getLogger(__name__)
 
+BATCH = 500
+RETRY_AFTER = dt.timedelta(seconds=30)  # an event whose Meet read failed waits this long before another try
+
 
 class Result(str, enum.Enum):
     APPLIED = "applied"        # attendance was updated
-    DUPLICATE = "duplicate"    # this event id was applied before
-    IGNORED = "ignored"        # received, nothing to change (not a verification call, closed account, other type)
+    DUPLICATE = "duplicate"    # this event id was received before
+    IGNORED = "ignored"        # applied with nothing to change (not a verification call, closed account, other type)
     LIFECYCLE = "lifecycle"    # a subscription's lifecycle event, recorded on its row
+    PENDING = "pending"        # received, not applied yet (Meet could not be read; the job tries again)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,133 +73,308 @@ class Applied:
     host: str | None = None    # LIFECYCLE: the host whose subscription needs keeping now
 
 
+@dataclasses.dataclass(frozen=True)
+class Drained:
+    results: dict[str, Applied]         # by event id
+    hosts: tuple[str, ...] = ()         # hosts whose subscription a lifecycle event asks to keep now
+
+
+def _to_json(event: CloudEvent) -> dict[str, Any]:
+    return {"id": event.id, "type": event.type, "source": event.source, "subject": event.subject,
+            "time": event.time.isoformat(), "data": event.data}
+
+
+def _from_json(stored: dict[str, Any]) -> CloudEvent:
+    return CloudEvent(id=stored["id"], type=stored["type"], source=stored["source"], subject=stored["subject"],
+                      time=parse_time(stored["time"]), data=stored["data"])
+
+
+def check(event: CloudEvent) -> None:
+    """Raises: BadPush for a Meet event that names no conference record or participant session."""
+    if event.type in MEET_EVENT_TYPES and event.resource_name() is None:
+        raise BadPush(f"a {event.type} event must name a conference record or a participant session")
+
+
+def receive(db: Session, event: CloudEvent, *, now: dt.datetime) -> bool:
+    """Insert the event's receipt, pending; False when its id was received before (nothing changes)."""
+    check(event)
+    inserted = db.execute(upsert_insert(db, MeetEventReceipt).values(
+        id=event.id, type=event.type, received_at=now, event=_to_json(event))
+        .on_conflict_do_nothing(index_elements=["id"]).returning(MeetEventReceipt.id))
+    return inserted.scalar() is not None
+
+
+# ---------------------------------------------------------------- what the events need from Meet
+
 @dataclasses.dataclass
-class _Known:
-    """What the database already knows about the event's resource (read in one short unit)."""
+class _Facts:
+    """What a batch needs beyond its events: the calls of its conferences and the identities of its people."""
 
-    call_session_id: str | None = None
-    host: str | None = None
-    identity_known: bool = False
-    start_known: bool = False
-
-
-def _received(db: Session, event: CloudEvent, now: dt.datetime) -> bool:
-    """Insert the event's receipt; False when it was already there (the caller then changes nothing)."""
-    if db.get(MeetEventReceipt, event.id) is not None:
-        return False
-    db.add(MeetEventReceipt(id=event.id, type=event.type, received_at=now))
-    db.flush()  # PostgreSQL: a concurrent delivery of the same id waits here, then fails on the key
-    return True
+    calls: dict[str, tuple[str | None, str | None]] = dataclasses.field(default_factory=dict)  # record → (call, host)
+    starts: dict[str, dt.datetime] = dataclasses.field(default_factory=dict)          # record → start (read)
+    people: dict[str, Participant] = dataclasses.field(default_factory=dict)          # read now
+    spans: dict[str, ParticipantSession] = dataclasses.field(default_factory=dict)    # leaves with unknown joins
+    failed: set[str] = dataclasses.field(default_factory=set)                         # event ids to retry later
 
 
-def _participant_name(event: CloudEvent, resource: str) -> str | None:
-    return attendance_store.participant_of(resource) if event.type in (PARTICIPANT_JOINED, PARTICIPANT_LEFT) \
-        else None
+def _participant_name(event: CloudEvent) -> str | None:
+    resource = event.resource_name()
+    return attendance_store.participant_of(resource) if resource and event.type in (
+        PARTICIPANT_JOINED, PARTICIPANT_LEFT) else None
 
 
-def _known(db: Session, event: CloudEvent, resource: str) -> _Known:
-    known = _Known()
-    conference = db.get(CallConference, attendance_store.record_of(resource))
-    if conference is not None:
-        known.call_session_id = conference.call_session_id
-        known.host = db.scalar(sa.select(CallSession.meet_host).where(CallSession.id == conference.call_session_id))
-        participant = _participant_name(event, resource)
-        known.identity_known = participant is not None and participant in attendance_store.known_participants(
-            db, conference.call_session_id)
-        known.start_known = attendance_store.session_start_known(db, resource)
-    elif event.subscription is not None:
-        known.host = db.scalar(sa.select(MeetSubscription.host).where(MeetSubscription.name == event.subscription))
-    return known
+def _known(db: Session, events: Sequence[CloudEvent], facts: _Facts) -> tuple[set[str], set[str], dict[str, str]]:
+    """Fill ``facts.calls`` from the stored conferences; (participants known, sessions with a start, the hosts of
+    the subscriptions that delivered) — four queries for the batch."""
+    records = sorted({attendance_store.record_of(e.resource_name() or "") for e in events if e.resource_name()})
+    for record, call_id, host in db.execute(
+            sa.select(CallConference.record, CallConference.call_session_id, CallSession.meet_host)
+            .join(CallSession, CallSession.id == CallConference.call_session_id)
+            .where(CallConference.record.in_(records))):
+        facts.calls[record] = (call_id, host)
+    people = sorted({name for e in events if (name := _participant_name(e))})
+    known = set(db.scalars(sa.select(CallParticipant.participant)
+                           .where(CallParticipant.participant.in_(people)))) if people else set()
+    lefts = sorted({e.resource_name() or "" for e in events if e.type == PARTICIPANT_LEFT})
+    started = set(db.scalars(sa.select(CallParticipantSession.name).where(
+        CallParticipantSession.name.in_(lefts),
+        CallParticipantSession.started_at.is_not(None)))) if lefts else set()
+    sources = sorted({e.subscription for e in events if e.subscription})
+    hosts = {name: host for name, host in db.execute(
+        sa.select(MeetSubscription.name, MeetSubscription.host).where(MeetSubscription.name.in_(sources)))}
+    return known, started, hosts
 
 
-def _find_call(sessions: sessionmaker[Session], gateway: MeetGateway, record: str,
-               hosts: Sequence[str]) -> tuple[str | None, str | None, dt.datetime | None]:
-    """(call id, host, conference start) of a conference the service has not seen: read it as each
-    candidate host in turn until one may; (None, None, None) when no verification call holds it."""
+def _read_conference(gateway: MeetGateway, record: str, hosts: Sequence[str]) -> tuple[str | None, str | None,
+                                                                                         dt.datetime | None]:
+    """(space, host, start) of a conference the service has not seen, read as each candidate host in turn."""
     for host in hosts:
         try:
             conference = gateway.conference(record, host=host)
         except (MeetNotFound, MeetConfigurationError):
             continue  # another host's conference, or a host that cannot read now: try the next
-        with unit_of_work(sessions, write=False) as db:
-            call_id = db.scalar(sa.select(CallSession.id).where(CallSession.meet_space == conference.space))
-        return call_id, host, conference.start
+        return conference.space, host, conference.start
     return None, None, None
+
+
+@workflow
+def _learn(sessions: sessionmaker[Session], gateway: MeetGateway, events: Sequence[CloudEvent], *,
+           settings: Settings) -> _Facts:
+    """Everything the batch needs to know, read from the database and then, outside any transaction, from Meet."""
+    facts = _Facts()
+    with unit_of_work(sessions, write=False) as db:
+        known, started, delivered_by = _known(db, events, facts)
+    started |= {e.resource_name() or "" for e in events if e.type == PARTICIPANT_JOINED}  # joins in this batch
+    # The conferences not seen yet: read each once, then find their calls by space in one query.
+    spaces: dict[str, tuple[str, str, dt.datetime]] = {}
+    for event in events:
+        record = attendance_store.record_of(event.resource_name() or "")
+        if not event.resource_name() or record in facts.calls or record in spaces:
+            continue
+        first = delivered_by.get(event.subscription or "")
+        candidates = [first] if first else []
+        candidates += [h for h in subscriptions.configured_hosts(settings) if h not in candidates]
+        try:
+            space, host, start = _read_conference(gateway, record, candidates)
+        except MeetError as exc:
+            log.warning("Meet event %s (%s) waits for Meet: %s", event.id, event.type, exc)
+            facts.failed.add(event.id)
+            continue
+        if space is None or host is None or start is None:
+            facts.calls[record] = (None, None)
+        else:
+            spaces[record] = (space, host, start)
+    if spaces:
+        with unit_of_work(sessions, write=False) as db:
+            by_space = {space: call_id for call_id, space in db.execute(
+                sa.select(CallSession.id, CallSession.meet_space)
+                .where(CallSession.meet_space.in_(sorted({s for s, _h, _t in spaces.values()}))))}
+        for record, (space, host, start) in spaces.items():
+            facts.calls[record], facts.starts[record] = (by_space.get(space), host), start
+    for event in events:
+        resource = event.resource_name()
+        participant = _participant_name(event)
+        if resource is None or participant is None or event.id in facts.failed:
+            continue
+        call_id, host = facts.calls.get(attendance_store.record_of(resource), (None, None))
+        if call_id is None or host is None:
+            continue
+        try:
+            if participant not in known and participant not in facts.people:
+                facts.people[participant] = gateway.participant(participant, host=host)
+            if event.type == PARTICIPANT_LEFT and resource not in started and resource not in facts.spans:
+                try:
+                    facts.spans[resource] = gateway.participant_session(resource, host=host)
+                except MeetNotFound:
+                    pass
+        except MeetError as exc:
+            log.warning("Meet event %s (%s) waits for Meet: %s", event.id, event.type, exc)
+            facts.failed.add(event.id)
+    return facts
+
+
+# ---------------------------------------------------------------- applying a batch
+
+def _claim(db: Session, ids: Sequence[str]) -> list[MeetEventReceipt]:
+    """The receipts among ``ids`` still pending, locked (PostgreSQL: those another drain holds are skipped)."""
+    stmt = sa.select(MeetEventReceipt).where(MeetEventReceipt.id.in_(list(ids)), MeetEventReceipt.applied_at.is_(None))
+    if db.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(db.scalars(stmt.order_by(MeetEventReceipt.received_at, MeetEventReceipt.id)))
+
+
+def _note(db: Session, call_id: str, event: CloudEvent, facts: _Facts, batch: attendance_store.Batch) -> None:
+    resource = event.resource_name() or ""
+    record = attendance_store.record_of(resource)
+    start = facts.starts.get(record) or event.time
+    if event.type == CONFERENCE_ENDED:
+        attendance_store.note_conference(db, call_id, record, started_at=start, ended_at=event.time, batch=batch)
+        return
+    attendance_store.note_conference(db, call_id, record, started_at=start, batch=batch)
+    if event.type == PARTICIPANT_JOINED:
+        attendance_store.note_session(db, call_id, resource, started_at=event.time, batch=batch)
+    elif event.type == PARTICIPANT_LEFT:  # the start from the session read when the join was never seen
+        span = facts.spans.get(resource)
+        attendance_store.note_session(db, call_id, resource, started_at=span.start if span else None,
+                                      ended_at=event.time, batch=batch)
+
+
+def _apply(db: Session, claimed: list[MeetEventReceipt], events: dict[str, CloudEvent], facts: _Facts, *,
+           settings: Settings, now: dt.datetime) -> Drained:
+    results: dict[str, Applied] = {}
+    hosts: list[str] = []
+    meet: list[tuple[MeetEventReceipt, CloudEvent, str]] = []
+    for receipt in claimed:
+        event = events[receipt.id]
+        if event.type in LIFECYCLE_EVENT_TYPES:
+            host = subscriptions.apply_lifecycle(db, event, now)
+            results[event.id] = Applied(Result.LIFECYCLE, host=host)
+            hosts += [host] if host else []
+            continue
+        call_id = facts.calls.get(attendance_store.record_of(event.resource_name() or ""), (None, None))[0] \
+            if event.type in MEET_EVENT_TYPES else None
+        if call_id is None:
+            results[event.id] = Applied(Result.IGNORED)
+        else:
+            meet.append((receipt, event, call_id))
+    call_ids = sorted({call_id for _receipt, _event, call_id in meet})
+    if call_ids:
+        # Lock order: the accounts, then the calls (reevaluate_many takes them again, already held).
+        account_ids = sorted(set(db.scalars(sa.select(CallSession.account_id).where(CallSession.id.in_(call_ids)))))
+        db.execute(for_update(db, sa.select(Account.id).where(Account.id.in_(account_ids)).order_by(Account.id)))
+        rows = db.execute(sa.select(CallSession.id, CallSession.meet_host, Account.closed_at)
+                          .join(Account, Account.id == CallSession.account_id)
+                          .where(CallSession.id.in_(call_ids))).all()
+        open_calls = {row.id for row in rows if row.closed_at is None and row.meet_host != attendance.SIMULATED_HOST}
+        batch = attendance_store.preload(
+            db, [attendance_store.record_of(e.resource_name() or "") for _r, e, _c in meet],
+            [e.resource_name() or "" for _r, e, _c in meet if _participant_name(e)])
+        with db.no_autoflush:  # the batch's rows go out together
+            for _receipt, event, call_id in meet:
+                if call_id in open_calls:
+                    _note(db, call_id, event, facts, batch)
+                    results[event.id] = Applied(Result.APPLIED, call_id)
+                else:
+                    results[event.id] = Applied(Result.IGNORED, call_id)
+        touched = sorted({call_id for _r, _e, call_id in meet if call_id in open_calls})
+        identities = {name: person for name, person in facts.people.items()}
+        attendance.reevaluate_many(db, touched, now=now, event=True, identities=identities,
+                                   **attendance.timing(settings))
+    for receipt in claimed:
+        receipt.applied_at, receipt.event = now, None
+    return Drained(results, tuple(dict.fromkeys(hosts)))
+
+
+@workflow
+def drain(sessions: sessionmaker[Session], gateway: MeetGateway, *, settings: Settings, now: dt.datetime,
+          ids: Iterable[str] | None = None, limit: int = BATCH) -> Drained:
+    """Apply pending events: those of ``ids``, or the oldest ``limit`` pending (see the module doc).
+
+    Never raises MeetError: an event whose read failed stays pending (the ``drain_meet_events`` job
+    tries again).
+    """
+    with unit_of_work(sessions, write=False) as db:
+        query = sa.select(MeetEventReceipt.id, MeetEventReceipt.event).where(_due(now))
+        if ids is not None:
+            query = query.where(MeetEventReceipt.id.in_(list(ids)))
+        pending = db.execute(query.order_by(MeetEventReceipt.received_at, MeetEventReceipt.id).limit(limit)).all()
+    events = {row.id: _from_json(row.event) for row in pending if row.event is not None}
+    if not events:
+        return Drained({})
+    facts = _learn(sessions, gateway, list(events.values()), settings=settings)
+    ready = [event_id for event_id in events if event_id not in facts.failed]
+    with unit_of_work(sessions) as db:
+        drained = _apply(db, _claim(db, ready), events, facts, settings=settings, now=now)
+        if facts.failed:  # Meet could not be read for them: not again before RETRY_AFTER
+            db.execute(sa.update(MeetEventReceipt).where(MeetEventReceipt.id.in_(sorted(facts.failed)),
+                                                         MeetEventReceipt.applied_at.is_(None))
+                       .values(retry_at=now + RETRY_AFTER))
+    for event_id in facts.failed:
+        drained.results.setdefault(event_id, Applied(Result.PENDING))
+    return drained
 
 
 @workflow
 def apply_event(sessions: sessionmaker[Session], gateway: MeetGateway, event: CloudEvent, *,
                 settings: Settings, now: dt.datetime) -> Applied:
-    """Apply one pushed event (see the module doc).
+    """Receive one event and apply it at once (what a push does, without HTTP).
 
     Raises:
         BadPush: a Meet event that names no conference record or participant session.
-        MeetError: Meet could not be read; nothing was written, and Pub/Sub will push it again.
     """
-    if event.type in LIFECYCLE_EVENT_TYPES:
-        with unit_of_work(sessions) as db:
-            if not _received(db, event, now):
-                return Applied(Result.DUPLICATE)
-            return Applied(Result.LIFECYCLE, host=subscriptions.apply_lifecycle(db, event, now))
-    resource = event.resource_name() if event.type in MEET_EVENT_TYPES else None
-    if event.type in MEET_EVENT_TYPES and resource is None:
-        raise BadPush(f"a {event.type} event must name a conference record or a participant session")
-    with unit_of_work(sessions, write=False) as db:
-        if db.get(MeetEventReceipt, event.id) is not None:
-            return Applied(Result.DUPLICATE)
-        known = _known(db, event, resource) if resource else _Known()
-    call_id, host, conference_start = known.call_session_id, known.host, None
-    if resource is not None and call_id is None:
-        candidates = [host] if host else []
-        candidates += [h for h in subscriptions.configured_hosts(settings) if h not in candidates]
-        call_id, host, conference_start = _find_call(sessions, gateway, attendance_store.record_of(resource),
-                                                     candidates)
-    participant = _participant_name(event, resource) if resource else None
-    identity: Participant | None = None
-    span: ParticipantSession | None = None
-    if call_id is not None and host is not None and participant is not None:
-        if not known.identity_known:
-            identity = gateway.participant(participant, host=host)
-        if event.type == PARTICIPANT_LEFT and not known.start_known:
-            span = _session_or_none(gateway, resource or "", host)
     with unit_of_work(sessions) as db:
-        if not _received(db, event, now):
+        if not receive(db, event, now=now):
             return Applied(Result.DUPLICATE)
-        if call_id is None or resource is None or not _applicable(db, call_id):
-            return Applied(Result.IGNORED, call_id)
-        _store(db, call_id, event, resource, conference_start=conference_start, span=span)
-        attendance.reevaluate(db, call_id, now=now, event=True,
-                              identities={identity.name: identity} if identity else None,
-                              **attendance.timing(settings))
-    return Applied(Result.APPLIED, call_id)
+    drained = drain(sessions, gateway, settings=settings, now=now, ids=[event.id])
+    return drained.results.get(event.id, Applied(Result.PENDING))
 
 
-def _session_or_none(gateway: MeetGateway, name: str, host: str) -> ParticipantSession | None:
-    try:
-        return gateway.participant_session(name, host=host)
-    except MeetNotFound:
-        return None
+# One drain at a time in a process: a push that finds another drain running leaves its event to it (the
+# running drain looks again before it stops); other processes' drains take disjoint batches (SKIP LOCKED).
+_DRAINING = threading.Lock()
+# A push's drain stops after this many batches (it answers its own push), leaving the rest to the next one.
+ROUNDS = 4
 
 
-def _applicable(db: Session, call_id: str) -> bool:
-    """Whether events may still write to the call: not a simulation's, and its account not closed."""
-    call = db.get_one(CallSession, call_id)
-    closed = db.scalar(sa.select(Account.closed_at).where(Account.id == call.account_id))
-    return closed is None and call.meet_host != attendance.SIMULATED_HOST
+def _due(now: dt.datetime) -> sa.ColumnElement[bool]:
+    """Pending and not waiting to retry a Meet read."""
+    return sa.and_(MeetEventReceipt.applied_at.is_(None),
+                   sa.or_(MeetEventReceipt.retry_at.is_(None), MeetEventReceipt.retry_at <= now))
 
 
-def _store(db: Session, call_id: str, event: CloudEvent, resource: str, *,
-           conference_start: dt.datetime | None, span: ParticipantSession | None) -> None:
-    record = attendance_store.record_of(resource)
-    if event.type == CONFERENCE_ENDED:
-        attendance_store.note_conference(db, call_id, record, started_at=conference_start or event.time,
-                                         ended_at=event.time)
-        return
-    attendance_store.note_conference(db, call_id, record, started_at=conference_start or event.time)
-    if event.type == CONFERENCE_STARTED:
-        return
-    if event.type == PARTICIPANT_JOINED:
-        attendance_store.note_session(db, call_id, resource, started_at=event.time)
-    else:  # left: the start from the session read when the join was never seen
-        attendance_store.note_session(db, call_id, resource, started_at=span.start if span else None,
-                                      ended_at=event.time)
+@workflow
+def _pending(sessions: sessionmaker[Session], now: dt.datetime) -> bool:
+    with unit_of_work(sessions, write=False) as db:
+        return db.scalar(sa.select(MeetEventReceipt.id).where(_due(now)).limit(1)) is not None
+
+
+@workflow
+def push(sessions: sessionmaker[Session], gateway: MeetGateway, event: CloudEvent, *, settings: Settings,
+         now: dt.datetime) -> Drained:
+    """What ``POST /webhooks/google/meet-events`` does with a verified event: receive it, then apply what is
+    pending — this event among those pushed meanwhile, so that under load one transaction applies many.
+
+    Raises:
+        BadPush: a Meet event that names no conference record or participant session.
+    """
+    with unit_of_work(sessions) as db:
+        if not receive(db, event, now=now):
+            return Drained({event.id: Applied(Result.DUPLICATE)})
+    results: dict[str, Applied] = {}
+    hosts: tuple[str, ...] = ()
+    while _DRAINING.acquire(blocking=False):
+        progressed = False
+        try:
+            for _round in range(ROUNDS):
+                drained = drain(sessions, gateway, settings=settings, now=now)
+                results.update(drained.results)
+                hosts += drained.hosts
+                progressed = progressed or any(a.result is not Result.PENDING for a in drained.results.values())
+                if len(drained.results) < BATCH:
+                    break
+        finally:
+            _DRAINING.release()
+        # A push that found this drain running left its event to it: look once more, now that it is free.
+        if not progressed or not _pending(sessions, now):
+            break
+    return Drained(results or {event.id: Applied(Result.PENDING)}, tuple(dict.fromkeys(hosts)))

@@ -4,6 +4,7 @@ events already applied (docs/architecture.md, 'Meet events')."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -33,12 +34,21 @@ class MeetSubscription(Base):
 
 
 class MeetEventReceipt(Base):
-    """A Meet event (CloudEvent ``id``) already applied: written in the transaction of its effect, so a
-    redelivered event changes nothing. Purged after Pub/Sub's longest redelivery window."""
+    """A Meet event received (its CloudEvent ``id``): the push's transaction writes it, so a redelivered
+    event finds it and changes nothing; until it is applied it keeps the event (``event``) and
+    ``applied_at`` is empty — the transaction that applies it sets ``applied_at`` with the effect, so
+    it is applied exactly once. Purged after Pub/Sub's longest redelivery window."""
 
     __tablename__ = "meet_event_receipts"
-    __table_args__ = (sa.Index("ix_meet_event_receipts_received_at", "received_at"),)
+    __table_args__ = (
+        sa.Index("ix_meet_event_receipts_received_at", "received_at"),
+        sa.Index("ix_meet_event_receipts_pending", "received_at",
+                 sqlite_where=sa.text("applied_at IS NULL"), postgresql_where=sa.text("applied_at IS NULL")),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
     type: Mapped[str] = mapped_column(sa.String(100))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    event: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)     # the CloudEvent, until applied
+    applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    retry_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())  # a Meet read failed: not before then

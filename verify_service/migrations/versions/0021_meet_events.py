@@ -6,8 +6,9 @@ Create Date: 2026-12-04
 
 * ``meet_subscriptions``: the Workspace Events subscription of each host user
   (its name, Google's state, when it expires, why it could not be kept).
-* ``meet_event_receipts``: the CloudEvent ids already applied, written in the
-  transaction of the effect (a redelivery changes nothing).
+* ``meet_event_receipts``: the CloudEvents received (by id: a redelivery
+  changes nothing), each kept until the transaction that applies it marks it
+  ``applied_at``.
 * ``call_conferences`` and ``call_participant_sessions``: the service's copy of
   Meet's conference records and participant sessions, written by full reads
   and by join/leave events alike; attendance is computed from them.
@@ -47,9 +48,14 @@ def upgrade() -> None:
         sa.Column('id', sa.String(length=200), nullable=False),
         sa.Column('type', sa.String(length=100), nullable=False),
         sa.Column('received_at', UTCDateTime(timezone=True), nullable=False),
+        sa.Column('event', sa.JSON(), nullable=True),
+        sa.Column('applied_at', UTCDateTime(timezone=True), nullable=True),
+        sa.Column('retry_at', UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_meet_event_receipts_received_at', 'meet_event_receipts', ['received_at'], unique=False)
+    op.create_index('ix_meet_event_receipts_pending', 'meet_event_receipts', ['received_at'], unique=False,
+                    sqlite_where=sa.text('applied_at IS NULL'), postgresql_where=sa.text('applied_at IS NULL'))
     op.create_table(
         'call_conferences',
         sa.Column('record', sa.String(length=200), nullable=False),
@@ -86,6 +92,7 @@ def downgrade() -> None:
     op.drop_table('call_participant_sessions')
     op.drop_index('ix_call_conferences_call_session_id', table_name='call_conferences')
     op.drop_table('call_conferences')
+    op.drop_index('ix_meet_event_receipts_pending', table_name='meet_event_receipts')
     op.drop_index('ix_meet_event_receipts_received_at', table_name='meet_event_receipts')
     op.drop_table('meet_event_receipts')
     op.drop_table('meet_subscriptions')
