@@ -133,7 +133,7 @@ _STEADY_SQL = [
        ON CONFLICT (name) DO UPDATE SET ended_at = NULL""",
     """UPDATE call_sessions SET status = 'in_progress', started_at = coalesce(started_at, %(fj)s),
               freelancer_joined_at = %(fj)s, reviewer_joined_at = %(rj)s, freelancer_left_at = NULL,
-              reviewer_left_at = NULL, attendance_synced_at = NULL
+              reviewer_left_at = NULL, attendance_synced_at = NULL, attendance_checked_at = NULL
        WHERE account_id LIKE %(like)s""",
 ]
 

@@ -35,6 +35,8 @@ class CallSession(Base):
         sa.Index("ix_call_sessions_conference_end_pending", "conference_end_requested_at",
                  sqlite_where=sa.text("conference_end_requested_at IS NOT NULL AND conference_ended_at IS NULL"),
                  postgresql_where=sa.text("conference_end_requested_at IS NOT NULL AND conference_ended_at IS NULL")),
+        # A Meet event's conference → its call (meet_events/apply.py), once per conference.
+        sa.Index("ix_call_sessions_meet_space", "meet_space"),
         # The invite repair job's scan: calendar changes that did not reach Google yet.
         sa.Index("ix_call_sessions_invite_pending", "invite_retry_at",
                  sqlite_where=sa.text("invite_pending IS NOT NULL"),
@@ -154,7 +156,9 @@ class CallParticipant(Base):
     """Who took part in a session's conferences (our copy of Meet's participant records)."""
 
     __tablename__ = "call_participants"
-    __table_args__ = (sa.UniqueConstraint("call_session_id", "participant", name="uq_call_participants_session"),)
+    __table_args__ = (sa.UniqueConstraint("call_session_id", "participant", name="uq_call_participants_session"),
+                      # Whether a Meet event's participant is known already (meet_events/apply.py).
+                      sa.Index("ix_call_participants_participant", "participant"))
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     call_session_id: Mapped[str] = mapped_column(sa.ForeignKey("call_sessions.id"), index=True)

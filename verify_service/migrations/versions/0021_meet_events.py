@@ -12,6 +12,8 @@ Create Date: 2026-12-04
 * ``call_conferences`` and ``call_participant_sessions``: the service's copy of
   Meet's conference records and participant sessions, written by full reads
   and by join/leave events alike; attendance is computed from them.
+* indexes on ``call_sessions.meet_space`` and ``call_participants.participant``:
+  an event's conference and participant are looked up by them;
 * ``call_sessions.meet_event_at``: the last event applied to the session;
   ``attendance_checked_at``: when its attendance was last applied (read, event
   or time passing), the attendance job's order.
@@ -82,10 +84,14 @@ def upgrade() -> None:
     with op.batch_alter_table('call_sessions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('meet_event_at', UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('attendance_checked_at', UTCDateTime(timezone=True), nullable=True))
+        batch_op.create_index('ix_call_sessions_meet_space', ['meet_space'], unique=False)
+    op.create_index('ix_call_participants_participant', 'call_participants', ['participant'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_call_participants_participant', table_name='call_participants')
     with op.batch_alter_table('call_sessions', schema=None) as batch_op:
+        batch_op.drop_index('ix_call_sessions_meet_space')
         batch_op.drop_column('attendance_checked_at')
         batch_op.drop_column('meet_event_at')
     op.drop_index('ix_call_participant_sessions_call_session_id', table_name='call_participant_sessions')
