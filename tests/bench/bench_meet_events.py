@@ -63,6 +63,7 @@ from jobs import calls as call_jobs  # noqa: E402
 from verify_service.calls import attendance, reconciliation  # noqa: E402
 from verify_service.calls.reconciliation import READS_PER_CALL  # noqa: E402
 from verify_service.db import unit_of_work  # noqa: E402
+from verify_service.meet_events import apply as apply_module  # noqa: E402
 from verify_service.meet_events import subscriptions  # noqa: E402
 from verify_service.registry import KEY  # noqa: E402
 
@@ -262,7 +263,7 @@ def run_drain(args: argparse.Namespace, url: str, key: setup.PushKey, scratch: P
     per_call = 6 if args.conference_events else 4
     problems = check_applied(url, list(range(1, args.calls + 1)), args.calls, per_call, seeded_at)
     print(f"1b. processing: {received:,} events received (pending), then applied by {args.workers} drain processes "
-          f"({sum(r['batches'] for r in reports)} batches of up to 500, SKIP LOCKED between them)")
+          f"({sum(r['batches'] for r in reports)} batches of up to {apply_module.BATCH:,}, SKIP LOCKED between them)")
     print(f"   {applied:,} events in {wall:.1f} s = {rate:,.0f} events/s ({rate / EVENTS_TARGET:.2f} x the "
           f"{EVENTS_TARGET:,.0f}/s target: {'met' if rate >= EVENTS_TARGET else 'MISSED'}); "
           f"{sum(r['statements'] for r in reports) / max(applied, 1):.1f} SQL statements per event")

@@ -54,7 +54,7 @@ from verify_service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BATCH = 500
+BATCH = 1000
 RETRY_AFTER = dt.timedelta(seconds=30)  # an event whose Meet read failed waits this long before another try
 
 
