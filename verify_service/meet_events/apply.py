@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from integrations.google_meet import MeetConfigurationError, MeetError, MeetGateway, MeetNotFound, Participant
 from integrations.google_meet import ParticipantSession, parse_time
 from integrations.meet_events import (
-    CONFERENCE_ENDED, CONFERENCE_STARTED, LIFECYCLE_EVENT_TYPES, MEET_EVENT_TYPES, PARTICIPANT_JOINED,
+    CONFERENCE_ENDED, LIFECYCLE_EVENT_TYPES, MEET_EVENT_TYPES, PARTICIPANT_JOINED,
     PARTICIPANT_LEFT, BadPush, CloudEvent,
 )
 from verify_service.accounts.models import Account
