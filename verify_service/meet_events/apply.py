@@ -6,14 +6,15 @@ its CloudEvent id with the event itself (``INSERT … ON CONFLICT DO NOTHING``);
 the id taken and changes nothing. The push is acknowledged once that commits: the event is safe.
 
 **Applying** (:func:`drain`, right after, by the same request; and by the ``drain_meet_events`` job
-for anything left): the pending receipts, oldest first, a batch at a time. An event names a
+for anything left): the pending receipts, oldest first, a batch at a time, first leased to the drain
+(``leased_by``, for :data:`LEASE`: no other drain reads Meet for them). An event names a
 resource only (a conference record; a participant session), so the service needs at most three
 facts from Meet, each read once and then kept: which call the conference belongs to
 (``conferenceRecords.get`` → its space; kept as a ``call_conferences`` row), who a participant is
 (``participants.get``; kept as a ``call_participants`` row), and, for a leave whose join was never
 seen, when the session began (``participantSessions.get``). Those reads happen before the write
-transaction (Workflow). The write transaction then claims the receipts still pending (``FOR UPDATE
-SKIP LOCKED`` on PostgreSQL: concurrent drains take disjoint batches), locks the calls' accounts and
+transaction (Workflow). The write transaction then claims the receipts still pending and leased to it (concurrent drains
+lease disjoint batches: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), locks the calls' accounts and
 the calls in id order, fills in the stored conferences and sessions (``calls/attendance_store.py``:
 only what is not known yet, so any order agrees), re-applies each touched call's attendance from
 what is stored (``attendance.reevaluate_many``: the call starts at the first join, a reviewer is
@@ -32,6 +33,7 @@ import datetime as dt
 import enum
 import logging
 import threading
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -56,6 +58,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000
 RETRY_AFTER = dt.timedelta(seconds=30)  # an event whose Meet read failed waits this long before another try
+LEASE = dt.timedelta(minutes=1)         # a drain's hold on its batch (a drain that died lets go after it)
 
 
 class Result(str, enum.Enum):
@@ -215,11 +218,12 @@ def _learn(sessions: sessionmaker[Session], gateway: MeetGateway, events: Sequen
 
 # ---------------------------------------------------------------- applying a batch
 
-def _claim(db: Session, ids: Sequence[str]) -> list[MeetEventReceipt]:
-    """The receipts among ``ids`` still pending, locked (PostgreSQL: those another drain holds are skipped)."""
-    stmt = sa.select(MeetEventReceipt).where(MeetEventReceipt.id.in_(list(ids)), MeetEventReceipt.applied_at.is_(None))
-    if db.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
+def _claim(db: Session, ids: Sequence[str], lease: str) -> list[MeetEventReceipt]:
+    """The receipts among ``ids`` still pending and still leased to this drain, locked (a lease that ran out
+    may have been taken by another drain: those are its to apply)."""
+    stmt = for_update(db, sa.select(MeetEventReceipt).where(
+        MeetEventReceipt.id.in_(list(ids)), MeetEventReceipt.applied_at.is_(None),
+        MeetEventReceipt.leased_by == lease))
     return list(db.scalars(stmt.order_by(MeetEventReceipt.received_at, MeetEventReceipt.id)))
 
 
@@ -281,7 +285,7 @@ def _apply(db: Session, claimed: list[MeetEventReceipt], events: dict[str, Cloud
         attendance.reevaluate_many(db, touched, now=now, event=True, identities=identities,
                                    **attendance.timing(settings))
     for receipt in claimed:
-        receipt.applied_at, receipt.event = now, None
+        receipt.applied_at, receipt.event, receipt.leased_by, receipt.retry_at = now, None, None, None
     return Drained(results, tuple(dict.fromkeys(hosts)))
 
 
@@ -293,22 +297,29 @@ def drain(sessions: sessionmaker[Session], gateway: MeetGateway, *, settings: Se
     Never raises MeetError: an event whose read failed stays pending (the ``drain_meet_events`` job
     tries again).
     """
-    with unit_of_work(sessions, write=False) as db:
-        query = sa.select(MeetEventReceipt.id, MeetEventReceipt.event).where(_due(now))
+    lease = uuid.uuid4().hex
+    with unit_of_work(sessions) as db:  # take a batch: leased to this drain, so no other reads Meet for it
+        query = sa.select(MeetEventReceipt).where(_due(now))
         if ids is not None:
             query = query.where(MeetEventReceipt.id.in_(list(ids)))
-        pending = db.execute(query.order_by(MeetEventReceipt.received_at, MeetEventReceipt.id).limit(limit)).all()
-    events = {row.id: _from_json(row.event) for row in pending if row.event is not None}
+        query = query.order_by(MeetEventReceipt.received_at, MeetEventReceipt.id).limit(limit)
+        if db.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        events = {}
+        for receipt in db.scalars(query):
+            receipt.leased_by, receipt.retry_at = lease, now + LEASE
+            if receipt.event is not None:
+                events[receipt.id] = _from_json(receipt.event)
     if not events:
         return Drained({})
     facts = _learn(sessions, gateway, list(events.values()), settings=settings)
     ready = [event_id for event_id in events if event_id not in facts.failed]
     with unit_of_work(sessions) as db:
-        drained = _apply(db, _claim(db, ready), events, facts, settings=settings, now=now)
+        drained = _apply(db, _claim(db, ready, lease), events, facts, settings=settings, now=now)
         if facts.failed:  # Meet could not be read for them: not again before RETRY_AFTER
-            db.execute(sa.update(MeetEventReceipt).where(MeetEventReceipt.id.in_(sorted(facts.failed)),
-                                                         MeetEventReceipt.applied_at.is_(None))
-                       .values(retry_at=now + RETRY_AFTER))
+            db.execute(sa.update(MeetEventReceipt).where(
+                MeetEventReceipt.id.in_(sorted(facts.failed)), MeetEventReceipt.leased_by == lease,
+                MeetEventReceipt.applied_at.is_(None)).values(retry_at=now + RETRY_AFTER, leased_by=None))
     for event_id in facts.failed:
         drained.results.setdefault(event_id, Applied(Result.PENDING))
     return drained
@@ -337,7 +348,7 @@ ROUNDS = 4
 
 
 def _due(now: dt.datetime) -> sa.ColumnElement[bool]:
-    """Pending and not waiting to retry a Meet read."""
+    """Pending, neither leased to a drain nor waiting to retry a Meet read."""
     return sa.and_(MeetEventReceipt.applied_at.is_(None),
                    sa.or_(MeetEventReceipt.retry_at.is_(None), MeetEventReceipt.retry_at <= now))
 

@@ -51,4 +51,6 @@ class MeetEventReceipt(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     event: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)     # the CloudEvent, until applied
     applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    retry_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())  # a Meet read failed: not before then
+    # Not before then: the drain holding the lease (``leased_by``) is on it, or a Meet read failed.
+    retry_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    leased_by: Mapped[str | None] = mapped_column(sa.String(32))

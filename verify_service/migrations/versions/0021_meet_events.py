@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column('event', sa.JSON(), nullable=True),
         sa.Column('applied_at', UTCDateTime(timezone=True), nullable=True),
         sa.Column('retry_at', UTCDateTime(timezone=True), nullable=True),
+        sa.Column('leased_by', sa.String(length=32), nullable=True),
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_meet_event_receipts_received_at', 'meet_event_receipts', ['received_at'], unique=False)
