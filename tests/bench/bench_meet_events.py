@@ -266,7 +266,7 @@ def run_drain(args: argparse.Namespace, url: str, key: setup.PushKey, scratch: P
           f"({sum(r['batches'] for r in reports)} batches of up to {apply_module.BATCH:,}, SKIP LOCKED between them)")
     print(f"   {applied:,} events in {wall:.1f} s = {rate:,.0f} events/s ({rate / EVENTS_TARGET:.2f} x the "
           f"{EVENTS_TARGET:,.0f}/s target: {'met' if rate >= EVENTS_TARGET else 'MISSED'}); "
-          f"{sum(r['statements'] for r in reports) / max(applied, 1):.1f} SQL statements per event")
+          f"{sum(r['statements'] for r in reports) / max(applied, 1):.2f} SQL statements per event")
     if problems:
         raise SystemExit("EVENTS NOT APPLIED:\n  " + "\n  ".join(problems))
     print(f"   checked: all {args.calls:,} calls in_progress with the join/leave times the events said")
