@@ -67,7 +67,7 @@ ABANDON_AFTER = dt.timedelta(minutes=20)
 
 
 def timing(settings: Settings) -> dict[str, dt.timedelta]:
-    """The settings' waits, as :func:`sync_attendance`, :func:`apply_attendance` and :func:`reevaluate` take them."""
+    """The settings' waits, as :func:`sync_attendance`, :func:`apply_attendance` and :func:`reevaluate_many` take them."""
     return {"ttl": dt.timedelta(minutes=settings.session_ttl_minutes),
             "no_show_wait": dt.timedelta(minutes=settings.no_show_wait_minutes),
             "abandon_after": dt.timedelta(minutes=settings.abandoned_call_minutes)}
@@ -190,20 +190,13 @@ def apply_attendance(db: Session, call_session_id: str, conferences: list[Confer
                      abandon_after=abandon_after, existing=stored.participants[call.id])
 
 
-def reevaluate(db: Session, call_session_id: str, *, ttl: dt.timedelta, now: dt.datetime,
-               no_show_wait: dt.timedelta = NO_SHOW_WAIT, abandon_after: dt.timedelta = ABANDON_AFTER,
-               identities: dict[str, Participant] | None = None, event: bool = False) -> SyncResult:
-    """Apply what the stored attendance says at ``now``, reading nothing from Meet: after a Meet event
-    (``event``: the session's ``meet_event_at`` moves to ``now``), or as time passes (expiries)."""
-    return reevaluate_many(db, [call_session_id], ttl=ttl, now=now, no_show_wait=no_show_wait,
-                           abandon_after=abandon_after, identities=identities, event=event)[call_session_id]
-
-
 def reevaluate_many(db: Session, call_session_ids: Iterable[str], *, ttl: dt.timedelta, now: dt.datetime,
                     no_show_wait: dt.timedelta = NO_SHOW_WAIT, abandon_after: dt.timedelta = ABANDON_AFTER,
                     identities: dict[str, Participant] | None = None,
                     event: bool = False) -> dict[str, SyncResult]:
-    """:func:`reevaluate` for several sessions at once (a batch of Meet events): their accounts and then the
+    """Apply what the stored attendance says at ``now`` to each session, reading nothing from Meet: after a
+    batch of Meet events (``event``: the sessions' ``meet_event_at`` moves to ``now``), or as time passes
+    (expiries, abandonment, the no-show suggestion). Their accounts and then the
     sessions locked, each in id order (the lock order of every writer: account, then session), and
     what they need read in a handful of queries, however many sessions."""
     ids = sorted(set(call_session_ids))

@@ -95,9 +95,8 @@ def preload(db: Session, records: Iterable[str], session_names: Iterable[str]) -
 
 
 def note_conference(db: Session, call_session_id: str, record: str, *, started_at: dt.datetime,
-                    ended_at: dt.datetime | None = None, batch: Batch | None = None) -> CallConference:
+                    batch: Batch, ended_at: dt.datetime | None = None) -> CallConference:
     """A conference the events speak of (started, or ended: then its open sessions end with it)."""
-    batch = batch or preload(db, [record], [])
     row = batch.conferences.get(record)
     if row is None:
         row = batch.conferences[record] = CallConference(record=record, call_session_id=call_session_id,
@@ -113,9 +112,8 @@ def note_conference(db: Session, call_session_id: str, record: str, *, started_a
 
 
 def note_session(db: Session, call_session_id: str, name: str, *, started_at: dt.datetime | None = None,
-                 ended_at: dt.datetime | None = None, batch: Batch | None = None) -> CallParticipantSession:
+                 ended_at: dt.datetime | None = None, batch: Batch) -> CallParticipantSession:
     """A join (``started_at``) or a leave (``ended_at``) of one participant session; fills in only."""
-    batch = batch or preload(db, [], [name])
     row = batch.sessions.get(name)
     if row is None:
         row = batch.sessions[name] = CallParticipantSession(
@@ -126,23 +124,6 @@ def note_session(db: Session, call_session_id: str, name: str, *, started_at: dt
     if ended_at is not None and row.ended_at is None:
         row.ended_at = ended_at
     return row
-
-
-def session_start_known(db: Session, name: str) -> bool:
-    row = db.get(CallParticipantSession, name)
-    return row is not None and row.started_at is not None
-
-
-def known_participants(db: Session, call_session_id: str) -> set[str]:
-    """The participants whose identity the service has (a ``call_participants`` row)."""
-    return set(db.scalars(sa.select(CallParticipant.participant).where(
-        CallParticipant.call_session_id == call_session_id)))
-
-
-def stored_attendance(db: Session, call_session_id: str, identities: Mapping[str, Participant] | None = None,
-                      by_record: Mapping[str, Iterable[str]] | None = None) -> list[ConferenceAttendance]:
-    """The call's conferences as stored (see :func:`stored_attendance_many`)."""
-    return stored_attendance_many(db, [call_session_id], identities, by_record).conferences[call_session_id]
 
 
 @dataclasses.dataclass
