@@ -71,10 +71,9 @@ def drain_meet_events(app: Flask) -> int:
     """
     registry: Registry = app.extensions[KEY]
     drained = apply.drain(registry.sessions, registry.meet_gateway(), settings=registry.settings, now=registry.now())
-    for host in drained.hosts:
-        subscriptions.keep_subscriptions(registry.sessions, events_gateway(registry),
-                                         hosts=subscriptions.configured_hosts(registry.settings),
-                                         topic=registry.settings.meet_events_topic, now=registry.now(), only=[host])
+    if drained.hosts:
+        subscriptions.keep_hosts_now(registry.sessions, events_gateway(registry), drained.hosts,
+                                     settings=registry.settings, now=registry.now())
     done = sum(1 for applied in drained.results.values() if applied.result is not apply.Result.PENDING)
     if done:
         log.info("job drain_meet_events: %d events applied", done)

@@ -150,6 +150,17 @@ def keep_subscriptions(sessions: sessionmaker[Session], gateway: MeetEventsGatew
     return KeepResult(**counts, removed=len(removed))
 
 
+@workflow
+def keep_hosts_now(sessions: sessionmaker[Session], gateway: MeetEventsGateway, hosts: Collection[str], *,
+                   settings: Settings, now: dt.datetime) -> KeepResult | None:
+    """What a lifecycle event asks for: keep these hosts' subscriptions at once (the others are left alone;
+    failures stay on the rows). None when there is nothing to keep."""
+    if not hosts:
+        return None
+    return keep_subscriptions(sessions, gateway, hosts=configured_hosts(settings), topic=settings.meet_events_topic,
+                              now=now, only=list(dict.fromkeys(hosts)))
+
+
 def _keep_one(gateway: MeetEventsGateway, state: _Host, *, topic: str, now: dt.datetime,
               renew_before: dt.timedelta) -> str:
     """One host's calls to Google; returns the outcome (a :class:`KeepResult` field, or ``"unchanged"``).

@@ -54,11 +54,9 @@ def meet_events() -> Response:
                                now=reg.now())
     except BadPush as exc:
         raise MalformedRequest(str(exc)) from None
-    for host in drained.hosts:
-        # Act on the subscription at once (renew, reactivate, recreate); its own failures stay on its row.
-        run_workflow(subscriptions.keep_subscriptions, reg.sessions, reg.meet_events_gateway(),
-                     hosts=subscriptions.configured_hosts(reg.settings), topic=reg.settings.meet_events_topic,
-                     now=reg.now(), only=[host])
+    if drained.hosts:  # a lifecycle event: act on the subscription at once (renew, reactivate, recreate)
+        run_workflow(subscriptions.keep_hosts_now, reg.sessions, reg.meet_events_gateway(), drained.hosts,
+                     settings=reg.settings, now=reg.now())
     applied = drained.results.get(event.id, apply.Applied(apply.Result.PENDING))
     log.info("Meet event %s (%s): %s (%d applied with it)", event.id, event.type, applied.result.value,
              len(drained.results))
