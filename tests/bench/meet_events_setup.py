@@ -259,7 +259,7 @@ class PushKey:
                                                serialization.PublicFormat.SubjectPublicKeyInfo).decode()
         return cls("mev-bench-key", private, public)
 
-    def certs(self) -> dict[str, str]:
+    def certs(self, *, refresh: bool = False) -> dict[str, str]:  # the verifier's Certs: nothing to refresh
         return {self.kid: self.public_pem}
 
     def tokens(self, audience: str, count: int) -> list[str]:
@@ -459,7 +459,7 @@ def drain_events(job: Job, barrier: Any, results: Any) -> None:
         while True:
             drained = apply.drain(registry.sessions, registry.meet, settings=registry.settings, now=now)
             if not drained.results:
-                if not apply._pending(registry.sessions, now):  # noqa: SLF001 — the other drain may hold some
+                if not apply.has_pending(registry.sessions, now):  # the other drain may hold some
                     break
                 continue
             applied += len(drained.results)

@@ -11,8 +11,6 @@ lifecycle event.
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,15 +19,14 @@ import pytest
 import requests
 import sqlalchemy as sa
 from flask import Flask
-from werkzeug.serving import make_server
 
 from integrations.meet_events import PARTICIPANT_JOINED, PARTICIPANT_LEFT, CloudEvent, push_body
 from integrations.sandbox_google import sandbox_of
 from integrations.sandbox_google.push import new_signing_key, sign_push_token
 from jobs import calls as call_jobs
 from jobs import meet_events as event_jobs
-from tests.conftest import FakeClock, make_settings
-from verify_service import create_app
+from tests.conftest import FakeClock
+from tests.support.sandbox import served
 from verify_service.accounts import services
 from verify_service.calls import meetings
 from verify_service.calls.models import CallParticipantSession, CallSession, MeetingStatus
@@ -44,28 +41,13 @@ from verify_service.staff.models import Reviewer, Role
 TOPIC = "projects/verify-test/topics/meet-events"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def live(database_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Flask]:
-    port = _free_port()
-    app = create_app(make_settings(database_url, tmp_path, base_url=f"http://127.0.0.1:{port}",
-                                   meet_events_topic=TOPIC))
-    app.extensions[KEY].clock = clock
-    push = sandbox_of(app).push
-    push.backoff_base, push.backoff_cap = 0.05, 0.2
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    event_jobs.keep_meet_subscriptions(app)  # one subscription per host user, as the scheduler makes at start
-    yield app
-    server.shutdown()
-    thread.join(timeout=10)
-    app.extensions[KEY].engine.dispose()
+    with served(database_url, tmp_path, clock, meet_events_topic=TOPIC) as app:
+        push = sandbox_of(app).push
+        push.backoff_base, push.backoff_cap = 0.05, 0.2
+        event_jobs.keep_meet_subscriptions(app)  # one subscription per host user, as the scheduler makes at start
+        yield app
 
 
 def _registry(app: Flask) -> Registry:
@@ -293,3 +275,45 @@ def test_a_suspended_subscription_is_reactivated_by_its_lifecycle_event(live: Fl
         row = db.get_one(MeetSubscription, host)
         assert (row.state, row.name, row.problem) == ("ACTIVE", name, None)  # the push reactivated it at once
     assert next(s for s in sandbox.events.subscriptions if s["name"] == name)["state"] == "ACTIVE"
+
+
+def test_the_push_verifier_reads_the_certificates_over_http_and_keeps_them(live: Flask,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Production's certificate source (HttpCerts, as for Google's endpoint) against the sandbox's served ones."""
+    from verify_service.meet_events.tokens import HttpCerts, PushRefused, PushVerifier
+    from verify_service.settings import SANDBOX_EVENTS
+
+    settings = _registry(live).settings
+    fetched: list[str] = []
+    seconds = [0.0]
+    certs = HttpCerts(settings.base_url + SANDBOX_EVENTS["certs"], clock=lambda: seconds[0])
+    original = requests.get
+
+    def counting_get(url: str, **kwargs: Any) -> requests.Response:
+        fetched.append(url)
+        return original(url, **kwargs)
+
+    verifier = PushVerifier(audience=settings.meet_events_audience, email=settings.meet_events_push_account,
+                            certs=certs)
+    now = dt.datetime.now(dt.timezone.utc)
+    token = sign_push_token(settings.meet_events_audience, settings.meet_events_push_account, now=now,
+                            key=sandbox_of(live).push.key)
+    monkeypatch.setattr(requests, "get", counting_get)  # the module tokens.py reads the certificates with
+    for _ in range(3):
+        assert verifier.verify(f"Bearer {token}")["email"] == settings.meet_events_push_account
+    assert len(fetched) == 1  # kept for the Cache-Control max-age the endpoint sent
+    stranger = sign_push_token(settings.meet_events_audience, settings.meet_events_push_account, now=now,
+                               key=new_signing_key())
+    with pytest.raises(PushRefused, match="does not verify"):
+        verifier.verify(f"Bearer {stranger}")
+    assert len(fetched) == 1  # an unknown key right after a read: no second read (at most one a minute)
+    seconds[0] += 61
+    with pytest.raises(PushRefused, match="does not verify"):
+        verifier.verify(f"Bearer {stranger}")
+    assert len(fetched) == 2  # a minute on, an unknown key reads them once more (Google rotates keys)
+    with pytest.raises(PushRefused):
+        verifier.verify(f"Bearer {stranger}")
+    assert len(fetched) == 2  # and not at every push
+    seconds[0] += 3600
+    assert verifier.verify(f"Bearer {token}")["email"] == settings.meet_events_push_account
+    assert len(fetched) == 3  # past the max-age: read again

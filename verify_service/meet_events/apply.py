@@ -281,8 +281,7 @@ def _apply(db: Session, claimed: list[MeetEventReceipt], events: dict[str, Cloud
                 else:
                     results[event.id] = Applied(Result.IGNORED, call_id)
         touched = sorted({call_id for _r, _e, call_id in meet if call_id in open_calls})
-        identities = {name: person for name, person in facts.people.items()}
-        attendance.reevaluate_many(db, touched, now=now, event=True, identities=identities,
+        attendance.reevaluate_many(db, touched, now=now, event=True, identities=facts.people,
                                    **attendance.timing(settings))
     for receipt in claimed:
         receipt.applied_at, receipt.event, receipt.leased_by, receipt.retry_at = now, None, None, None
@@ -354,7 +353,7 @@ def _due(now: dt.datetime) -> sa.ColumnElement[bool]:
 
 
 @workflow
-def _pending(sessions: sessionmaker[Session], now: dt.datetime) -> bool:
+def has_pending(sessions: sessionmaker[Session], now: dt.datetime) -> bool:
     with unit_of_work(sessions, write=False) as db:
         return db.scalar(sa.select(MeetEventReceipt.id).where(_due(now)).limit(1)) is not None
 
@@ -386,6 +385,6 @@ def push(sessions: sessionmaker[Session], gateway: MeetGateway, event: CloudEven
         finally:
             _DRAINING.release()
         # A push that found this drain running left its event to it: look once more, now that it is free.
-        if not progressed or not _pending(sessions, now):
+        if not progressed or not has_pending(sessions, now):
             break
     return Drained(results or {event.id: Applied(Result.PENDING)}, tuple(dict.fromkeys(hosts)))

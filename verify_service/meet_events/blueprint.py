@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from flask import Flask
 
 from verify_service.meet_events.metrics import register_metrics
-from verify_service.meet_events.tokens import HttpCerts, PushVerifier
+from verify_service.meet_events.tokens import Certs, HttpCerts, PushVerifier
 from verify_service.registry import KEY, Registry
 from verify_service.settings import with_sandbox_defaults
 
@@ -27,8 +27,10 @@ def register(app: Flask) -> None:
     registry: Registry = app.extensions[KEY]
     settings = with_sandbox_defaults(registry.settings)
     register_metrics(app)  # the read gauges count polling's reads too
+    certs: Certs
     if settings.meet_backend == "sandbox":
-        certs = lambda: _sandbox_certs(app)  # noqa: E731 - the sandbox registers after the features
+        def certs(*, refresh: bool = False) -> Mapping[str, str]:  # in process: nothing to refresh
+            return _sandbox_certs(app)  # read at each push: the sandbox registers after the features
     else:
         certs = HttpCerts(settings.meet_events_certs_url)
     app.extensions[VERIFIER] = PushVerifier(audience=settings.meet_events_audience,

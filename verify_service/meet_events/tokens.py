@@ -24,7 +24,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import google.auth.exceptions
 import requests
@@ -38,7 +38,10 @@ CLOCK_SKEW_SECONDS = 30
 REFRESH_AT_MOST_EVERY = 60.0
 DEFAULT_MAX_AGE = 300.0
 
-Certs = Callable[[], Mapping[str, str]]
+class Certs(Protocol):
+    """The signing certificates ``{kid: PEM}``; ``refresh`` asks for them again rather than from a cache."""
+
+    def __call__(self, *, refresh: bool = False) -> Mapping[str, str]: ...
 
 
 class PushRefused(Exception):
@@ -99,7 +102,7 @@ class PushVerifier:
         except (ValueError, google.auth.exceptions.GoogleAuthError) as exc:
             raise PushRefused(f"the token is not a JWT ({exc})") from None
         certs = self._certs()
-        if header.get("kid") not in certs and isinstance(self._certs, HttpCerts):
+        if header.get("kid") not in certs:  # a key newer than the certificates kept (Google rotates them)
             certs = self._certs(refresh=True)
         try:
             claims = jwt.decode(token, certs=dict(certs), audience=self._audience,
