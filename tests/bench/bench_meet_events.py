@@ -76,23 +76,28 @@ QUOTA_PER_PROJECT = 6_000
 def run_events(args: argparse.Namespace, url: str, seeded_at: dt.datetime, key: setup.PushKey,
                scratch: Path) -> list[dict[str, Any]]:
     """Phase 1 in --workers processes; their reports. Raises: SystemExit when a worker failed."""
-    context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(args.workers), context.Queue()
-    processes = [context.Process(target=setup.push_events, args=(
+    return _in_processes(setup.push_events, [
         setup.Job(url=url, worker=w, workers=args.workers, calls=args.calls, hosts=args.hosts,
-                    reviewers=args.reviewers, seeded_at=seeded_at, conference=args.conference_events,
-                    key=key, scratch=str(scratch), budget=args.budget, profile=args.profile and w == 0,
-                    threads=args.threads),
-        barrier, results))
-        for w in range(args.workers)]
+                  reviewers=args.reviewers, seeded_at=seeded_at, conference=args.conference_events,
+                  key=key, scratch=str(scratch), budget=args.budget, profile=args.profile and w == 0,
+                  threads=args.threads) for w in range(args.workers)], timeout=600)
+
+
+def _in_processes(target: Any, jobs: list[setup.Job], *, timeout: float) -> list[dict[str, Any]]:
+    """``target(job, barrier, results)`` in a spawned process per job, started together; their reports.
+
+    Raises: SystemExit naming what failed in a process."""
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(len(jobs)), context.Queue()
+    processes = [context.Process(target=target, args=(job, barrier, results)) for job in jobs]
     for process in processes:
         process.start()
-    reports = [results.get(timeout=600) for _ in processes]
+    reports = [results.get(timeout=timeout) for _ in processes]
     for process in processes:
         process.join(timeout=60)
     failed = [r["error"] for r in reports if r.get("error")]
     if failed:
-        raise SystemExit("a worker failed:\n" + "\n".join(failed))
+        raise SystemExit("a process failed:\n" + "\n".join(failed))
     return reports
 
 
@@ -243,20 +248,10 @@ def run_drain(args: argparse.Namespace, url: str, key: setup.PushKey, scratch: P
     engine.dispose()
     received = setup.receive_all(url, args.calls, args.hosts, args.reviewers, seeded_at, key, scratch,
                                  conference=args.conference_events)
-    context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(args.workers), context.Queue()
-    processes = [context.Process(target=setup.drain_events, args=(
+    reports = _in_processes(setup.drain_events, [
         setup.Job(url=url, worker=w, workers=args.workers, calls=args.calls, hosts=args.hosts,
                   reviewers=args.reviewers, seeded_at=seeded_at, conference=args.conference_events, key=key,
-                  scratch=str(scratch), budget=args.budget), barrier, results)) for w in range(args.workers)]
-    for process in processes:
-        process.start()
-    reports = [results.get(timeout=900) for _ in processes]
-    for process in processes:
-        process.join(timeout=60)
-    failed = [r["error"] for r in reports if r.get("error")]
-    if failed:
-        raise SystemExit("a drain failed:\n" + "\n".join(failed))
+                  scratch=str(scratch), budget=args.budget) for w in range(args.workers)], timeout=900)
     applied = sum(r["applied"] for r in reports)
     wall = max(r["end"] for r in reports) - min(r["start"] for r in reports)
     rate = applied / wall

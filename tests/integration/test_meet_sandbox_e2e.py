@@ -8,24 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from werkzeug.serving import make_server
 
 from integrations.google_meet import calendar_event_id, meet_check
 from integrations.google_meet_adapter import GoogleMeetGateway
 from integrations.sandbox_google import sandbox_of
 from jobs import calls as call_jobs
-from tests.conftest import FakeClock, make_settings
+from tests.conftest import FakeClock
 from tests.integration.test_cli import SCRIPT
-from verify_service import create_app
+from tests.support.sandbox import served
 from verify_service.accounts import services
 from verify_service.calls import attendance, booking, meetings
 from verify_service.calls.models import CallSession, MeetingStatus
@@ -38,24 +35,10 @@ from verify_service.staff.models import Reviewer, Role
 TTL = dt.timedelta(minutes=30)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def live(database_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Flask]:
-    port = _free_port()
-    app = create_app(make_settings(database_url, tmp_path, base_url=f"http://127.0.0.1:{port}"))
-    app.extensions[KEY].clock = clock
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app
-    server.shutdown()
-    thread.join(timeout=10)
-    app.extensions[KEY].engine.dispose()
+    with served(database_url, tmp_path, clock) as app:
+        yield app
 
 
 def _registry(app: Flask) -> Registry:
